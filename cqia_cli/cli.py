@@ -1,0 +1,172 @@
+"""The `cqia` command group. Verbs are imported only when called, so `cqia --help` is fast.
+
+Every error ends here as one line on stderr (`cqia COMMAND: message`) with the exit status of
+cqia_cli.status; a traceback only with --debug (or CQIA_DEBUG=1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from cqia_cli import __version__, console
+from cqia_cli.status import CqiaError, ExitStatus
+
+#: The verbs in pipeline order: name -> (module, one-line summary). The summary is shown by
+#: `cqia --help` without importing the module. A verb whose module is absent is not listed.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fetch": ("cqia_cli.commands.fetch",
+              "Read datasets from the Hugging Face Hub, URLs and files as one JSONL stream."),
+    "validate": ("cqia_cli.commands.validate",
+                 "Check records against the COIG-CQIA schema; pass them through."),
+    "filter": ("cqia_cli.commands.filter",
+               "Drop low-quality records by rules; explain every rejection."),
+    "dedup": ("cqia_cli.commands.dedup",
+              "Remove exact and near duplicates (MinHash LSH), within or across sets."),
+    "stats": ("cqia_cli.commands.stats",
+              "Report counts, lengths, categories, duplicates and diversity of a dataset."),
+    "split": ("cqia_cli.commands.split",
+              "Split records into train/valid/test sets or shards, deterministically."),
+    "convert": ("cqia_cli.commands.convert",
+                "Convert between cqia, alpaca, sharegpt, messages and text formats."),
+}
+
+_debug = False
+
+
+def available_commands() -> list[str]:
+    return [name for name, (module, _) in COMMANDS.items()
+            if importlib.util.find_spec(module) is not None]
+
+
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that outputs are cleaned up on the way out."""
+
+
+class CqiaGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return available_commands()
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or name not in available_commands():
+            return None
+        module = importlib.import_module(COMMANDS[name][0])
+        console.command_name = name
+        return getattr(module, "cli")
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        extra.setdefault("auto_envvar_prefix", "CQIA")
+        console.command_name = "cqia"
+        status = _run(lambda: super(CqiaGroup, self).main(
+            args, prog_name or "cqia", complete_var, standalone_mode=False, **extra))
+        if standalone_mode:
+            sys.exit(status)
+        return status
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
+
+
+def _quiet_stdout() -> None:
+    """After a closed pipe, point stdout at /dev/null so the interpreter's final flush is quiet."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def _run(fn) -> int:
+    in_main = threading.current_thread() is threading.main_thread()
+    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    try:
+        rv = fn()
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _quiet_stdout()
+            return ExitStatus.PIPE
+        return rv if isinstance(rv, int) else ExitStatus.OK
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.ClickException as e:
+        e.show()
+        return e.exit_code
+    except click.exceptions.Abort:
+        console.message("interrupted")
+        return ExitStatus.INTERRUPTED
+    except CqiaError as e:
+        if _debug:
+            import traceback
+
+            traceback.print_exc()
+        if e.message:
+            console.message(e.message)
+        return int(e.status)
+    except BrokenPipeError:
+        _quiet_stdout()
+        return ExitStatus.PIPE
+    except KeyboardInterrupt:
+        console.message("interrupted")
+        return ExitStatus.INTERRUPTED
+    except Terminated:
+        console.message("terminated")
+        return ExitStatus.TERMINATED
+    except MemoryError:
+        console.message("out of memory")
+        return ExitStatus.SOFTWARE
+    except Exception as e:  # noqa: BLE001 - the last line of defence: never a bare traceback
+        if _debug:
+            import traceback
+
+            traceback.print_exc()
+        console.message(f"internal error: {type(e).__name__}: {e} (run with --debug for a "
+                        "traceback, and please report it)")
+        return ExitStatus.SOFTWARE
+    finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, old_term)
+
+
+def _set_debug(ctx, param, value):
+    global _debug
+    _debug = bool(value) or os.environ.get("CQIA_DEBUG", "") not in ("", "0")
+    return value
+
+
+@click.group(
+    cls=CqiaGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(__version__, "-V", "--version", prog_name="cqia",
+                      message="%(prog)s %(version)s")
+@click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
+              help="Show a traceback on errors (for bug reports).")
+def cli() -> None:
+    """Curate Chinese instruction-tuning (SFT) data with small composable commands.
+
+    Each command reads JSON Lines from FILEs or standard input and writes JSON Lines to
+    standard output, so they pipe:
+
+    \b
+      cqia validate raw.jsonl | cqia filter | cqia dedup | cqia split -o 'out/{split}.jsonl'
+
+    Run `cqia COMMAND --help` or `man cqia-COMMAND` for one command.
+    """
+
+
+def main() -> None:
+    cli.main(prog_name="cqia")

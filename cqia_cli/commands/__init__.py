@@ -1,0 +1,1 @@
+"""One module per verb; each exposes `cli`, a click command (see cqia_cli.cli.COMMANDS)."""

@@ -1,0 +1,588 @@
+"""The one I/O core of cqia: read records from files or stdin, write JSON lines atomically.
+
+No command opens files or parses JSON itself. A command does:
+
+    with Job("validate", files, encoding=..., on_error=..., errors=..., output=..., quiet=...) as job:
+        for record in job.records():
+            ...
+            job.write(record)
+        job.summary("validate: 12,725 records")
+
+Reading: FILE... or stdin (`-`), compression by suffix (.gz .bz2 .xz, .zst with zstandard),
+a leading BOM, blank lines skipped, CRLF accepted, `--encoding` for ASCII-compatible encodings
+such as gb18030. Every bad line is reported as `FILE:LINE: problem`; `--on-error skip` drops and
+counts them, and `--errors FILE` keeps them byte for byte.
+
+Writing: compact JSON, non-ASCII kept, keys in input order. A file output goes to a temporary
+file beside it and is renamed into place only when the command succeeds; an output that names an
+input is refused.
+"""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import itertools
+import lzma
+import os
+import sys
+import tempfile
+import zlib
+from typing import Any, BinaryIO, Iterable, Iterator, Sequence
+
+import orjson
+
+from cqia_cli import console
+from cqia_cli.status import CqiaError, DataError, InputError, OutputError, ExitStatus
+
+BOM = codecs.BOM_UTF8
+STDIN = "-"
+ON_ERROR = ("fail", "skip")
+COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz", ".zst")
+_loads = orjson.loads
+_dumps = orjson.dumps
+_NL = orjson.OPT_APPEND_NEWLINE
+_READ_BUFFER = 1 << 20
+
+
+def display_name(path: str | None) -> str:
+    return "<stdin>" if path in (None, STDIN) else path
+
+
+def is_stdio(path: str | None) -> bool:
+    return path in (None, STDIN)
+
+
+def compression_of(path: str) -> str | None:
+    lower = path.lower()
+    for suffix in COMPRESSED_SUFFIXES:
+        if lower.endswith(suffix):
+            return suffix[1:]
+    return None
+
+
+def _zstandard(path: str):
+    try:
+        import zstandard
+    except ImportError:
+        raise InputError(
+            f"{path}: .zst files need the optional zstandard package: pip install 'cqia[zstd]'"
+        ) from None
+    return zstandard
+
+
+def check_encoding(encoding: str) -> str:
+    """Accept only encodings in which a newline is the byte 0x0A (UTF-8, GB18030, Big5, ...)."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown encoding {encoding!r}") from None
+    try:
+        if "\n{}a".encode(info.name) != b"\n{}a":
+            raise ValueError
+    except (ValueError, UnicodeError):
+        raise ValueError(
+            f"encoding {encoding!r} is not ASCII-compatible (JSON Lines needs one such as "
+            "utf-8 or gb18030)"
+        ) from None
+    return info.name
+
+
+def check_inputs(paths: Sequence[str]) -> None:
+    """Fail with status 66 before any output is written when an input cannot be read."""
+    for path in paths:
+        if is_stdio(path):
+            continue
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file")
+        if os.path.isdir(path):
+            raise InputError(f"{path}: is a directory")
+        if not os.access(path, os.R_OK):
+            raise InputError(f"{path}: permission denied")
+
+
+def open_input(path: str) -> tuple[BinaryIO, BinaryIO]:
+    """Open one input for binary reading, decompressing by suffix.
+
+    Returns (stream, raw): `raw.tell()` is how far the underlying file has been read (progress).
+    """
+    if is_stdio(path):
+        raw = sys.stdin.buffer
+        return raw, raw
+    try:
+        raw = open(path, "rb", buffering=_READ_BUFFER)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+    kind = compression_of(path)
+    if kind is None:
+        return raw, raw
+    if kind == "gz":
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")
+    elif kind == "bz2":
+        stream = bz2.BZ2File(raw, mode="rb")
+    elif kind == "xz":
+        stream = lzma.LZMAFile(raw, mode="rb")
+    else:
+        zstandard = _zstandard(path)
+        stream = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True)
+        import io as _io
+
+        stream = _io.BufferedReader(stream, buffer_size=_READ_BUFFER)
+    return stream, raw
+
+
+def open_binary(path: str) -> BinaryIO:
+    """Open any input (compressed or not) as a binary stream: for commands that read whole files
+    in another container (JSON arrays, CSV)."""
+    return open_input(path)[0]
+
+
+_DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error,
+)
+
+
+class RecordReader:
+    """Iterate the JSON objects of several JSON Lines inputs as one stream.
+
+    After each record is yielded, `path`, `lineno` and `raw` describe where it came from, so a
+    command can report a per-record problem with `where()` or hand it to `Job.reject()`.
+    """
+
+    def __init__(
+        self,
+        paths: Sequence[str],
+        *,
+        encoding: str = "utf-8",
+        on_error: str = "fail",
+        errors_out: "Output | None" = None,
+    ):
+        self.paths = list(paths) or [STDIN]
+        self.encoding = check_encoding(encoding)
+        self.utf8 = self.encoding == "utf-8"
+        if on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be one of {ON_ERROR}")
+        self.on_error = on_error
+        self.errors_out = errors_out
+        self.path = display_name(self.paths[0])
+        self.lineno = 0
+        self.raw = b""
+        self.skipped = 0
+        self.records = 0
+        self.total_bytes = self._total_bytes()
+        self._done_bytes = 0
+        self._raw: BinaryIO | None = None
+
+    def _total_bytes(self) -> int | None:
+        total = 0
+        for p in self.paths:
+            if is_stdio(p):
+                return None
+            try:
+                total += os.path.getsize(p)
+            except OSError:
+                return None
+        return total
+
+    def done_bytes(self) -> int | None:
+        if self.total_bytes is None:
+            return None
+        try:
+            return self._done_bytes + (self._raw.tell() if self._raw is not None else 0)
+        except (OSError, ValueError):
+            return self._done_bytes
+
+    def where(self) -> str:
+        return f"{self.path}:{self.lineno}"
+
+    # -- errors -----------------------------------------------------------------------------
+
+    def bad_line(self, line: bytes, lineno: int, problem: str) -> None:
+        """Report a bad line: raise under --on-error fail, else count it and keep it aside."""
+        self.lineno = lineno
+        self.raw = line
+        if self.on_error == "fail":
+            raise DataError(f"{self.path}:{lineno}: {problem}")
+        self.skipped += 1
+        if self.errors_out is not None:
+            self.errors_out.write_raw(line if line.endswith(b"\n") else line + b"\n")
+
+    def _diagnose(self, line: bytes, exc: Exception) -> str | None:
+        """Why `line` did not parse; None for a blank line (skipped silently)."""
+        if not line.strip():
+            return None
+        if self.utf8:
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as e:
+                return (
+                    f"not valid UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1}); "
+                    "if the file is in another encoding, give it with --encoding (e.g. gb18030)"
+                )
+        msg = getattr(exc, "msg", None) or str(exc)
+        col = getattr(exc, "colno", None)
+        if isinstance(exc, orjson.JSONDecodeError) and col:
+            msg = msg.split(": line ")[0]
+            return f"invalid JSON: {msg} at column {col}"
+        return f"invalid JSON: {msg}"
+
+    # -- iteration --------------------------------------------------------------------------
+
+    def _lines(self, stream: BinaryIO) -> Iterator[bytes]:
+        lines = iter(stream)
+        first = next(lines, None)
+        if first is None:
+            return iter(())
+        if first.startswith(BOM):
+            first = first[len(BOM):]
+        return itertools.chain((first,), lines)
+
+    def __iter__(self) -> Iterator[dict]:
+        loads = _loads
+        utf8 = self.utf8
+        encoding = self.encoding
+        for path in self.paths:
+            self.path = display_name(path)
+            self.lineno = 0
+            stream, raw = open_input(path)
+            self._raw = raw
+            lineno = 0
+            try:
+                for lineno, line in enumerate(self._lines(stream), 1):
+                    try:
+                        if utf8:
+                            obj = loads(line)
+                        else:
+                            obj = loads(line.decode(encoding))
+                    except UnicodeDecodeError as e:
+                        self.bad_line(
+                            line, lineno,
+                            f"cannot decode as {encoding} (byte 0x{line[e.start]:02x} at column "
+                            f"{e.start + 1}); check --encoding",
+                        )
+                        continue
+                    except (orjson.JSONDecodeError, ValueError) as e:
+                        problem = self._diagnose(line, e)
+                        if problem is not None:
+                            self.bad_line(line, lineno, problem)
+                        continue
+                    if type(obj) is not dict:
+                        self.bad_line(line, lineno, f"not a JSON object (a JSON {_json_kind(obj)})")
+                        continue
+                    self.lineno = lineno
+                    self.raw = line
+                    self.records += 1
+                    yield obj
+            except _DECOMPRESS_ERRORS as e:
+                raise DataError(
+                    f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})"
+                ) from None
+            except OSError as e:
+                if isinstance(e, BrokenPipeError):
+                    raise
+                if compression_of(self.path):  # bz2 reports a corrupt stream as OSError
+                    raise DataError(
+                        f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})"
+                    ) from None
+                raise InputError(f"{self.path}: read error: {e.strerror or e}") from None
+            finally:
+                self._raw = None
+                if not is_stdio(path):
+                    try:
+                        self._done_bytes += os.path.getsize(path)
+                    except OSError:
+                        pass
+                    stream.close()
+                    raw.close()
+
+
+def _json_kind(obj: Any) -> str:
+    if isinstance(obj, list):
+        return "array"
+    if isinstance(obj, str):
+        return "string"
+    if isinstance(obj, bool):
+        return "boolean"
+    if obj is None:
+        return "null"
+    return "number"
+
+
+def dumps(record: Any) -> bytes:
+    """One compact JSON line (with its newline), non-ASCII kept, keys in their order."""
+    return _dumps(record, option=_NL)
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+class Output:
+    """One output: stdout, or a file written atomically (temporary file renamed on commit)."""
+
+    def __init__(self, path: str | None, *, inputs: Iterable[str] = (), label: str = "output"):
+        self.path = None if is_stdio(path) else path
+        self.label = label
+        self._tmp: str | None = None
+        self._file: BinaryIO | None = None
+        self._raw_file: BinaryIO | None = None
+        self.count = 0
+        if self.path is None:
+            self._file = sys.stdout.buffer
+            return
+        for src in inputs:
+            if not is_stdio(src) and os.path.exists(self.path) and _same_file(src, self.path):
+                raise OutputError(f"{self.path}: refusing to write over an input file (--{label})")
+        directory = os.path.dirname(os.path.abspath(self.path))
+        if not os.path.isdir(directory):
+            raise OutputError(f"{self.path}: cannot write: directory {directory} does not exist")
+        if os.path.isdir(self.path):
+            raise OutputError(f"{self.path}: cannot write: is a directory")
+        try:
+            fd, self._tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(self.path)}.", suffix=".part", dir=directory
+            )
+        except OSError as e:
+            raise OutputError(f"{self.path}: cannot write: {e.strerror or e}") from None
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
+        raw = os.fdopen(fd, "wb", buffering=1 << 16)
+        self._raw_file = raw
+        kind = compression_of(self.path)
+        if kind is None:
+            self._file = raw
+        elif kind == "gz":
+            # mtime=0 and no file name in the header: byte-identical output on every run
+            self._file = gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0)
+        elif kind == "bz2":
+            self._file = bz2.BZ2File(raw, mode="wb")
+        elif kind == "xz":
+            self._file = lzma.LZMAFile(raw, mode="wb")
+        else:
+            try:
+                zstandard = _zstandard(self.path)
+            except InputError as e:
+                self.abort()
+                raise OutputError(e.message) from None
+            self._file = zstandard.ZstdCompressor().stream_writer(raw, closefd=False)
+
+    @property
+    def name(self) -> str:
+        return self.path or "<stdout>"
+
+    def _fail(self, e: OSError) -> None:
+        if isinstance(e, BrokenPipeError) and self.path is None:
+            raise e
+        raise OutputError(f"{self.name}: cannot write: {e.strerror or e}") from None
+
+    def write(self, record: Any) -> None:
+        try:
+            line = _dumps(record, option=_NL)
+        except TypeError as e:
+            raise DataError(f"cannot write a record as JSON: {e}") from None
+        try:
+            self._file.write(line)
+        except OSError as e:
+            self._fail(e)
+        self.count += 1
+
+    def write_raw(self, data: bytes) -> None:
+        try:
+            self._file.write(data)
+        except OSError as e:
+            self._fail(e)
+
+    def write_text(self, text: str) -> None:
+        self.write_raw(text.encode("utf-8"))
+
+    def commit(self) -> None:
+        """Flush; for a file, close and rename into place."""
+        try:
+            if self.path is None:
+                if self._file is not None:
+                    self._file.flush()
+                return
+            if self._file is None:
+                return
+            if self._file is not self._raw_file:
+                self._file.close()
+            self._raw_file.close()
+            self._file = None
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except OSError as e:
+            self.abort()
+            self._fail(e)
+
+    def abort(self) -> None:
+        """Drop a file output: its temporary file is removed, the final name never appears."""
+        if self.path is None:
+            return
+        for f in (self._file, self._raw_file):
+            if f is not None:
+                try:
+                    f.close()
+                except Exception:  # noqa: BLE001 - best effort on the error path
+                    pass
+        self._file = None
+        if self._tmp is not None:
+            try:
+                os.unlink(self._tmp)
+            except OSError:
+                pass
+            self._tmp = None
+
+
+class Job:
+    """Everything one run of a command touches: its inputs, outputs, progress and summary.
+
+    Use as a context manager: file outputs are committed (renamed into place) only when the
+    body finishes without an exception, and removed otherwise.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[str] = (),
+        *,
+        encoding: str = "utf-8",
+        on_error: str = "fail",
+        errors: str | None = None,
+        output: str | None = None,
+        quiet: bool = False,
+        progress: bool = True,
+    ):
+        self.files = list(files) or [STDIN]
+        self.quiet = quiet
+        self.on_error = on_error
+        check_inputs(self.files)
+        if self.files.count(STDIN) > 1:
+            raise CqiaError("standard input (-) can be read only once", ExitStatus.USAGE)
+        self._outputs: list[Output] = []
+        self._summaries: list[str] = []
+        self.errors_out = self.side_output(errors, "errors") if errors else None
+        self.reader = RecordReader(
+            self.files, encoding=encoding, on_error=on_error, errors_out=self.errors_out
+        )
+        self.out = self.side_output(output, "output")
+        self._progress_enabled = progress and not quiet
+        self.progress: console.Progress | None = None
+        if STDIN in self.files and console.stdin_is_terminal() and not quiet:
+            console.message("waiting for standard input (end with Ctrl-D)")
+
+    # -- outputs ----------------------------------------------------------------------------
+
+    def side_output(self, path: str | None, label: str) -> Output:
+        """Open an extra output (`--rejects FILE`, `--dupes FILE`, ...), committed with the job."""
+        for other in self._outputs:
+            if path and other.path and _same_file_or_name(path, other.path):
+                raise CqiaError(
+                    f"{path}: given for both --{other.label} and --{label}", ExitStatus.USAGE
+                )
+        out = Output(path, inputs=self.files, label=label)
+        self._outputs.append(out)
+        return out
+
+    def write(self, record: Any) -> None:
+        self.out.write(record)
+
+    # -- inputs -----------------------------------------------------------------------------
+
+    def records(self) -> Iterator[dict]:
+        """The input records, one stream; shows progress on a terminal."""
+        reader = self.reader
+        if not self._progress_enabled or not console.stderr_is_terminal():
+            yield from reader
+            return
+        self.progress = console.Progress(console.command_name, reader.total_bytes)
+        try:
+            for rec in reader:
+                self.progress.advance(reader.records, reader.done_bytes())
+                yield rec
+        finally:
+            self.progress.close()
+
+    def where(self) -> str:
+        return self.reader.where()
+
+    def reject(self, problem: str) -> None:
+        """A per-record problem found by the command, e.g. a template placeholder the record lacks:
+        raises under --on-error fail, else counts the record and keeps its line in --errors."""
+        self.reader.bad_line(self.reader.raw, self.reader.lineno, problem)
+
+    @property
+    def skipped(self) -> int:
+        return self.reader.skipped
+
+    # -- stderr -----------------------------------------------------------------------------
+
+    def note(self, text: str) -> None:
+        """A line on stderr now, unless --quiet."""
+        if not self.quiet:
+            self._close_progress()
+            console.message(text)
+
+    def summary(self, text: str) -> None:
+        """The one-line summary printed at the end of a successful run, unless --quiet."""
+        self._summaries.append(text)
+
+    def _close_progress(self) -> None:
+        if self.progress is not None:
+            self.progress.close()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    def __enter__(self) -> "Job":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        self._close_progress()
+        if exc_type is None:
+            for out in self._outputs:
+                out.commit()
+            if not self.quiet:
+                for text in self._summaries:
+                    console.plain(text)
+                if self.reader.skipped:
+                    kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
+                    console.message(f"skipped {self.reader.skipped:,} bad lines{kept}")
+        else:
+            for out in self._outputs:
+                out.abort()
+        return False
+
+
+def _same_file_or_name(a: str, b: str) -> bool:
+    return os.path.abspath(a) == os.path.abspath(b) or (
+        os.path.exists(a) and os.path.exists(b) and _same_file(a, b)
+    )
+
+
+def read_records(files: Sequence[str], **kwargs) -> Iterator[dict]:
+    """Plain iteration over the records of files, for library use and tests."""
+    return iter(RecordReader(files, **kwargs))
+
+
+def write_records(path: str | None, records: Iterable[Any]) -> int:
+    """Write records to `path` atomically (or stdout); returns the count."""
+    out = Output(path)
+    try:
+        for rec in records:
+            out.write(rec)
+    except BaseException:
+        out.abort()
+        raise
+    out.commit()
+    return out.count
+
