@@ -1,0 +1,158 @@
+"""Benchmark harness: build a large input and compare a command against a baseline, in one run.
+
+    from harness import big_input, measure, report, BARE_ORJSON_LOOP
+
+    data = big_input(200_000)                      # bench/.cache/big-200000.jsonl
+    base = measure("bare orjson loop", BARE_ORJSON_LOOP + [data], records=200_000)
+    mine = measure("cqia validate", ["cqia", "validate", "-q", data], records=200_000)
+    report([base, mine], baseline=base)
+
+`measure` runs a command as a child process (stdout to /dev/null unless `stdout=` is given),
+takes the best wall time of `repeat` runs and the child's peak RSS (from wait4). `report` prints a
+table of records/s, peak memory and the ratio to the baseline, and can write it as JSON.
+
+The input is built from ../shared/data/coig-cqia when present (real records, repeated with a
+numbered variation so that no two records are identical), generated otherwise.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+CACHE = HERE / ".cache"
+SHARED = ROOT.parent / "shared" / "data" / "coig-cqia"
+
+#: The baseline every command is compared with: read lines, parse with orjson, write them back.
+BARE_ORJSON_LOOP = [sys.executable, str(HERE / "bare_orjson_loop.py")]
+
+
+def cqia_command() -> list[str]:
+    exe = shutil.which("cqia", path=os.path.dirname(sys.executable) + os.pathsep
+                       + os.environ.get("PATH", ""))
+    return [exe] if exe else [sys.executable, "-m", "cqia_cli"]
+
+
+def shared_records() -> list[dict]:
+    """The real COIG-CQIA records of ../shared/data, or generated ones when it is absent."""
+    files = sorted(glob.glob(str(SHARED / "*" / "*.jsonl")))
+    if files:
+        out = []
+        for path in files:
+            with open(path, "rb") as f:
+                out.extend(json.loads(line) for line in f if line.strip())
+        return out
+    return generated_records(12_725)
+
+
+_WORDS = ("数据", "模型", "问题", "答案", "中国", "学习", "方法", "时间", "工作", "生活", "文化",
+          "历史", "科学", "技术", "经济", "社会", "发展", "研究", "教育", "健康", "环境", "音乐")
+
+
+def generated_records(n: int, seed: int = 0) -> list[dict]:
+    rng = random.Random(seed)
+    recs = []
+    for i in range(n):
+        inst = "".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 30))) + "？"
+        out = "。".join("".join(rng.choice(_WORDS) for _ in range(rng.randint(5, 20)))
+                       for _ in range(rng.randint(3, 25))) + "。"
+        recs.append({
+            "instruction": inst, "input": "", "output": out,
+            "task_type": {"major": ["问答"], "minor": ["生成"]}, "domain": ["通用"],
+            "metadata": "暂无元数据信息", "answer_from": rng.choice(["human", "llm"]),
+            "human_verified": rng.random() < 0.3, "copyright": "暂无版权及作者信息",
+        })
+    return recs
+
+
+def big_input(n: int = 200_000, name: str | None = None) -> str:
+    """A JSONL file of `n` realistic records (cached under bench/.cache)."""
+    CACHE.mkdir(exist_ok=True)
+    source = "shared" if glob.glob(str(SHARED / "*" / "*.jsonl")) else "generated"
+    path = CACHE / (name or f"big-{source}-{n}.jsonl")
+    if path.exists():
+        return str(path)
+    base = shared_records()
+    tmp = path.with_suffix(".part")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for i in range(n):
+            rec = dict(base[i % len(base)])
+            rep = i // len(base)
+            if rep:
+                # a numbered variation: no two records are exactly alike
+                rec["instruction"] = f"{rec['instruction']}（{rep}）"
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    return str(path)
+
+
+@dataclass
+class Result:
+    name: str
+    seconds: float
+    peak_rss_mb: float
+    records: int
+    exit_code: int
+
+    @property
+    def records_per_s(self) -> float:
+        return self.records / self.seconds if self.seconds else float("inf")
+
+
+def _run_once(cmd: list[str], stdin: str | None, stdout: str | None) -> tuple[float, float, int]:
+    fin = open(stdin, "rb") if stdin else subprocess.DEVNULL
+    fout = open(stdout, "wb") if stdout else subprocess.DEVNULL
+    try:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdin=fin, stdout=fout, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err = proc.stderr.read().decode("utf-8", "replace")
+        proc.stderr.close()
+    finally:
+        if stdin:
+            fin.close()
+        if stdout:
+            fout.close()
+    if proc.returncode not in (0, 1):
+        sys.stderr.write(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err[-2000:]}\n")
+    return elapsed, usage.ru_maxrss / 1024.0, proc.returncode
+
+
+def measure(name: str, cmd: list[str], *, records: int, stdin: str | None = None,
+            stdout: str | None = None, repeat: int = 3) -> Result:
+    """Best wall time of `repeat` runs of `cmd`, and its largest peak RSS."""
+    best, peak, code = float("inf"), 0.0, 0
+    for _ in range(repeat):
+        seconds, rss, code = _run_once(cmd, stdin, stdout)
+        best = min(best, seconds)
+        peak = max(peak, rss)
+    return Result(name, best, peak, records, code)
+
+
+def report(results: list[Result], baseline: Result, *, title: str = "",
+           json_path: str | None = None) -> None:
+    """Print records/s, peak RSS and the throughput ratio to the baseline."""
+    if title:
+        print(f"\n## {title}")
+    print(f"{'command':44} {'records/s':>12} {'seconds':>9} {'peak MB':>9} {'ratio':>7}")
+    for r in results:
+        ratio = r.records_per_s / baseline.records_per_s
+        print(f"{r.name:44} {r.records_per_s:12,.0f} {r.seconds:9.2f} {r.peak_rss_mb:9.1f} "
+              f"{ratio:7.2f}")
+    if json_path:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        rows = [dict(asdict(r), records_per_s=r.records_per_s,
+                     ratio=r.records_per_s / baseline.records_per_s) for r in results]
+        Path(json_path).write_text(json.dumps({"title": title, "results": rows}, indent=2))
