@@ -108,7 +108,7 @@ def open_input(path: str) -> tuple[BinaryIO, BinaryIO]:
     Returns (stream, raw): `raw.tell()` is how far the underlying file has been read (progress).
     """
     if is_stdio(path):
-        raw = sys.stdin.buffer
+        raw = _std_stream(sys.stdin, "rb")
         return raw, raw
     try:
         raw = open(path, "rb", buffering=_READ_BUFFER)
@@ -140,6 +140,18 @@ def open_binary(path: str) -> BinaryIO:
     """Open any input (compressed or not) as a binary stream: for commands that read whole files
     in another container (JSON arrays, CSV)."""
     return open_input(path)[0]
+
+
+def _std_stream(stream, mode: str) -> BinaryIO:
+    """stdin or stdout as a binary stream with a large buffer (the default 8 KiB one costs a
+    system call every few records); the plain `.buffer` where there is no file descriptor."""
+    try:
+        fd = stream.fileno()
+        if "w" in mode:
+            stream.flush()
+        return open(fd, mode, buffering=1 << 16, closefd=False)
+    except (AttributeError, ValueError, OSError):
+        return stream.buffer
 
 
 _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
@@ -339,7 +351,7 @@ class Output:
         self._raw_file: BinaryIO | None = None
         self.count = 0
         if self.path is None:
-            self._file = sys.stdout.buffer
+            self._file = _std_stream(sys.stdout, "wb")
             return
         for src in inputs:
             if not is_stdio(src) and os.path.exists(self.path) and _same_file(src, self.path):

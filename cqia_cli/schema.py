@@ -55,6 +55,15 @@ def _str_list(value: Any, name: str, problems: list, *, non_empty: bool) -> None
             return
 
 
+def _good_list(value: Any, non_empty: bool) -> bool:
+    if type(value) is not list or (non_empty and not value):
+        return False
+    for item in value:
+        if type(item) is not str or not item or item.isspace():
+            return False
+    return True
+
+
 class Checker:
     """Checks records against the schema; `optional` names required fields that may be absent."""
 
@@ -64,6 +73,34 @@ class Checker:
         self._expected = " or ".join(f'"{v}"' for v in answer_from)
 
     def __call__(self, rec: dict) -> list[tuple[str, str]]:
+        if self._fast_ok(rec):
+            return []
+        return self.problems(rec)
+
+    def _fast_ok(self, rec: dict) -> bool:
+        """True for a record with every field present and well formed (the common case)."""
+        try:
+            tt = rec["task_type"]
+            inst = rec["instruction"]
+            out = rec["output"]
+            return (
+                type(inst) is str and not inst.isspace() and inst != ""
+                and type(out) is str and not out.isspace() and out != ""
+                and type(rec["input"]) is str
+                and type(tt) is dict
+                and _good_list(tt["major"], True)
+                and _good_list(tt["minor"], False)
+                and _good_list(rec["domain"], True)
+                and type(rec["answer_from"]) is str and rec["answer_from"] in self.answer_from
+                and type(rec["human_verified"]) is bool
+                and type(rec.get("metadata", "")) is str
+                and type(rec.get("copyright", "")) is str
+            )
+        except (KeyError, TypeError):
+            return False
+
+    def problems(self, rec: dict) -> list[tuple[str, str]]:
+        """Every problem of a record, as (field, problem)."""
         problems: list[tuple[str, str]] = []
         get = rec.get
         for name in self.required:
