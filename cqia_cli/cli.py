@@ -49,6 +49,10 @@ class Terminated(BaseException):
     """SIGTERM, turned into an exception so that outputs are cleaned up on the way out."""
 
 
+class _PipeClosed(Exception):
+    """The reader of standard output went away."""
+
+
 class CqiaGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return available_commands()
@@ -65,6 +69,13 @@ class CqiaGroup(click.Group):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            # click would turn EPIPE into status 1; a closed pipe ends quietly, as cat does
+            raise _PipeClosed() from None
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
         extra.setdefault("auto_envvar_prefix", "CQIA")
@@ -116,7 +127,7 @@ def _run(fn) -> int:
         if e.message:
             console.message(e.message)
         return int(e.status)
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
         _quiet_stdout()
         return ExitStatus.PIPE
     except KeyboardInterrupt:
