@@ -61,6 +61,8 @@ def header(name: str, section_title: str) -> list[str]:
 def options_section(cmd: click.Command, ctx: click.Context) -> list[str]:
     lines = [".SH OPTIONS"]
     for param in cmd.get_params(ctx):
+        if not isinstance(param, click.Option):  # arguments are in SYNOPSIS (and click versions differ)
+            continue
         record = param.get_help_record(ctx)
         if record is None:
             continue
@@ -155,7 +157,7 @@ def main_page() -> str:
     ]
     lines += [".SH OPTIONS"]
     for param in cli.get_params(ctx):
-        record = param.get_help_record(ctx)
+        record = param.get_help_record(ctx) if isinstance(param, click.Option) else None
         if record:
             lines += [".TP", f"\\fB{esc(record[0])}\\fR", esc(record[1])]
     lines += [
