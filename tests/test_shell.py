@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import signal
 import subprocess
 import time
@@ -133,3 +134,44 @@ def test_completion_script():
     res = shell("_CQIA_COMPLETE=bash_source cqia")
     assert res.exit_code == 0
     assert "complete" in res.stdout and "_cqia_completion" in res.stdout
+
+
+@pytest.mark.parametrize("compress", ["gzip -c", "bzip2 -c", "xz -c"])
+def test_compressed_inputs_in_shell(tmp_path, compress):
+    src = write_jsonl(tmp_path / "d.jsonl", [cqia_record(i) for i in range(50)])
+    ext = {"gzip -c": "gz", "bzip2 -c": "bz2", "xz -c": "xz"}[compress]
+    res = shell(f"{compress} {src} > {src}.{ext} && cqia validate -q {src}.{ext} | cmp - "
+                f"<(cqia validate -q {src})")
+    assert res.exit_code == 0, res
+
+
+def test_crlf_and_missing_final_newline_in_shell(tmp_path):
+    src = write_jsonl(tmp_path / "d.jsonl", [cqia_record(i) for i in range(3)])
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(src.read_bytes().replace(b"\n", b"\r\n").rstrip(b"\r\n"))
+    res = shell(f"cqia validate -q {crlf} | cmp - <(cqia validate -q {src})")
+    assert res.exit_code == 0, res
+
+
+def test_terminal_stderr_keeps_stdout_clean(tmp_path):
+    import pty
+
+    src = write_jsonl(tmp_path / "d.jsonl", [cqia_record(i) for i in range(20_000)])
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([cqia_executable(), "validate", str(src)],
+                            stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=60)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(master)
+    assert proc.returncode == 0
+    assert out.count(b"\n") == 20_000 and b"\x1b" not in out  # data only on stdout
+    assert b"validate: 20,000 records" in seen
