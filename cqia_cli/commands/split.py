@@ -184,11 +184,10 @@ def _writer(job, pattern, plan, shard_size):
 
 
 def _run_stream(job, io: IOOptions, plan, writer, keys, group_by):
-    from cqia_cli.fields import TextGetter
-    from cqia_cli.splitting import Field, StreamAssigner, group_key
+    from cqia_cli.splitting import Field, StreamAssigner, group_key, key_text
 
     group = group_key(Field(group_by)) if group_by else None
-    assign = StreamAssigner(plan.weights(0), io.seed, TextGetter(keys or None), group)
+    assign = StreamAssigner(plan.weights(0), io.seed, key_text(keys), group)
     write = writer.write
     for record in job.records():
         write(assign(record), record)

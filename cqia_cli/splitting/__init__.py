@@ -9,7 +9,14 @@ Pure functions and small classes over records, used by `cqia split` and testable
 """
 
 from cqia_cli.splitting.exact import ExactAssigner
-from cqia_cli.splitting.keys import NO_STRATUM, Field, StreamAssigner, group_key, stratum_key
+from cqia_cli.splitting.keys import (
+    NO_STRATUM,
+    Field,
+    StreamAssigner,
+    group_key,
+    key_text,
+    stratum_key,
+)
 from cqia_cli.splitting.outputs import PartWriter, check_pattern
 from cqia_cli.splitting.plan import (
     Plan,
@@ -21,6 +28,6 @@ from cqia_cli.splitting.plan import (
 
 __all__ = [
     "ExactAssigner", "Field", "NO_STRATUM", "PartWriter", "Plan", "PlanError", "StreamAssigner",
-    "check_pattern", "group_key", "largest_remainder", "make_plan", "stratified_targets",
+    "check_pattern", "group_key", "key_text", "largest_remainder", "make_plan", "stratified_targets",
     "stratum_key",
 ]

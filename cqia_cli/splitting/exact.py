@@ -20,7 +20,7 @@ import random
 from array import array
 from typing import Callable, Iterator
 
-from cqia_cli.splitting.keys import hash64
+from cqia_cli.splitting.keys import digest64
 from cqia_cli.splitting.plan import Plan, stratified_targets
 
 _GROUP_HASH_KEY = b"cqia-split-group"
@@ -66,7 +66,7 @@ class ExactAssigner:
             key = self._group(record)
             g = None
             if key is not None:
-                h = hash64(key, _GROUP_HASH_KEY)
+                h = digest64(key, _GROUP_HASH_KEY)
                 g = self._groups.get(h)
                 if g is None:
                     g = self._groups[h] = len(self._group_sizes)

@@ -1,8 +1,9 @@
 """The per-record keys a split looks at: the hash key of --stream, the group of --group-by and
 the stratum of --stratify. All are plain functions of one record, the same on every machine.
 
-Hashing is keyed BLAKE2b (8 bytes) with the seed as the key, so it does not depend on Python's
-per-process string hashing, the platform, or the order of the records.
+The --stream hash of a key is the CRC-32 of its UTF-8 bytes mixed with the seed by the
+SplitMix64 finaliser: fast, and the same on every machine and Python (it does not use Python's
+per-process string hashing). Groups are told apart by a 64-bit BLAKE2b digest.
 """
 
 from __future__ import annotations
@@ -11,19 +12,42 @@ from bisect import bisect_right
 from fractions import Fraction
 from hashlib import blake2b
 from typing import Any, Callable, Sequence
+from zlib import crc32
 
 import orjson
 
 from cqia_cli.fields import MISSING, TextGetter, compile_path, get
 
 _SPACE = 1 << 64
+_MASK = _SPACE - 1
 #: How a record with no value in the --stratify field is shown in the summary.
 NO_STRATUM = "(none)"
 
 
-def seed_key(seed: int) -> bytes:
-    """The BLAKE2b key for a seed: its decimal digits (any int, negative ones too)."""
-    return str(seed).encode("ascii")
+def mix64(x: int) -> int:
+    """The SplitMix64 finaliser: a bijection of 64-bit integers that spreads every input bit
+    over the whole output."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def seed_mix(seed: int) -> int:
+    """A 64-bit value for a seed (any int, negative ones too)."""
+    return mix64(seed & _MASK) ^ mix64((seed >> 64) & _MASK)
+
+
+def _utf8(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate from a JSON escape
+        return text.encode("utf-8", "surrogatepass")
+
+
+def key_hash(text: str, seed: int) -> int:
+    """The --stream hash of a key for a seed's `seed_mix`: uniform over [0, 2**64)."""
+    return mix64(crc32(_utf8(text)) ^ seed)
 
 
 def value_text(value: Any) -> str:
@@ -34,10 +58,27 @@ def value_text(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode("utf-8")
 
 
-def hash64(text: str, key: bytes) -> int:
-    """A 64-bit keyed hash of a text, uniform over [0, 2**64)."""
-    return int.from_bytes(blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8,
-                                  key=key).digest(), "big")
+def digest64(text: str, key: bytes) -> int:
+    """A 64-bit keyed BLAKE2b digest of a text: tells groups apart without keeping their keys."""
+    return int.from_bytes(blake2b(_utf8(text), digest_size=8, key=key).digest(), "big")
+
+
+def key_text(paths: Sequence[str] | None) -> Callable[[dict], str]:
+    """The text of the --key fields of a record (TextGetter's rule: the non-empty values joined
+    by newlines), with a fast path for top-level string fields."""
+    getter = TextGetter(paths or None)
+    fields = getter.fields
+    if not all("." not in f for f in fields):
+        return getter
+
+    def text(record: dict) -> str:
+        values = [record.get(f) for f in fields]
+        for v in values:
+            if v is not None and type(v) is not str:  # numbers, lists, ...: the general rule
+                return getter(record)
+        return "\n".join([v for v in values if v])
+
+    return text
 
 
 class Field:
@@ -93,9 +134,9 @@ class StreamAssigner:
     and in any shard of the input; memory does not grow with the input.
     """
 
-    def __init__(self, weights: Sequence[Fraction], seed: int, text: TextGetter,
+    def __init__(self, weights: Sequence[Fraction], seed: int, text: Callable[[dict], str],
                  group: Callable[[dict], str | None] | None = None):
-        self.key = seed_key(seed)
+        self.seed = seed_mix(seed)
         self.text = text
         self.group = group
         bounds = []
@@ -112,6 +153,6 @@ class StreamAssigner:
             key = self.group(record)
         if key is None:
             key = self.text(record)
-        part = bisect_right(self.bounds, hash64(key, self.key))
+        part = bisect_right(self.bounds, key_hash(key, self.seed))
         # a part with weight 0 is an empty interval; bisect never lands past the last part
         return min(part, self.last)
