@@ -205,7 +205,7 @@ def test_summary_table_on_stderr(data, out):
     assert res.exit_code == 0
     assert "split: 1,003 records: train 803, valid 100, test 100" in res.stderr
     assert "train.jsonl" in res.stderr
-    assert "法律" in res.stderr and "stratum" in res.stderr
+    assert "法律" in res.stderr and "domain" in res.stderr
     quiet = invoke(["split", "-q", "--ratios", RATIOS, "-o", f"{out}/{{split}}.jsonl", data])
     assert quiet.exit_code == 0 and quiet.stderr == ""
 

@@ -188,9 +188,14 @@ def _run_stream(job, io: IOOptions, plan, writer, keys, group_by):
 
     group = group_key(Field(group_by)) if group_by else None
     assign = StreamAssigner(plan.weights(0), io.seed, key_text(keys), group)
-    write = writer.write
-    for record in job.records():
-        write(assign(record), record)
+    if writer.direct is not None:
+        direct = writer.direct
+        for record in job.records():
+            direct[assign(record)](record)
+    else:
+        write = writer.write
+        for record in job.records():
+            write(assign(record), record)
     return None
 
 
@@ -225,20 +230,24 @@ def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
                 write_line(part, line)
         else:
             reader = RecordReader(job.files, encoding=job.reader.encoding, on_error="skip")
+            direct = writer.direct
             write = writer.write
             for record in reader:
                 part = next(parts, None)
                 if part is None:
                     raise InputError(f"{reader.path}: changed while it was being split "
                                      "(it has more records than on the first reading)")
-                write(part, record)
+                if direct is not None:
+                    direct[part](record)
+                else:
+                    write(part, record)
             if next(parts, None) is not None:
                 raise InputError(f"{reader.path}: changed while it was being split "
                                  "(it has fewer records than on the first reading)")
     finally:
         if spool is not None:
             spool.close()
-    return (assigner.stratum_names, table) if stratify else None
+    return (stratify, assigner.stratum_names, table) if stratify else None
 
 
 def _label(plan, k: int) -> str:
@@ -267,9 +276,9 @@ def _print_tables(plan, writer, strata, total: int) -> None:
         out.print(table)
     if strata is None:
         return
-    names, rows = strata
+    field, names, rows = strata
     table = Table(show_edge=False, pad_edge=False)
-    table.add_column("stratum")
+    table.add_column(field)
     for name in plan.names:
         table.add_column(name, justify="right")
     table.add_column("total", justify="right")

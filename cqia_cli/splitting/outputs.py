@@ -60,9 +60,10 @@ def check_pattern(pattern: str | None, *, named: bool, sharded: bool) -> str:
 class PartWriter:
     """Write records to the file of their part.
 
-    `open_file(path)` returns an object with `write(record)` (the job's side output). Every part
-    has a file from the start (an empty part gives an empty file); with `shard_size`, a part's
-    records are cut into consecutive files of that many records, in input order.
+    `open_file(path)` returns the job's side output for a path (an object with `write(record)`,
+    `write_raw(line)` and `count`). Every part has a file from the start (an empty part gives an
+    empty file); with `shard_size`, a part's records are cut into consecutive files of that many
+    records, in input order.
     """
 
     def __init__(self, pattern: str, names: Sequence[str], open_file: Callable[[str], Any], *,
@@ -72,10 +73,8 @@ class PartWriter:
         self.numbered = numbered
         self.shard_size = shard_size
         self._open = open_file
-        self.counts = [0] * len(names)
         self.files: list[list[str]] = [[] for _ in names]
-        self._in_shard = [0] * len(names)
-        self._outs: list[Any] = [None] * len(names)
+        self._outs: list[list[Any]] = [[] for _ in names]
         seen: dict[str, int] = {}
         for k in range(len(names)):
             path = self.path(k, 0)
@@ -85,6 +84,13 @@ class PartWriter:
             seen[path] = k
         for k in range(len(names)):
             self._next_file(k)
+        #: with no --shard-size: each part's `write(record)`, to call directly in a hot loop
+        self.direct = [outs[0].write for outs in self._outs] if shard_size is None else None
+
+    @property
+    def counts(self) -> list[int]:
+        """Records written to each part."""
+        return [sum(out.count for out in outs) for outs in self._outs]
 
     def path(self, part: int, shard: int) -> str:
         if self.numbered:
@@ -93,21 +99,21 @@ class PartWriter:
 
     def _next_file(self, part: int) -> None:
         path = self.path(part, len(self.files[part]))
-        self._outs[part] = self._open(path)
+        self._outs[part].append(self._open(path))
         self.files[part].append(path)
-        self._in_shard[part] = 0
+
+    def _current(self, part: int):
+        out = self._outs[part][-1]
+        if self.shard_size is not None and out.count == self.shard_size:
+            self._next_file(part)
+            out = self._outs[part][-1]
+        return out
 
     def write(self, part: int, record: Any) -> None:
-        if self.shard_size is not None and self._in_shard[part] == self.shard_size:
-            self._next_file(part)
-        self._outs[part].write(record)
-        self._in_shard[part] += 1
-        self.counts[part] += 1
+        self._current(part).write(record)
 
     def write_line(self, part: int, line: bytes) -> None:
         """Write one already serialised JSON line (with its newline)."""
-        if self.shard_size is not None and self._in_shard[part] == self.shard_size:
-            self._next_file(part)
-        self._outs[part].write_raw(line)
-        self._in_shard[part] += 1
-        self.counts[part] += 1
+        out = self._current(part)
+        out.write_raw(line)
+        out.count += 1
