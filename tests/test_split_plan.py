@@ -165,3 +165,36 @@ def test_key_text_matches_the_text_getter(record):
 
     for fields in (None, ["output", "x"]):
         assert key_text(fields)(record) == TextGetter(fields)(record)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 4), st.one_of(st.none(), st.integers(0, 30))),
+                max_size=300),
+       weights_st, st.integers(0, 9), st.booleans())
+def test_exact_assigner_properties(rows, weights, seed, grouped):
+    """Every record gets one part; without groups the totals are exact and every stratum is
+    within one record; with groups no group spans two parts."""
+    from cqia_cli.splitting import Plan
+
+    plan = Plan(tuple(f"p{i}" for i in range(len(weights))), ratios=tuple(weights))
+    assigner = ExactAssigner(stratum_key(Field("s")), group_key(Field("g")) if grouped else None)
+    recs = [{"s": s, "g": g} for s, g in rows]
+    for r in recs:
+        assigner.add(r)
+    table = assigner.assign(plan, seed)
+    parts = list(assigner.parts())
+    assert len(parts) == len(recs)
+    counts = [parts.count(k) for k in range(len(weights))]
+    assert [sum(col) for col in zip(*table)] == counts or not table
+    if grouped:
+        home = {}
+        for r, p in zip(recs, parts):
+            if r["g"] is not None:
+                assert home.setdefault(r["g"], p) == p
+    else:
+        assert counts == largest_remainder(len(recs), weights)
+        for s in {r["s"] for r in recs}:
+            size = sum(1 for r in recs if r["s"] == s)
+            for k, w in enumerate(weights):
+                got = sum(1 for r, p in zip(recs, parts) if r["s"] == s and p == k)
+                assert abs(got - size * w) < 1

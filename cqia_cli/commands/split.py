@@ -19,8 +19,8 @@ EXAMPLES = [
     ("500 test and 500 validation records, the rest to train, compressed",
      "cqia split --counts test=500,valid=500 --rest train -o 'out/{split}.jsonl.gz' clean.jsonl"),
     ("Keep the task mix in every split, and near-duplicates (dedup's _cluster) together",
-     "cqia dedup --mark clean.jsonl | cqia split --ratios train=0.9,test=0.1 "
-     "--stratify task_type.major --group-by _cluster -o 'out/{split}.jsonl'"),
+     "cqia split --ratios train=0.9,test=0.1 --stratify task_type.major --group-by _cluster "
+     "-o 'out/{split}.jsonl' clustered.jsonl"),
     ("Constant memory on a huge stream: each record's split is a hash of its instruction",
      "zcat big.jsonl.gz | cqia split --stream --key instruction --ratios train=0.99,test=0.01 "
      "-o 'out/{split}.jsonl.zst'"),
@@ -71,8 +71,9 @@ def _check_path(ctx, param, value):
                    "key, stable across runs, machines and shards of the input (ratios are then "
                    "met on average, not exactly).")
 @click.option("--key", "keys", multiple=True, metavar="PATH", callback=_check_path,
-              help="With --stream: the field(s) whose text is hashed; repeatable  [default: "
-                   "instruction, input and output].")
+              help="With --stream: the field(s) whose text is hashed (for a record without a "
+                   "--group-by value, when that is given); repeatable  [default: instruction, "
+                   "input and output].")
 @click.option("--stratify", metavar="PATH", callback=_check_path,
               help="Keep the ratios within each value of this field (e.g. task_type.major, "
                    "domain); a list counts by its first element.")
@@ -97,8 +98,8 @@ def cli(io: IOOptions, pattern: str | None, ratios: tuple, counts: tuple, rest: 
     Exact mode (the default) meets the ratios exactly: each split gets the floor or the ceiling
     of N x ratio records (largest remainders get the ceilings). It reads the input twice: input
     files are read again, standard input and pipes are spooled to a temporary file (in $TMPDIR).
-    Between the passes it holds about one byte per record (five with --stratify or --group-by),
-    not the records.
+    Between the passes it holds about one byte per record (4 more with --stratify; 4 more and
+    ~100 per distinct group with --group-by), not the records.
 
     --stream reads once in constant memory: each record's split is decided by a seeded 64-bit
     hash of its key (--key, or --group-by when given), so a record lands in the same split in
