@@ -401,3 +401,25 @@ def test_shell_files_then_pipeline(data, tmp_path):
                 "2>/dev/null && zcat test.jsonl.gz | head -1")
     assert res.exit_code == 0 and res.stderr == "", res
     assert orjson.loads(res.stdout_bytes)["instruction"]
+
+
+def test_other_encoding_read_twice_and_spooled(tmp_path, out):
+    records = make_records(30)
+    data = tmp_path / "in.jsonl"
+    data.write_bytes(b"".join(orjson.dumps(r).decode("utf-8").encode("gb18030") + b"\n"
+                              for r in records))
+    from_file = run_split(data, out, "--ratios", "a=0.5,b=0.5", "--encoding", "gb18030")
+    assert_partition(from_file, records)
+    out2 = tmp_path / "out2"
+    out2.mkdir()
+    from_stdin = run_split(data, out2, "--ratios", "a=0.5,b=0.5", "--encoding", "gb18030",
+                           input=data.read_bytes())
+    assert from_stdin == from_file
+
+
+def test_shell_process_substitution_is_spooled_not_read_twice(data, tmp_path):
+    res = shell(f"cd {tmp_path} && mkdir f p && "
+                f"cqia split -q --ratios {RATIOS} -o 'f/{{split}}.jsonl' {data} && "
+                f"cqia split -q --ratios {RATIOS} -o 'p/{{split}}.jsonl' <(cat {data}) && "
+                "for s in train valid test; do cmp f/$s.jsonl p/$s.jsonl; done")
+    assert res.exit_code == 0 and res.stderr == "", res

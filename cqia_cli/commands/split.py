@@ -227,13 +227,13 @@ def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
         if spool is not None:
             spool.seek(0)
             write_line = writer.write_line
-            for line, part in zip(spool, parts):
+            for line, part in _progress(zip(spool, parts), io.quiet):
                 write_line(part, line)
         else:
             reader = RecordReader(job.files, encoding=job.reader.encoding, on_error="skip")
             direct = writer.direct
             write = writer.write
-            for record in reader:
+            for record in _progress(reader, io.quiet):
                 part = next(parts, None)
                 if part is None:
                     raise InputError(f"{reader.path}: changed while it was being split "
@@ -249,6 +249,23 @@ def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
         if spool is not None:
             spool.close()
     return (stratify, assigner.stratum_names, table) if stratify else None
+
+
+def _progress(items, quiet: bool):
+    """The second pass, with a record counter on a terminal (the first pass has the job's)."""
+    if quiet or not console.stderr_is_terminal():
+        return items
+    return _counted(items)
+
+
+def _counted(items):
+    progress = console.Progress("split: writing")
+    try:
+        for i, item in enumerate(items, 1):
+            progress.advance(i)
+            yield item
+    finally:
+        progress.close()
 
 
 def _label(plan, k: int) -> str:
