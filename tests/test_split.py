@@ -423,3 +423,29 @@ def test_shell_process_substitution_is_spooled_not_read_twice(data, tmp_path):
                 f"cqia split -q --ratios {RATIOS} -o 'p/{{split}}.jsonl' <(cat {data}) && "
                 "for s in train valid test; do cmp f/$s.jsonl p/$s.jsonl; done")
     assert res.exit_code == 0 and res.stderr == "", res
+
+
+def test_counts_with_stratify(data, out):
+    records = make_records(1003)
+    parts = run_split(data, out, "--counts", "test=100", "--stratify", "domain")
+    assert len(parts["test"]) == 100 and len(parts["train"]) == 903
+    sizes = Counter(r["domain"][0] for r in records)
+    got = Counter(r["domain"][0] for r in parts["test"])
+    for domain, size in sizes.items():
+        assert abs(got[domain] - 100 * size / 1003) < 1
+
+
+def test_stream_shards(data, out):
+    res = invoke(["split", "--stream", "--shards", "3", "-o", f"{out}/{{shard}}.jsonl", data])
+    assert res.exit_code == 0, res
+    parts = {p.name: read_jsonl(p) for p in out.iterdir()}
+    assert sorted(parts) == ["0.jsonl", "1.jsonl", "2.jsonl"]
+    assert_partition(parts, make_records(1003))
+    assert all(250 < len(v) < 420 for v in parts.values())
+
+
+def test_many_shards_summarised_in_one_line(data, out):
+    res = invoke(["split", "--shards", "40", "-o", f"{out}/{{shard:02d}}.jsonl", data])
+    assert res.exit_code == 0, res
+    assert len(list(out.iterdir())) == 40
+    assert res.stderr == "split: 1,003 records: 40 shards of 25 to 26\n"
