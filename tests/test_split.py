@@ -387,11 +387,12 @@ def test_shell_pipe_from_stdin_is_byte_identical_twice(data, tmp_path):
 
 
 def test_shell_stream_shards_concatenate_to_the_whole(data, tmp_path):
+    split = f"cqia split -q --stream --ratios {RATIOS}"
     res = shell(
         f"cd {tmp_path} && mkdir w h && "
-        f"cqia split -q --stream --ratios {RATIOS} -o 'w/{{split}}.jsonl' {data} && "
-        f"head -n 500 {data} | cqia split -q --stream --ratios {RATIOS} -o 'h/{{split}}-1.jsonl' && "
-        f"tail -n +501 {data} | cqia split -q --stream --ratios {RATIOS} -o 'h/{{split}}-2.jsonl' && "
+        f"{split} -o 'w/{{split}}.jsonl' {data} && "
+        f"head -n 500 {data} | {split} -o 'h/{{split}}-1.jsonl' && "
+        f"tail -n +501 {data} | {split} -o 'h/{{split}}-2.jsonl' && "
         "for s in train valid test; do cat h/$s-1.jsonl h/$s-2.jsonl | cmp - w/$s.jsonl; done")
     assert res.exit_code == 0, res
 

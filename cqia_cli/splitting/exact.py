@@ -3,11 +3,11 @@ in input order.
 
 What is held per record is small and fixed, never the record:
 
-| what                   | per record           | per distinct value            |
-| ---------------------- | -------------------- | ----------------------------- |
-| the part (always)      | 1 byte (2 beyond 256 parts) |                        |
-| --stratify             | 4 bytes (stratum id) | the stratum name              |
-| --group-by             | 4 bytes (group id)   | ~100 bytes (a 64-bit hash in a dict, size, stratum) |
+| what       | per record                          | per distinct value                   |
+| ---------- | ----------------------------------- | ------------------------------------ |
+| the part   | 1 byte (2 beyond 256 parts)         |                                      |
+| --stratify | 4 bytes (stratum id)                | the stratum name                     |
+| --group-by | 4 bytes (group id)                  | ~100 bytes (64-bit hash, size, ...)  |
 
 Without groups each stratum's parts are a shuffled sequence with exactly the target count of
 each part, so the counts are exact. With groups, whole groups are dealt, largest first (ties in
