@@ -281,6 +281,11 @@ def test_shard_size_cuts_in_input_order(data, out):
     assert [r for g in got for r in g] == make_records(1003)
 
 
+def test_a_split_may_be_called_all(data, out):
+    parts = run_split(data, out, "--ratios", "all=1")
+    assert len(parts["all"]) == 1003
+
+
 def test_shard_size_within_splits(data, out):
     res = invoke(["split", "--ratios", RATIOS, "--shard-size", "400",
                   "-o", f"{out}/{{split}}-{{shard}}.jsonl", data])
@@ -313,6 +318,8 @@ def test_shard_size_within_splits(data, out):
      "--key sets the hash key of --stream"),
     (["--shards", "2", "--shard-size", "5", "-o", "{shard}.jsonl"], "not both"),
     (["--ratios", "a/b=0.5", "-o", "{split}.jsonl"], "not a usable split name"),
+    (["--shard-size", "9", "--stratify", "domain", "-o", "{shard}.jsonl"],
+     "--stratify goes with --ratios, --counts or --shards"),
     (["--ratios", RATIOS, "--group-by", "a..b", "-o", "{split}.jsonl"], "bad field path"),
 ])
 def test_usage_errors(tmp_path, data, args, message):

@@ -113,15 +113,15 @@ def cli(io: IOOptions, pattern: str | None, ratios: tuple, counts: tuple, rest: 
     from cqia_cli.splitting import PlanError, check_pattern
 
     try:
-        plan = _plan(ratios, counts, rest, shards, shard_size, stream, keys, stratify)
-        named = not plan.numbered and plan.names != ("all",)
+        plan = _plan(ratios, counts, rest, shards, shard_size, stream, keys, stratify, group_by)
+        named = not plan.numbered and not plan.whole
         pattern = check_pattern(pattern, named=named,
                                 sharded=plan.numbered or shard_size is not None)
     except PlanError as e:
         raise click.UsageError(str(e)) from None
     if plan.numbered or shard_size is not None:
         _raise_open_file_limit()
-    if plan.names == ("all",):
+    if plan.whole:
         stream = True  # one part: nothing to decide, a single pass
     with io.job(output=False) as job:
         writer = _writer(job, pattern, plan, shard_size)
@@ -139,17 +139,19 @@ def cli(io: IOOptions, pattern: str | None, ratios: tuple, counts: tuple, rest: 
         job.summary(f"split: {total:,} records: {parts}")
 
 
-def _plan(ratios, counts, rest, shards, shard_size, stream, keys, stratify):
+def _plan(ratios, counts, rest, shards, shard_size, stream, keys, stratify, group_by):
     from cqia_cli.splitting import Plan, PlanError, make_plan
 
     if shards is not None and shard_size is not None:
         raise PlanError("give --shards N (how many) or --shard-size N (how big), not both")
     if shard_size is not None and not (ratios or counts or shards):
-        if rest is not None:
-            raise PlanError("--rest goes with --ratios or --counts")
-        plan = Plan(("all",), ratios=(Fraction(1),))
-    else:
-        plan = make_plan(ratios, counts, rest, shards)
+        for name, value in (("--rest", rest), ("--stratify", stratify),
+                            ("--group-by", group_by), ("--key", keys)):
+            if value:
+                raise PlanError(f"{name} goes with --ratios, --counts or --shards; --shard-size "
+                                "alone cuts the input into files in order")
+        return Plan(("all",), ratios=(Fraction(1),), whole=True)
+    plan = make_plan(ratios, counts, rest, shards)
     if stream and plan.counts is not None:
         raise PlanError("--counts needs exact mode: a hash cannot count; use --ratios with "
                         "--stream")

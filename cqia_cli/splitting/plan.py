@@ -37,6 +37,7 @@ class Plan:
     ratios: tuple[Fraction, ...] | None = None
     counts: tuple[int | None, ...] | None = None
     numbered: bool = False  # --shards N: parts are numbers, written through {shard}
+    whole: bool = False  # --shard-size alone: one part, the whole input cut in order
 
     def weights(self, n: int) -> list[Fraction]:
         """The share of each part in an input of n records."""
