@@ -457,3 +457,14 @@ def test_many_shards_summarised_in_one_line(data, out):
     assert res.exit_code == 0, res
     assert len(list(out.iterdir())) == 40
     assert res.stderr == "split: 1,003 records: 40 shards of 25 to 26\n"
+
+
+@pytest.mark.parametrize("mode", [[], ["--stream"]])
+def test_negative_seed_is_another_seed(data, tmp_path, mode):
+    got = []
+    for seed in ("1", "-1"):
+        d = tmp_path / f"s{seed}"
+        d.mkdir()
+        got.append([r["id"] for r in run_split(data, d, "--ratios", RATIOS, "--seed", seed,
+                                                 *mode)["test"]])
+    assert got[0] != got[1]

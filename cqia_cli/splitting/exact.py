@@ -21,7 +21,7 @@ from array import array
 from typing import Callable, Iterator
 
 from cqia_cli.splitting.keys import digest64
-from cqia_cli.splitting.plan import Plan, stratified_targets
+from cqia_cli.splitting.plan import Plan, seeded_rng, stratified_targets
 
 _GROUP_HASH_KEY = b"cqia-split-group"
 
@@ -103,7 +103,7 @@ class ExactAssigner:
             targets = [totals]
         else:
             targets = stratified_targets(sizes, weights, totals, seed)
-        rng = random.Random(seed)
+        rng = seeded_rng(seed, "parts")
         code = _part_code(len(plan.names))
         if self._group is None:
             self._sequences = []

@@ -134,6 +134,12 @@ def make_plan(ratios: Sequence[str] = (), counts: Sequence[str] = (), rest: str 
                     "(the rest to --rest), or --shards N")
 
 
+def seeded_rng(seed: int, purpose: str) -> random.Random:
+    """A random generator for one use of a seed. Seeding with a string (hashed with SHA-512 by
+    Python) keeps -1 and 1 apart, which seeding with the int does not."""
+    return random.Random(f"cqia split {purpose} {seed}")
+
+
 def largest_remainder(total: int, weights: Sequence[Fraction]) -> list[int]:
     """Counts adding up to `total` in proportion to `weights` (which add up to 1): each count
     is the floor or the ceiling of total * weight; the largest remainders get the ceilings,
@@ -173,7 +179,7 @@ def stratified_targets(sizes: Sequence[int], weights: Sequence[Fraction],
         allowed.append(sorted((k for k in range(k_parts) if fracs[k]), key=lambda k: -fracs[k]))
     extra = [[False] * k_parts for _ in sizes]
     order = list(range(len(sizes)))
-    random.Random(seed).shuffle(order)
+    seeded_rng(seed, "strata").shuffle(order)
     # first a greedy pass, then augmenting paths for what the greedy pass could not place
     for s in order:
         for k in allowed[s]:
