@@ -468,3 +468,21 @@ def test_negative_seed_is_another_seed(data, tmp_path, mode):
         got.append([r["id"] for r in run_split(data, d, "--ratios", RATIOS, "--seed", seed,
                                                  *mode)["test"]])
     assert got[0] != got[1]
+
+
+def test_errors_file_may_not_be_a_split_file(data, out):
+    res = invoke(["split", "--ratios", RATIOS, "--on-error", "skip", "--errors",
+                  f"{out}/test.jsonl", "-o", f"{out}/{{split}}.jsonl", data])
+    assert res.exit_code == 2
+    assert res.stderr == (f"cqia split: {out}/test.jsonl: given for both --errors and "
+                          "--output\n")
+    assert list(out.iterdir()) == []
+
+
+def test_thousands_of_shards(tmp_path, out):
+    data = write_jsonl(tmp_path / "in.jsonl", make_records(20))
+    res = invoke(["split", "-q", "--shards", "1100", "-o", f"{out}/{{shard:04d}}.jsonl", data])
+    assert res.exit_code == 0, res
+    files = sorted(out.iterdir())
+    assert len(files) == 1100 and files[0].name == "0000.jsonl"
+    assert sum(len(read_jsonl(p)) for p in files) == 20
