@@ -486,3 +486,12 @@ def test_thousands_of_shards(tmp_path, out):
     files = sorted(out.iterdir())
     assert len(files) == 1100 and files[0].name == "0000.jsonl"
     assert sum(len(read_jsonl(p)) for p in files) == 20
+
+
+def test_compressed_input_is_read_twice(tmp_path, out):
+    records = make_records(200)
+    data = tmp_path / "in.jsonl.gz"
+    with gzip.open(data, "wb") as f:
+        f.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
+    parts = run_split(data, out, "--ratios", RATIOS, "--group-by", "_cluster")
+    assert_partition(parts, records)
