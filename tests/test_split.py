@@ -495,3 +495,35 @@ def test_compressed_input_is_read_twice(tmp_path, out):
         f.write(b"".join(orjson.dumps(r) + b"\n" for r in records))
     parts = run_split(data, out, "--ratios", RATIOS, "--group-by", "_cluster")
     assert_partition(parts, records)
+
+
+def test_mark_writes_every_record_in_order_with_its_split(data, out):
+    res = invoke(["split", "--mark", "--ratios", RATIOS, "--seed", "3", data])
+    assert res.exit_code == 0, res
+    marked = res.records()
+    assert [r["id"] for r in marked] == list(range(1003))
+    assert Counter(r["_split"] for r in marked) == {"train": 803, "valid": 100, "test": 100}
+    # the same assignment as the files
+    parts = run_split(data, out, "--ratios", RATIOS, "--seed", "3")
+    for name, recs in parts.items():
+        assert {r["id"] for r in recs} == {r["id"] for r in marked if r["_split"] == name}
+    assert {k: v for k, v in marked[0].items() if k != "_split"} == make_records(1)[0]
+
+
+def test_mark_shards_from_stdin_and_to_a_file(data, tmp_path):
+    target = tmp_path / "marked.jsonl.gz"
+    res = invoke(["split", "--mark", "--shards", "3", "-o", target], input=data.read_bytes())
+    assert res.exit_code == 0, res
+    marked = read_jsonl(target)
+    assert sorted(Counter(r["_shard"] for r in marked).values()) == [334, 334, 335]
+    assert {r["_shard"] for r in marked} == {0, 1, 2}
+    res = invoke(["split", "--mark", "--shard-size", "5", data])
+    assert res.exit_code == 2 and "--mark writes one stream" in res.stderr
+
+
+def test_shell_mark_head_ends_quietly(tmp_path):
+    data = write_jsonl(tmp_path / "in.jsonl", make_records(20000))
+    for mode in ("", "--stream"):
+        res = shell(f"cqia split --mark {mode} --ratios {RATIOS} {data} | head -1")
+        assert res.exit_code == 0 and res.stderr == "", res
+        assert orjson.loads(res.stdout_bytes)["_split"] in ("train", "valid", "test")

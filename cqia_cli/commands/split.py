@@ -26,6 +26,8 @@ EXAMPLES = [
      "-o 'out/{split}.jsonl.zst'"),
     ("16 shards of (almost) equal size",
      "cqia split --shards 16 -o 'shards/part-{shard:05d}.jsonl' clean.jsonl"),
+    ("See which split each record would get, without writing files",
+     "cqia split --mark --ratios train=0.9,test=0.1 clean.jsonl | jq -r ._split | sort | uniq -c"),
     ("Splits cut into files of 100,000 records",
      "cqia split --ratios train=0.98,test=0.02 --shard-size 100000 "
      "-o 'out/{split}-{shard:03d}.jsonl' clean.jsonl"),
@@ -86,13 +88,18 @@ def _check_path(ctx, param, value):
 @click.option("--shard-size", type=click.IntRange(min=1), metavar="N",
               help="Cut each split's file (or the whole input, alone) into files of N records, "
                    "in input order; the pattern needs {shard}.")
+@click.option("--mark", is_flag=True,
+              help="Write every record, in input order, to standard output (or to -o FILE, a "
+                   "plain name) with its split in a `_split` field (`_shard` with --shards), "
+                   "instead of one file per split.")
 def cli(io: IOOptions, pattern: str | None, ratios: tuple, counts: tuple, rest: str | None,
         stream: bool, keys: tuple, stratify: str | None, group_by: str | None,
-        shards: int | None, shard_size: int | None) -> None:
+        shards: int | None, shard_size: int | None, mark: bool) -> None:
     """Split records into train/validation/test files, or numbered shards, deterministically.
 
     Every input record goes to exactly one output file, unchanged; within a file the records
-    keep their input order. The same input, options and --seed give byte-identical files; another
+    keep their input order. -o is a pattern with {split} (or {shard}); nothing goes to standard
+    output, unless --mark writes all records there, each with its split in `_split`. The same input, options and --seed give byte-identical files; another
     seed gives another split.
 
     Exact mode (the default) meets the ratios exactly: each split gets the floor or the ceiling
@@ -114,17 +121,22 @@ def cli(io: IOOptions, pattern: str | None, ratios: tuple, counts: tuple, rest: 
 
     try:
         plan = _plan(ratios, counts, rest, shards, shard_size, stream, keys, stratify, group_by)
-        named = not plan.numbered and not plan.whole
-        pattern = check_pattern(pattern, named=named,
-                                sharded=plan.numbered or shard_size is not None)
+        if mark:
+            if shard_size is not None:
+                raise PlanError("--mark writes one stream; --shard-size cuts files: give one")
+            io.output = pattern  # one plain file, or standard output
+        else:
+            named = not plan.numbered and not plan.whole
+            pattern = check_pattern(pattern, named=named,
+                                    sharded=plan.numbered or shard_size is not None)
     except PlanError as e:
         raise click.UsageError(str(e)) from None
-    if plan.numbered or shard_size is not None:
+    if (plan.numbered or shard_size is not None) and not mark:
         _raise_open_file_limit()
     if plan.whole:
         stream = True  # one part: nothing to decide, a single pass
-    with io.job(output=False) as job:
-        writer = _writer(job, pattern, plan, shard_size)
+    with io.job(output=mark) as job:
+        writer = _writer(job, pattern, plan, shard_size, mark)
         if stream:
             table = _run_stream(job, io, plan, writer, keys, group_by)
         else:
@@ -176,9 +188,11 @@ def _raise_open_file_limit() -> None:
         pass
 
 
-def _writer(job, pattern, plan, shard_size):
-    from cqia_cli.splitting import PartWriter, PlanError
+def _writer(job, pattern, plan, shard_size, mark):
+    from cqia_cli.splitting import MarkWriter, PartWriter, PlanError
 
+    if mark:
+        return MarkWriter(job.out, plan.names, numbered=plan.numbered)
     try:
         return PartWriter(pattern, plan.names, lambda path: job.side_output(path, "output"),
                           numbered=plan.numbered, shard_size=shard_size)

@@ -17,7 +17,7 @@ from cqia_cli.splitting.keys import (
     key_text,
     stratum_key,
 )
-from cqia_cli.splitting.outputs import PartWriter, check_pattern
+from cqia_cli.splitting.outputs import MarkWriter, PartWriter, check_pattern
 from cqia_cli.splitting.plan import (
     Plan,
     PlanError,
@@ -27,7 +27,7 @@ from cqia_cli.splitting.plan import (
 )
 
 __all__ = [
-    "ExactAssigner", "Field", "NO_STRATUM", "PartWriter", "Plan", "PlanError", "StreamAssigner",
+    "ExactAssigner", "Field", "MarkWriter", "NO_STRATUM", "PartWriter", "Plan", "PlanError", "StreamAssigner",
     "check_pattern", "group_key", "key_text", "largest_remainder", "make_plan", "stratified_targets",
     "stratum_key",
 ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import string
 from typing import Any, Callable, Sequence
 
+import orjson
+
 from cqia_cli.splitting.plan import PlanError
 
 FIELDS = ("split", "shard")
@@ -117,3 +119,24 @@ class PartWriter:
         out = self._current(part)
         out.write_raw(line)
         out.count += 1
+
+
+class MarkWriter:
+    """--mark: every record to one output, in input order, with its part in a field (`_split`
+    holds the name, `_shard` the number); an existing field of that name is overwritten."""
+
+    def __init__(self, out: Any, names: Sequence[str], *, numbered: bool = False):
+        self._out = out
+        self.field = "_shard" if numbered else "_split"
+        self._values = [int(n) if numbered else n for n in names]
+        self.counts = [0] * len(names)
+        self.files = [[out.name] for _ in names]
+        self.direct = None
+
+    def write(self, part: int, record: dict) -> None:
+        record[self.field] = self._values[part]
+        self._out.write(record)
+        self.counts[part] += 1
+
+    def write_line(self, part: int, line: bytes) -> None:
+        self.write(part, orjson.loads(line))
