@@ -99,8 +99,8 @@ def cli(io: IOOptions, pattern: str | None, ratios: tuple, counts: tuple, rest: 
 
     Every input record goes to exactly one output file, unchanged; within a file the records
     keep their input order. -o is a pattern with {split} (or {shard}); nothing goes to standard
-    output, unless --mark writes all records there, each with its split in `_split`. The same input, options and --seed give byte-identical files; another
-    seed gives another split.
+    output, unless --mark writes all records there, each with its split in `_split`. The same
+    input, options and --seed give byte-identical files; another seed gives another split.
 
     Exact mode (the default) meets the ratios exactly: each split gets the floor or the ceiling
     of N x ratio records (largest remainders get the ceilings). It reads the input twice: input

@@ -27,7 +27,7 @@ from cqia_cli.splitting.plan import (
 )
 
 __all__ = [
-    "ExactAssigner", "Field", "MarkWriter", "NO_STRATUM", "PartWriter", "Plan", "PlanError", "StreamAssigner",
-    "check_pattern", "group_key", "key_text", "largest_remainder", "make_plan", "stratified_targets",
-    "stratum_key",
+    "ExactAssigner", "Field", "MarkWriter", "NO_STRATUM", "PartWriter", "Plan", "PlanError",
+    "StreamAssigner", "check_pattern", "group_key", "key_text", "largest_remainder", "make_plan",
+    "stratified_targets", "stratum_key",
 ]
