@@ -10,6 +10,7 @@ its best round, because the machine is shared.
 """
 
 import argparse
+import resource
 import tempfile
 
 from harness import BARE_ORJSON_LOOP, Result, big_input, cqia_command, measure, report
@@ -43,9 +44,14 @@ def main() -> None:
         # rounds interleave the commands, so that load from other processes on a shared
         # machine falls on all of them alike; each keeps its best round
         best: dict[str, Result] = {}
+        cpu: dict[str, float] = {}
         for _ in range(args.repeat):
             for name, cmd, stdin in runs:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 r = measure(name, cmd, records=n, stdin=stdin, repeat=1)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                used = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+                cpu[name] = min(cpu.get(name, used), used)
                 old = best.get(name)
                 if old is None or r.seconds < old.seconds:
                     r.peak_rss_mb = max(r.peak_rss_mb, old.peak_rss_mb if old else 0.0)
@@ -55,6 +61,10 @@ def main() -> None:
         results = [best[name] for name, _, _ in runs]
         base = results[0]
     report(results, base, title=f"split, {n:,} records", json_path=args.json)
+    # CPU time is far less disturbed than wall time by other processes on a shared machine
+    print(f"\n{'command':44} {'CPU s':>9} {'CPU ratio':>10}")
+    for r in results:
+        print(f"{r.name:44} {cpu[r.name]:9.2f} {cpu[base.name] / cpu[r.name]:10.2f}")
 
 
 if __name__ == "__main__":
