@@ -224,7 +224,7 @@ def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
     spool = None
     if not all(not is_stdio(p) and os.path.isfile(p) for p in job.files):
         # standard input or a pipe cannot be read twice: keep the records, serialised, on disk
-        spool = tempfile.TemporaryFile(prefix="cqia-split-")
+        spool = tempfile.TemporaryFile(prefix="cqia-split-", buffering=1 << 20)
     try:
         add = assigner.add
         if spool is None:
