@@ -482,6 +482,7 @@ class Job:
         if self.files.count(STDIN) > 1:
             raise CqiaError("standard input (-) can be read only once", ExitStatus.USAGE)
         self._outputs: list[Output] = []
+        self._output_keys: dict[tuple, Output] = {}  # name and inode -> output, see side_output
         self._summaries: list[str] = []
         self.errors_out = self.side_output(errors, "errors") if errors else None
         self.reader = RecordReader(
@@ -497,13 +498,17 @@ class Job:
 
     def side_output(self, path: str | None, label: str) -> Output:
         """Open an extra output (`--rejects FILE`, `--dupes FILE`, ...), committed with the job."""
-        for other in self._outputs:
-            if path and other.path and _same_file_or_name(path, other.path):
+        keys = _file_keys(path) if path and not is_stdio(path) else []
+        for key in keys:  # a dict, not a scan: split opens thousands of shard files
+            other = self._output_keys.get(key)
+            if other is not None:
                 raise CqiaError(
                     f"{path}: given for both --{other.label} and --{label}", ExitStatus.USAGE
                 )
         out = Output(path, inputs=self.files, label=label)
         self._outputs.append(out)
+        for key in keys:
+            self._output_keys[key] = out
         return out
 
     def write(self, record: Any) -> None:
@@ -573,6 +578,18 @@ class Job:
             for out in self._outputs:
                 out.abort()
         return False
+
+
+def _file_keys(path: str) -> list[tuple]:
+    """What makes two output paths the same file: the absolute name, and the inode when the
+    file exists already (a link or another spelling of the same file)."""
+    keys: list[tuple] = [("name", os.path.abspath(path))]
+    try:
+        st = os.stat(path)
+    except OSError:
+        return keys
+    keys.append(("inode", st.st_dev, st.st_ino))
+    return keys
 
 
 def _same_file_or_name(a: str, b: str) -> bool:
