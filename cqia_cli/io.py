@@ -592,12 +592,6 @@ def _file_keys(path: str) -> list[tuple]:
     return keys
 
 
-def _same_file_or_name(a: str, b: str) -> bool:
-    return os.path.abspath(a) == os.path.abspath(b) or (
-        os.path.exists(a) and os.path.exists(b) and _same_file(a, b)
-    )
-
-
 def read_records(files: Sequence[str], **kwargs) -> Iterator[dict]:
     """Plain iteration over the records of files, for library use and tests."""
     return iter(RecordReader(files, **kwargs))
