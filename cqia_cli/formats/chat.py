@@ -303,9 +303,13 @@ def write_cqia(conv: Conv, defaults: dict) -> dict:
     for key in CQIA_META:
         if key in meta:
             value = meta[key]
-            if key == "task_type" and isinstance(value, dict) and (
-                    "major" not in value or "minor" not in value):
-                value = {"major": defaults["task_type"]["major"], "minor": [], **value}
+            if key == "task_type":
+                if isinstance(value, str):  # from a CSV cell or --map
+                    value = {"major": [value], "minor": []}
+                elif isinstance(value, dict) and ("major" not in value or "minor" not in value):
+                    value = {"major": defaults["task_type"]["major"], "minor": [], **value}
+            elif key == "domain" and isinstance(value, str):
+                value = [value]
             out[key] = value
         elif key in defaults:
             value = defaults[key]
