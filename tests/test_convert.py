@@ -526,7 +526,6 @@ def test_shell_pipeline_round_trip_validates(tmp_path):
                 "alpaca --keep-meta | cqia convert -q --to cqia | cqia validate -q",
                 cwd=tmp_path)
     assert res.exit_code == 0, res
-    assert res.stdout_bytes == INPUT.read_bytes().replace(b'"system"', b'"system"') or True
     assert [r["instruction"] for r in res.records()] == [r["instruction"] for r in lines(INPUT)]
     assert res.records() == lines(HERE / "expected.cqia.jsonl")
 
