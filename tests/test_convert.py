@@ -558,3 +558,20 @@ def test_shell_json_array_on_stdin_and_error_line(tmp_path):
     assert res.exit_code == 65
     assert res.stderr == (f"cqia convert: {bad}:2: conversations[0]: expected 'human', got 'gpt' "
                           "(human and gpt turns must alternate, starting with human)\n")
+
+
+def test_errors_in_buffered_records_of_several_array_files(tmp_path):
+    # the first 16 records are read before the format is known; each keeps its own file:line
+    one, two = tmp_path / "one.json", tmp_path / "two.json"
+    one.write_text('[\n {"instruction": "a", "output": "b"},\n\n {"instruction": "c",\n'
+                   '  "output": null}\n]\n')
+    two.write_text('[{"instruction": "d", "output": "e"},\n {"instruction": "f", "output": 2}]')
+    res = invoke(["convert", "--to", "alpaca", "--on-error", "skip", "--errors",
+                  tmp_path / "bad.jsonl", one, two])
+    assert [r["instruction"] for r in res.records()] == ["a", "d"]
+    assert (tmp_path / "bad.jsonl").read_bytes() == (b'{"instruction":"c","output":null}\n'
+                                                     b'{"instruction":"f","output":2}\n')
+    res = invoke(["convert", "--to", "alpaca", one, two])
+    assert res.stderr == f"cqia convert: {one}:4: output must be a string, got null\n"
+    res = invoke(["convert", "--to", "alpaca", two, one])
+    assert res.stderr == f"cqia convert: {two}:2: output must be a string, got number\n"

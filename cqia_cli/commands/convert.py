@@ -162,9 +162,14 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
             from cqia_cli.formats.chat import DetectError, detect
 
             for rec in itertools.islice(records, DETECT_RECORDS):
-                head.append((rec, reader.path, reader.lineno, reader.raw))
+                head.append((rec, reader.mark()))
+
+            def where(mark):
+                reader.restore(mark)
+                return reader.where()
+
             try:
-                source = detect((rec, f"{p}:{n}") for rec, p, n, _ in head) or "cqia"
+                source = detect((rec, lambda m=m: where(m)) for rec, m in head) or "cqia"
             except DetectError as e:
                 raise _usage(str(e)) from None
         convert = Converter(source, target, keep_meta=keep_meta, system=system,
@@ -191,8 +196,8 @@ def _run(job, reader, convert, head: list, records, array: bool) -> int:
     nl = orjson.OPT_APPEND_NEWLINE
 
     def replayed():
-        for rec, path, lineno, raw_line in head:
-            reader.path, reader.lineno, reader.raw = path, lineno, raw_line
+        for rec, mark in head:
+            reader.restore(mark)
             yield rec
 
     for rec in itertools.chain(replayed(), records):

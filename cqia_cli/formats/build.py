@@ -25,7 +25,7 @@ from typing import Any, Sequence
 import orjson
 
 from cqia_cli import fields as F
-from cqia_cli.formats.chat import RecordProblem
+from cqia_cli.formats.chat import RecordProblem, set_path
 
 #: the fields a template renders from the record; every other key of a template is a constant
 TEXT_KEYS = ("instruction", "input", "output", "system")
@@ -61,11 +61,6 @@ def coerce(path: tuple, value: Any) -> Any:
             return False
         raise ValueError(f"human_verified must be true or false, got {value!r}")
     return value
-
-
-def copy_value(value: Any) -> Any:
-    """A fresh copy of a constant's lists and objects, so that no two records share them."""
-    return orjson.loads(orjson.dumps(value)) if isinstance(value, (dict, list)) else value
 
 
 def parse_sets(values: Sequence[str]) -> list[tuple[tuple, Any]]:
@@ -146,7 +141,8 @@ class Placeholders:
                 out.append(part)
                 continue
             path, name = part
-            value = F.get(record, path)
+            value = record.get(path[0]) if len(path) == 1 and type(path[0]) is str \
+                else F.get(record, path)
             if value is None:
                 raise RecordProblem(f"{label}: the record has no field {name!r} for {{{name}}}")
             out.append(value if type(value) is str else F.as_text(value))
@@ -299,12 +295,12 @@ class Builder:
             if value is None:
                 raise RecordProblem(f"the record has no field {sname!r} (--map {tname}={sname})")
             try:
-                F.set(out, tpath, coerce(tpath, value))
+                set_path(out, tpath, coerce(tpath, value))
             except ValueError as e:
                 raise RecordProblem(f"--map {tname}={sname}: {e}") from None
         if template is not None:
             for cpath, value in template.constants:
-                F.set(out, cpath, copy_value(value))
+                set_path(out, cpath, value)
         if self.keep_meta:
             for k, v in rec.items():
                 if k not in self.used and k not in out:

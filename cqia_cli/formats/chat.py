@@ -25,8 +25,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-import orjson
-
 from cqia_cli import fields as F
 
 FORMATS = ("cqia", "alpaca", "sharegpt", "messages")
@@ -339,16 +337,18 @@ FROM_HINT = ("give --from (cqia, alpaca, sharegpt or messages), or --map/--templ
              "records from other fields")
 
 
-def detect(samples: Iterable[tuple[dict, str]]) -> str | None:
-    """The format of the first records (record, "FILE:LINE" pairs); None when there are none.
+def detect(samples: Iterable[tuple[dict, Any]]) -> str | None:
+    """The format of the first records; None when there are none. A sample is (record, where):
+    where is "FILE:LINE", or a function that returns it (called only for a message).
 
     cqia and alpaca read alike: a mix of the two is cqia. Anything else mixed, or a record that
     looks like no format (or like two), is a DetectError that says which options exist.
     """
-    found: dict[str, str] = {}
+    found: dict[str, Any] = {}
     for rec, where in samples:
         kind = detect_one(rec)
         if kind is None:
+            where = where() if callable(where) else where
             keys = ", ".join(list(rec)[:8]) or "none"
             raise DetectError(f"cannot tell the input format: {where} has the keys {keys}; "
                               f"{FROM_HINT}")
@@ -359,16 +359,32 @@ def detect(samples: Iterable[tuple[dict, str]]) -> str | None:
         return next(iter(found))
     if set(found) == {"cqia", "alpaca"}:
         return "cqia"
-    seen = ", ".join(f"{where} looks like {kind}" for kind, where in found.items())
+    seen = ", ".join(f"{where() if callable(where) else where} looks like {kind}"
+                     for kind, where in found.items())
     raise DetectError(f"the first records are in different formats ({seen}); {FROM_HINT}")
+
+
+def deep_copy(value: Any) -> Any:
+    """A copy of JSON-like lists and objects (cheaper than copy.deepcopy)."""
+    if isinstance(value, dict):
+        return {k: deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [deep_copy(v) for v in value]
+    return value
+
+
+def set_path(record: dict, path: tuple, value: Any) -> None:
+    """fields.set, but a nested path first copies the object it changes: constants (--set,
+    template keys) are shared by every record and must never be changed in place."""
+    if len(path) > 1 and isinstance(record.get(path[0]), (dict, list)):
+        record[path[0]] = deep_copy(record[path[0]])
+    F.set(record, path, value)
 
 
 def apply_sets(conv: Conv, sets: list[tuple[tuple, Any]]) -> None:
     """`--set` constants: text fields, system and history on the Conv, the rest in meta."""
     for path, value in sets:
-        if isinstance(value, (dict, list)):
-            value = orjson.loads(orjson.dumps(value))  # no two records share one object
         if len(path) == 1 and path[0] in ("instruction", "input", "output", "system", "history"):
             setattr(conv, path[0], value)
         else:
-            F.set(conv.meta, path, value)
+            set_path(conv.meta, path, value)

@@ -133,64 +133,71 @@ class ContainerReader(RecordReader):
             if not is_stdio(path):
                 stream.close()
 
+    # -- JSON arrays: parsed whole by orjson; an item's line is found only when it is needed ---
+
+    _item = None  # index of the current record in the array `_cur`, its line not yet known
+    _raw_item = None  # the same, its raw text not yet made
+    _cur: "_Array | None" = None
+
+    @property
+    def lineno(self) -> int:
+        if self._item is not None:
+            self._lineno = self._cur.span(self._item)[0]
+            self._item = None
+        return self._lineno
+
+    @lineno.setter
+    def lineno(self, value: int) -> None:
+        self._item = None
+        self._lineno = value
+
+    @property
+    def raw(self) -> bytes:
+        if self._raw_item is not None:
+            self._raw_line = self._cur.item_line(self._raw_item)
+            self._raw_item = None
+        return self._raw_line
+
+    @raw.setter
+    def raw(self, value: bytes) -> None:
+        self._raw_item = None
+        self._raw_line = value
+
+    def mark(self) -> tuple:
+        """Where the current record is, cheaply (a JSON array item's line is found later)."""
+        return (self.path, self._lineno, self._raw_line, self._item, self._raw_item, self._cur)
+
+    def restore(self, mark: tuple) -> None:
+        """Make `mark` the current record again (for records buffered while detecting)."""
+        (self.path, self._lineno, self._raw_line, self._item, self._raw_item,
+         self._cur) = mark
+
     def _array(self, path: str) -> Iterator[dict]:
         data = self._read_all(path)
-        start = len(BOM) if data.startswith(BOM) else 0
+        if data.startswith(BOM):
+            data = data[len(BOM):]
+        array = _Array(self.path, data, self.encoding)
         try:
-            text = data[start:].decode(self.encoding)
-        except UnicodeDecodeError as e:
-            raise DataError(
-                f"{self.path}:{_line_at(data, start + e.start)}: cannot decode as {self.encoding} "
-                f"(byte 0x{data[start + e.start]:02x}); check --encoding") from None
-        decoder = json.JSONDecoder()
-        ws = _WS.match
-        i = ws(text, 0).end()
-        if i == len(text):
-            return
-        if text[i] != "[":
-            raise DataError(f"{self.path}:{text.count(chr(10), 0, i) + 1}: not a JSON array")
-        line, last = 1, 0
-
-        def line_of(pos: int) -> int:
-            nonlocal line, last
-            line += text.count("\n", last, pos)
-            last = pos
-            return line
-
-        i = ws(text, i + 1).end()
-        if text.startswith("]", i):
-            end = i + 1
-        else:
-            number = 0
-            while True:
-                number += 1
-                try:
-                    obj, end = decoder.raw_decode(text, i)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{self.path}:{e.lineno}: invalid JSON in item {number}: "
-                                    f"{e.msg} at column {e.colno}") from None
-                lineno = line_of(i)
+            items = orjson.loads(data if self.utf8 else array.text()) if data.strip() else []
+        except orjson.JSONDecodeError:
+            items = None
+        if not isinstance(items, list):
+            array.spans()  # raises at the line of the problem
+            raise DataError(f"{self.path}:1: not a JSON array")  # pragma: no cover
+        try:
+            for index, obj in enumerate(items):
+                items[index] = None  # let converted records go
                 if type(obj) is not dict:
-                    self.bad_line(orjson.dumps(obj) + b"\n", lineno,
-                                  f"item {number} is not a JSON object (a JSON {_json_kind(obj)})")
-                else:
-                    self.lineno = lineno
-                    self.raw = orjson.dumps(obj) + b"\n"
-                    self.records += 1
-                    yield obj
-                i = ws(text, end).end()
-                sep = text[i:i + 1]
-                if sep == ",":
-                    i = ws(text, i + 1).end()
+                    self.bad_line(orjson.dumps(obj) + b"\n", array.span(index)[0],
+                                  f"item {index + 1} is not a JSON object (a JSON "
+                                  f"{_json_kind(obj)})")
                     continue
-                if sep == "]":
-                    end = i + 1
-                    break
-                raise DataError(f"{self.path}:{line_of(i)}: expected ',' or ']' after item "
-                                f"{number}" + (f", got {sep!r}" if sep else " (the file ends)"))
-        rest = ws(text, end).end()
-        if rest != len(text):
-            raise DataError(f"{self.path}:{line_of(rest)}: text after the end of the JSON array")
+                self._cur = array
+                self._item = self._raw_item = index
+                self.records += 1
+                yield obj
+        finally:
+            self._cur = self._item = self._raw_item = None
 
     def _table(self, path: str, delimiter: str) -> Iterator[dict]:
         csv.field_size_limit(1 << 30)
@@ -251,3 +258,88 @@ class ContainerReader(RecordReader):
                 stream.close()
             else:
                 stream.detach()
+
+
+class _Array:
+    """One JSON array input: its bytes, and on demand its text and the place of every item."""
+
+    __slots__ = ("path", "data", "encoding", "_text", "_spans")
+
+    def __init__(self, path: str, data: bytes, encoding: str):
+        self.path, self.data, self.encoding = path, data, encoding
+        self._text: str | None = None
+        self._spans: list | None = None
+
+    def text(self) -> str:
+        if self._text is None:
+            try:
+                self._text = self.data.decode(self.encoding)
+            except UnicodeDecodeError as e:
+                raise DataError(
+                    f"{self.path}:{_line_at(self.data, e.start)}: cannot decode as "
+                    f"{self.encoding} (byte 0x{self.data[e.start]:02x}); check --encoding"
+                ) from None
+        return self._text
+
+    def span(self, index: int) -> tuple[int, int, int]:
+        """(line, start, end) of the index-th item."""
+        return self.spans()[index]
+
+    def item_line(self, index: int) -> bytes:
+        """The index-th item as it is in the file, made one compact JSON line."""
+        _, start, end = self.span(index)
+        return orjson.dumps(orjson.loads(self.text()[start:end])) + b"\n"
+
+    def spans(self) -> list:
+        """Walk the array item by item (once): (line, start, end) of each; DataError at the
+        line of the first thing wrong."""
+        if self._spans is not None:
+            return self._spans
+        text = self.text()
+        decoder = json.JSONDecoder()
+        ws = _WS.match
+        spans: list = []
+        line, last = 1, 0
+
+        def line_of(pos: int) -> int:
+            nonlocal line, last
+            line += text.count("\n", last, pos)
+            last = pos
+            return line
+
+        def fail(pos: int, problem: str) -> DataError:
+            return DataError(f"{self.path}:{line_of(pos)}: {problem}")
+
+        i = ws(text, 0).end()
+        if i == len(text):
+            self._spans = spans
+            return spans
+        if text[i] != "[":
+            raise fail(i, "not a JSON array")
+        i = ws(text, i + 1).end()
+        if text.startswith("]", i):
+            end = i + 1
+        else:
+            while True:
+                number = len(spans) + 1
+                try:
+                    _, end = decoder.raw_decode(text, i)
+                except json.JSONDecodeError as e:
+                    raise DataError(f"{self.path}:{e.lineno}: invalid JSON in item {number}: "
+                                    f"{e.msg} at column {e.colno}") from None
+                spans.append((line_of(i), i, end))
+                i = ws(text, end).end()
+                sep = text[i:i + 1]
+                if sep == ",":
+                    i = ws(text, i + 1).end()
+                    continue
+                if sep == "]":
+                    end = i + 1
+                    break
+                raise fail(i, f"expected ',' or ']' after item {number}"
+                              + (f", got {sep!r}" if sep else " (the file ends)"))
+        rest = ws(text, end).end()
+        if rest != len(text):
+            raise fail(rest, "text after the end of the JSON array")
+        self._spans = spans
+        return spans
