@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from cqia_cli import fields as F
+from cqia_cli.schema import _type_name as _type
 
 FORMATS = ("cqia", "alpaca", "sharegpt", "messages")
 TARGETS = FORMATS + ("text",)
@@ -55,20 +56,6 @@ class Conv:
     def prompt(self) -> str:
         """The last user turn as a trainer sees it: instruction, and input on the next line."""
         return self.instruction + "\n" + self.input if self.input else self.instruction
-
-
-def _type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
 
 
 def _string(value: Any, name: str) -> str:
