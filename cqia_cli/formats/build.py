@@ -243,12 +243,15 @@ def templates_from(doc: dict, path: str = "<template>") -> list[Template]:
     return out
 
 
-def stable_choice(record: dict, n: int, seed: int) -> int:
+def stable_choice(record: dict, n: int, seed: int, _hashers: dict = {}) -> int:  # noqa: B006
     """An index in range(n) from a seeded hash of the record's content (keys sorted), so the
     choice does not depend on the record's position, the run, the machine or the shard."""
-    data = orjson.dumps(record, option=orjson.OPT_SORT_KEYS)
-    digest = hashlib.blake2b(data, digest_size=8, key=str(seed).encode()).digest()
-    return int.from_bytes(digest, "big") % n
+    base = _hashers.get(seed)
+    if base is None:
+        base = _hashers[seed] = hashlib.blake2b(digest_size=8, key=str(seed).encode())
+    h = base.copy()
+    h.update(orjson.dumps(record, option=orjson.OPT_SORT_KEYS))
+    return int.from_bytes(h.digest(), "big") % n
 
 
 # -- the builder ------------------------------------------------------------------------------
@@ -273,6 +276,7 @@ class Builder:
             if both:
                 raise ValueError(f"{t.label} and --map both give {', '.join(sorted(both))}; "
                                  "keep one")
+        self._plan_list = self._plans()
 
     def provides(self, name: str) -> bool:
         """Whether every record gets `name` from --map or from every template."""
@@ -281,25 +285,41 @@ class Builder:
         return bool(self.templates) and all(
             name in t.texts or any(p == (name,) for p, _ in t.constants) for t in self.templates)
 
+    def _plans(self) -> list:
+        """Per template, what to do per record, worked out once: (texts to render with their
+        error labels, top-level constants, nested constants)."""
+        plans = []
+        for t in self.templates:
+            texts = [(key, t.texts[key], f"{t.label}, {key}") for key in TEXT_KEYS
+                     if key in t.texts]
+            flat = {p[0]: v for p, v in t.constants if len(p) == 1}
+            nested = [(p, v) for p, v in t.constants if len(p) > 1]
+            plans.append((texts, flat, nested))
+        return plans
+
     def __call__(self, rec: dict) -> dict:
         out: dict = {}
-        template = None
-        if self.templates:
-            template = self.templates[stable_choice(rec, len(self.templates), self.seed)]
-            for key in TEXT_KEYS:
-                ph = template.texts.get(key)
-                if ph is not None:
-                    out[key] = ph.render(rec, f"{template.label}, {key}")
+        plan = None
+        if self._plan_list:
+            plan = self._plan_list[stable_choice(rec, len(self._plan_list), self.seed)]
+            for key, ph, label in plan[0]:
+                out[key] = ph.render(rec, label)
         for tpath, tname, spath, sname in self.mapping:
-            value = F.get(rec, spath)
+            value = rec.get(spath[0]) if len(spath) == 1 and type(spath[0]) is str \
+                else F.get(rec, spath)
             if value is None:
                 raise RecordProblem(f"the record has no field {sname!r} (--map {tname}={sname})")
             try:
-                set_path(out, tpath, coerce(tpath, value))
+                value = coerce(tpath, value)
             except ValueError as e:
                 raise RecordProblem(f"--map {tname}={sname}: {e}") from None
-        if template is not None:
-            for cpath, value in template.constants:
+            if len(tpath) == 1:
+                out[tpath[0]] = value
+            else:
+                set_path(out, tpath, value)
+        if plan is not None:
+            out.update(plan[1])
+            for cpath, value in plan[2]:
                 set_path(out, cpath, value)
         if self.keep_meta:
             for k, v in rec.items():
