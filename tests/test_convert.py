@@ -575,3 +575,15 @@ def test_errors_in_buffered_records_of_several_array_files(tmp_path):
     assert res.stderr == f"cqia convert: {one}:4: output must be a string, got null\n"
     res = invoke(["convert", "--to", "alpaca", two, one])
     assert res.stderr == f"cqia convert: {two}:2: output must be a string, got number\n"
+
+
+def test_shell_concurrent_runs_into_one_dataset_info(tmp_path):
+    shutil.copy(INPUT, tmp_path / "in.jsonl")
+    names = [f"set{i}" for i in range(4)]
+    cmd = " & ".join(f"cqia convert -q --to sharegpt in.jsonl -o {n}.jsonl "
+                     f"--dataset-info dataset_info.json --name {n}" for n in names) + " & wait"
+    res = shell(cmd, cwd=tmp_path)
+    assert res.exit_code == 0 and res.stderr == "", res
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert sorted(info) == names
+    assert all(info[n]["file_name"] == f"{n}.jsonl" for n in names)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 
@@ -147,7 +148,7 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
                 raise _usage(f"nothing gives the {needed}: add --map {needed}=FIELD, or a "
                              f"template that has it")
 
-    with io.job() as job:
+    with contextlib.ExitStack() as held, io.job() as job:
         from cqia_cli.formats.containers import ContainerReader
 
         reader = ContainerReader(job.files, container=container, encoding=io.encoding,
@@ -177,6 +178,9 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
                             builder=builder)
         written = _run(job, reader, convert, head, records, array)
         if info_out is not None:
+            # read, merge and rename under a lock held until the job has committed, so that
+            # conversions run at once (make -j) into one dataset_info.json lose no entry
+            held.enter_context(_locked_dir(dataset_info))
             _write_info(job, info_out, dataset_info, name, target, convert)
         parts = [f"convert: {written:,} records, {source} -> {target}"]
         if convert.multi_turn:
@@ -214,6 +218,22 @@ def _run(job, reader, convert, head: list, records, array: bool) -> int:
     if array:
         out.write_raw(b"\n]\n" if written else b"[]\n")
     return written
+
+
+@contextlib.contextmanager
+def _locked_dir(path: str):
+    """An exclusive lock on the directory of `path` (flock; nothing where fcntl is missing)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def _write_info(job, info_out, path: str, name: str, target: str, convert) -> None:
