@@ -587,3 +587,28 @@ def test_shell_concurrent_runs_into_one_dataset_info(tmp_path):
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert sorted(info) == names
     assert all(info[n]["file_name"] == f"{n}.jsonl" for n in names)
+
+
+def test_template_straight_to_a_chat_format():
+    res = invoke(["convert", "--template", "douban", "--map", "output=content", "--to",
+                  "messages", "--system", "你是豆瓣用户。", FORUM])
+    assert res.exit_code == 0, res
+    recs = res.records()
+    assert len(recs) == 48
+    for rec in recs:
+        roles = [m["role"] for m in rec["messages"]]
+        assert roles == ["system", "user", "assistant"]
+        assert "《" in rec["messages"][1]["content"]
+
+
+def test_forum_csv_through_map(tmp_path):
+    path = tmp_path / "forum.csv"
+    path.write_text('id,title,body,answer\n1,"去杭州玩三天，怎么安排？","预算两千","第一天西湖，\n第二天灵隐寺。"\n'
+                    '2,"猫咪不吃饭怎么办",,"先看看是不是换了猫粮。"\n', encoding="utf-8")
+    res = invoke(["convert", "--map", "instruction=title,input=body,output=answer",
+                  "--set", "domain=社交媒体", path])
+    assert res.exit_code == 0, res
+    recs = res.records()
+    assert recs[0]["input"] == "预算两千" and recs[0]["output"] == "第一天西湖，\n第二天灵隐寺。"
+    assert recs[1]["input"] == ""
+    assert invoke(["validate"], input=res.stdout_bytes).exit_code == 0
