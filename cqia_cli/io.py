@@ -108,7 +108,7 @@ def open_input(path: str) -> tuple[BinaryIO, BinaryIO]:
     Returns (stream, raw): `raw.tell()` is how far the underlying file has been read (progress).
     """
     if is_stdio(path):
-        raw = _std_stream(sys.stdin, "rb")
+        raw = stdin_binary()
         return raw, raw
     try:
         raw = open(path, "rb", buffering=_READ_BUFFER)
@@ -152,6 +152,21 @@ def _std_stream(stream, mode: str) -> BinaryIO:
         return open(fd, mode, buffering=1 << 16, closefd=False)
     except (AttributeError, ValueError, OSError):
         return stream.buffer
+
+
+_stdin: tuple = (None, None)
+
+
+def stdin_binary() -> BinaryIO:
+    """Standard input as one binary stream with a large buffer, the same object for every
+    caller in a run (a second buffered reader on the same descriptor would lose what the first
+    had buffered, e.g. after a peek to sniff the container)."""
+    global _stdin
+    owner, stream = _stdin
+    if owner is not sys.stdin or stream is None or stream.closed:
+        stream = _std_stream(sys.stdin, "rb")
+        _stdin = (sys.stdin, stream)
+    return stream
 
 
 _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
@@ -284,7 +299,7 @@ class RecordReader:
                             self.bad_line(line, lineno, problem)
                         continue
                     if type(obj) is not dict:
-                        self.bad_line(line, lineno, f"not a JSON object (a JSON {_json_kind(obj)})")
+                        self.bad_line(line, lineno, f"not a JSON object (a JSON {json_kind(obj)})")
                         continue
                     self.lineno = lineno
                     self.raw = line
@@ -313,7 +328,7 @@ class RecordReader:
                     raw.close()
 
 
-def _json_kind(obj: Any) -> str:
+def json_kind(obj: Any) -> str:
     if isinstance(obj, list):
         return "array"
     if isinstance(obj, str):

@@ -26,7 +26,7 @@ OPTIONAL = ("metadata", "copyright")
 ANSWER_FROM = ("human", "llm", "expert")
 
 
-def _type_name(value: Any) -> str:
+def type_name(value: Any) -> str:
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -42,13 +42,13 @@ def _type_name(value: Any) -> str:
 
 def _str_list(value: Any, name: str, problems: list, *, non_empty: bool) -> None:
     if not isinstance(value, list):
-        problems.append((name, f"must be an array of strings, got {_type_name(value)}"))
+        problems.append((name, f"must be an array of strings, got {type_name(value)}"))
         return
     if non_empty and not value:
         problems.append((name, "must not be empty"))
     for i, item in enumerate(value):
         if not isinstance(item, str):
-            problems.append((name, f"item {i} must be a string, got {_type_name(item)}"))
+            problems.append((name, f"item {i} must be a string, got {type_name(item)}"))
             return
         if not item.strip():
             problems.append((name, f"item {i} is empty"))
@@ -113,14 +113,14 @@ class Checker:
                     problems.append((name, "must be a string, got null"))
                 continue
             if type(value) is not str:
-                problems.append((name, f"must be a string, got {_type_name(value)}"))
+                problems.append((name, f"must be a string, got {type_name(value)}"))
             elif name in ("instruction", "output") and not value.strip():
                 problems.append((name, "empty" if not value else "only whitespace"))
         if "task_type" in rec:
             tt = rec["task_type"]
             if not isinstance(tt, dict):
                 problems.append(("task_type", f"must be an object {{major, minor}}, got "
-                                              f"{_type_name(tt)}"))
+                                              f"{type_name(tt)}"))
             else:
                 if "major" not in tt:
                     problems.append(("task_type.major", "missing"))

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from cqia_cli import fields as F
-from cqia_cli.schema import _type_name as _type
+from cqia_cli.schema import type_name as _type
 
 FORMATS = ("cqia", "alpaca", "sharegpt", "messages")
 TARGETS = FORMATS + ("text",)

@@ -31,7 +31,7 @@ from typing import Iterator, Sequence
 import orjson
 
 from cqia_cli.io import BOM, RecordReader, compression_of, display_name, is_stdio, open_binary, \
-    _json_kind
+    json_kind
 from cqia_cli.status import DataError
 
 CONTAINERS = ("auto", "jsonl", "json", "csv", "tsv")
@@ -72,9 +72,7 @@ def sniff(path: str) -> str:
         finally:
             stream.close()
         return container_by_content(head)
-    import sys
-
-    stream = sys.stdin.buffer
+    stream = open_binary(path)  # the core's one standard-input stream: a peek is not lost
     if hasattr(stream, "peek"):
         return container_by_content(stream.peek(_SNIFF)[:_SNIFF])
     if stream.seekable():
@@ -188,7 +186,7 @@ class ContainerReader(RecordReader):
                 if type(obj) is not dict:
                     self.bad_line(orjson.dumps(obj) + b"\n", array.span(index)[0],
                                   f"item {index + 1} is not a JSON object (a JSON "
-                                  f"{_json_kind(obj)})")
+                                  f"{json_kind(obj)})")
                     continue
                 self._cur = array
                 self._item = self._raw_item = index
