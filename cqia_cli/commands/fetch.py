@@ -68,10 +68,10 @@ def _parse_sha256(values: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
               type=click.Path(dir_okay=False),
               help="A TOML file of more catalog entries (repeatable); "
                    "$XDG_CONFIG_HOME/cqia/catalog.toml is read when it exists.")
-@click.option("--endpoint", envvar="HF_ENDPOINT", metavar="URL", default=None,
+@click.option("--endpoint", envvar=["CQIA_FETCH_ENDPOINT", "HF_ENDPOINT"], metavar="URL", default=None,
               help="Hugging Face Hub endpoint, e.g. a mirror [env HF_ENDPOINT; default "
                    "https://huggingface.co].")
-@click.option("--token", envvar="HF_TOKEN", metavar="TOKEN", default=None, show_envvar=False,
+@click.option("--token", envvar=["CQIA_FETCH_TOKEN", "HF_TOKEN"], metavar="TOKEN", default=None, show_envvar=False,
               help="Hub access token for private or gated sets [env HF_TOKEN; else the token "
                    "saved by `hf auth login`].")
 @click.option("--cache-dir", metavar="DIR", default=None,
@@ -146,14 +146,17 @@ def cli(io: IOOptions, sources: tuple[str, ...], fmt: str | None, add_source: bo
     cache = Cache(settings.cache_dir, settings)
     resolver = Resolver(cache, lambda: Hub(endpoint, find_token(token), cache), entries, by_url)
     resolved = resolver.resolve(specs)
-    local = [s.path for s in resolved if s.remote is None and s.path != "-"]
+    # local inputs: checked by Job (stdin once, -o never over one of them)
+    local = [s.path for s in resolved if s.remote is None]
+    remote = len(local) < len(resolved)
 
     def make_reader(errors_out):
         return FetchReader(resolved, cache, encoding=io.encoding, on_error=io.on_error,
                            errors_out=errors_out, fmt=fmt, add_source=add_source)
 
     with Job(local, encoding=io.encoding, on_error=io.on_error, errors=io.errors,
-             output=io.output, quiet=io.quiet, progress=False, reader=make_reader) as job:
+             output=io.output, quiet=io.quiet, progress=not remote, reader=make_reader) as job:
+        # downloads show their own byte bars; a run over local files gets the usual progress
         reader = job.reader
         write = job.out.write
         n = 0

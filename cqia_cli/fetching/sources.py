@@ -101,8 +101,6 @@ class FetchReader:
     Remote files are fetched when the stream reaches them: `--limit 10` downloads one file.
     """
 
-    total_bytes = None
-
     def __init__(self, sources: list[Source], cache: Cache, *, encoding: str, on_error: str,
                  errors_out=None, fmt: str | None = None, add_source: bool = False):
         self.sources = sources
@@ -114,6 +112,13 @@ class FetchReader:
         self.add_source = add_source
         self.readers: list[RecordReader] = []
         self.records = 0
+        #: for the progress bar: the size of the inputs when all are local files
+        self.total_bytes = None
+        if sources and all(s.remote is None and s.path != STDIN for s in sources):
+            try:
+                self.total_bytes = sum(os.path.getsize(s.path) for s in sources)
+            except OSError:
+                pass
 
     # the RecordReader interface Job relies on
 
@@ -143,8 +148,11 @@ class FetchReader:
     def bad_line(self, line: bytes, lineno: int, problem: str) -> None:
         self._current.bad_line(line, lineno, problem)
 
-    def done_bytes(self) -> None:
-        return None
+    def done_bytes(self) -> int | None:
+        if self.total_bytes is None or not self.readers:
+            return None
+        done = sum(r.total_bytes or 0 for r in self.readers[:-1])
+        return done + (self.readers[-1].done_bytes() or 0)
 
     def __iter__(self) -> Iterator[dict]:
         for src in self.sources:
