@@ -242,6 +242,51 @@ def test_hub_token_sent_to_the_hub_only(server, cache):
     assert auth["/plain.jsonl"] is None
 
 
+def test_hub_token_not_carried_across_a_redirect_to_another_host(server, cache):
+    _repo(server)
+    server.token = "s3cret"
+    server.cdn = cdn = Server()
+    try:
+        res = fetch(cache, "--endpoint", server.url, "--token", "s3cret",
+                    "hf://datasets/org/set/a/x.jsonl")
+        assert res.exit_code == 0, res
+        assert res.records() == RECORDS[:2]
+        assert cdn.log == [("/cdn/org/set/main/a/x.jsonl", None, None)]
+    finally:
+        cdn.stop()
+
+
+def test_a_file_fetched_through_a_mirror_is_cached_for_the_hub(server, cache):
+    _repo(server)
+    mirror = Server()
+    try:
+        mirror.repos = server.repos
+        assert fetch(cache, "--endpoint", mirror.url, "hf://datasets/org/set/a/x.jsonl"
+                     ).exit_code == 0
+        res = fetch(cache, "--endpoint", server.url, "hf://datasets/org/set/a/x.jsonl")
+        assert res.exit_code == 0 and res.records() == RECORDS[:2]
+        assert [p for p, _, _ in server.log] == ["/api/datasets/org/set/tree/main/a"]
+    finally:
+        mirror.stop()
+
+
+def test_format_option_for_an_unhelpful_name(server, cache):
+    server.files["/export.txt"] = b"instruction\toutput\na\tb\n"
+    res = fetch(cache, "--format", "tsv", f"{server.url}/export.txt")
+    assert res.exit_code == 0, res
+    assert res.records() == [{"instruction": "a", "output": "b"}]
+
+
+def test_cache_that_cannot_be_written(server, tmp_path):
+    server.files["/qa.jsonl"] = jsonl_bytes(RECORDS)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = fetch(blocker, f"{server.url}/qa.jsonl")
+    assert res.exit_code == 74
+    assert "cannot create the cache directory" in res.stderr and "--cache-dir" in res.stderr
+    assert res.stderr.count("\n") == 1
+
+
 def test_hub_token_from_the_login_file(server, cache, tmp_path):
     _repo(server)
     server.token = "filetoken"

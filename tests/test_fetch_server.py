@@ -26,6 +26,7 @@ class Server(ThreadingHTTPServer):
         self.repos: dict[tuple[str, str], dict[str, bytes]] = {}  # (repo, revision) -> files
         self.not_lfs: set[str] = set()  # repository paths listed without an LFS sha256
         self.tampered: dict[str, bytes] = {}  # repository path -> other bytes than listed
+        self.cdn: "Server | None" = None  # resolve redirects there (another host) when set
         self.scripts: dict[str, list] = {}  # URL path -> actions for the next requests
         self.token: str | None = None  # required by the hub endpoints when set
         self.page_size = 1000
@@ -90,8 +91,9 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(404, b'{"error":"Entry not found"}')
                 return
             cdn = "/cdn/" + urllib.parse.quote(f"{owner}/{name}/{rev}/{rest}")
-            srv.files[urllib.parse.unquote(cdn)] = srv.tampered.get(rest, files[rest])
-            self._send(302, b"", {"Location": cdn})
+            host = srv.cdn or srv
+            host.files[urllib.parse.unquote(cdn)] = srv.tampered.get(rest, files[rest])
+            self._send(302, b"", {"Location": (host.url if srv.cdn else "") + cdn})
             return
         data = srv.files.get(path)
         if data is None:

@@ -217,7 +217,8 @@ class Hub:
         return Remote(
             url=url,
             uri=hp.uri(path),
-            key=f"hf\n{self.endpoint}\n{hp.repo}\n{hp.revision}\n{path}",
+            # not keyed by endpoint: a file fetched through a mirror serves the hub too
+            key=f"hf\n{hp.repo}\n{hp.revision}\n{path}",
             filename=safe_filename(posixpath.basename(path)),
             size=size if isinstance(size, int) else None,
             sha256=sha256,

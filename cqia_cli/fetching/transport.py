@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from cqia_cli import __version__, console
-from cqia_cli.status import InputError
+from cqia_cli.status import InputError, OutputError
 
 #: statuses worth another try: timeouts, rate limits and server errors
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -297,7 +297,7 @@ class Cache:
         try:
             os.makedirs(path, exist_ok=True)
         except OSError as e:
-            raise FetchError(f"{path}: cannot create the cache directory: "
+            raise OutputError(f"{path}: cannot create the cache directory: "
                              f"{e.strerror or e} (see --cache-dir)") from None
 
     # -- listings (small JSON documents kept for --offline) ---------------------------------
@@ -323,8 +323,11 @@ class Cache:
         """
         entry = self.entry_dir(remote.key)
         meta = _read_json(os.path.join(entry, "meta.json"))
-        if not meta or meta.get("url") != remote.url or not meta.get("name"):
+        if not meta or not meta.get("name"):
             return None
+        if meta.get("url") != remote.url and not (remote.sha256 and
+                                                  meta.get("sha256") == remote.sha256):
+            return None  # the same hub file through another endpoint (a mirror) is still good
         path = os.path.join(entry, meta["name"])
         try:
             size = os.path.getsize(path)
@@ -344,7 +347,7 @@ class Cache:
 
     def fetch(self, remote: Remote) -> str:
         """A local path to the verified content of `remote`, downloading it if need be."""
-        if not self.settings.refresh:
+        if not self.settings.refresh or self.settings.offline:
             path = self.cached(remote)
             if path is not None:
                 self.hits += 1
@@ -354,13 +357,17 @@ class Cache:
                              f"is set; fetch it once online first")
         entry = self.entry_dir(remote.key)
         self._mkdir(entry)
-        with _Lock(os.path.join(entry, ".lock")):
-            # another process may have fetched it while we waited for the lock
-            path = self.cached(remote)
-            if path is not None and not self.settings.refresh:
-                self.hits += 1
-                return path
-            path = self._download(remote, entry)
+        try:
+            with _Lock(os.path.join(entry, ".lock")):
+                # another process may have fetched it while we waited for the lock
+                path = self.cached(remote)
+                if path is not None and not self.settings.refresh:
+                    self.hits += 1
+                    return path
+                path = self._download(remote, entry)
+        except OSError as e:  # the cache, not the network (urllib's errors are handled)
+            raise OutputError(f"{remote.uri}: cannot write to the cache {entry}: "
+                              f"{e.strerror or e} (see --cache-dir)") from None
         self.downloaded += 1
         return path
 
