@@ -81,11 +81,14 @@ def test_compression_told_by_content_when_the_url_has_no_suffix(server, cache):
     assert res.records() == RECORDS
 
 
-def test_json_array_url(server, cache):
-    server.files["/qa.json"] = json.dumps(RECORDS, ensure_ascii=False, indent=2).encode()
+def test_json_array_url_same_as_local(server, cache, tmp_path):
+    data = json.dumps(RECORDS, ensure_ascii=False, indent=2).encode()
+    server.files["/qa.json"] = data
+    (tmp_path / "qa.json").write_bytes(data)
     res = fetch(cache, f"{server.url}/qa.json")
     assert res.exit_code == 0, res
     assert res.records() == RECORDS
+    assert res.stdout_bytes == invoke(["fetch", tmp_path / "qa.json"]).stdout_bytes
 
 
 def test_json_suffix_holding_json_lines(server, cache):

@@ -18,7 +18,7 @@ EXAMPLES = [
     ("Files of any dataset on the hub, by glob, with provenance in each record",
      "cqia fetch --add-source 'hf://datasets/m-a-p/COIG-CQIA/douban/*.jsonl'"),
     ("A compressed file at a URL, checked against its published sha256",
-     "cqia fetch --sha256 9f86d0...0a08 https://example.org/qa.jsonl.gz"),
+     "cqia fetch --sha256 \"$(cut -d' ' -f1 qa.jsonl.gz.sha256)\" https://example.org/qa.jsonl.gz"),
     ("Local scrapes in CSV and Parquet, and a JSON array, as one stream",
      "cqia fetch scrape/*.csv extra.parquet answers.json > raw.jsonl"),
     ("A quick look at the first 5 records", "cqia fetch --limit 5 cqia/zhihu"),
@@ -50,7 +50,9 @@ def _parse_sha256(values: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
     examples=EXAMPLES,
     exit_codes={66: "a source does not exist, cannot be downloaded (HTTP 404, 401, no network "
                     "after the retries), fails its size or sha256 check, or is not cached "
-                    "under --offline"},
+                    "under --offline",
+                74: "an output or the download cache cannot be written (disk full, permission, "
+                    "output names an input)"},
     short_help="Read datasets from the Hugging Face Hub, URLs and files as one JSONL stream.",
 )
 @io_options(files=False)
