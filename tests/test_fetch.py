@@ -574,15 +574,20 @@ def test_two_fetches_of_one_file_at_once(server, tmp_path):
     exe = cqia_executable()
     data = _big(600)
     server.files["/big.jsonl"] = data
-    server.delay = 0.02  # a download that takes about a second: the two runs overlap
+    server.delay = 0.03  # a download that takes over a second: the two runs overlap
     cache = tmp_path / "cache"
-    cmd = [exe, "fetch", "-q", "--cache-dir", str(cache), f"{server.url}/big.jsonl"]
+    cmd = [exe, "fetch", "--cache-dir", str(cache), f"{server.url}/big.jsonl"]
     procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
              for _ in range(2)]
     outs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
-    for out, err in outs:
-        assert out == orjson_lines(data) and err == b""
+    for out, _ in outs:
+        assert out == orjson_lines(data)
+    assert sorted(err.decode() for _, err in outs) == [
+        f"cqia fetch: {server.url}/big.jsonl: another cqia fetch is downloading it; waiting\n"
+        "fetch: 600 records from 1 file (1 from the cache)\n",
+        "fetch: 600 records from 1 file (1 downloaded)\n",
+    ]
     assert len(server.requests("/big.jsonl")) == 1  # the second waited and used the cache
     assert next(cache.rglob("big.jsonl")).read_bytes() == data
 

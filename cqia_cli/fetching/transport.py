@@ -119,6 +119,7 @@ class _Retry(Exception):
         super().__init__(problem)
         self.problem = problem
         self.wait = wait
+        self.progressed = False  #: bytes arrived before the failure (a resumable download)
 
 
 def _http_problem(uri: str, url: str, code: int, reason: str) -> str:
@@ -180,8 +181,7 @@ def with_retries(settings: Settings, uri: str, attempt: Callable[[], object]):
         try:
             return attempt()
         except _Retry as e:
-            progressed = getattr(e, "progressed", False)
-            failures = 1 if progressed else failures + 1  # progress forgives earlier failures
+            failures = 1 if e.progressed else failures + 1  # progress forgives earlier failures
             if failures > settings.retries:
                 tries = "1 try" if settings.retries == 0 else f"{settings.retries + 1} tries"
                 raise FetchError(f"{uri}: {e.problem} (gave up after {tries})") from None
@@ -255,8 +255,9 @@ def _read_json(path: str) -> dict | None:
 class _Lock:
     """An exclusive advisory lock on a file (flock), released on exit."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str, on_wait: Callable[[], None] | None = None):
         self.path = path
+        self.on_wait = on_wait
         self._f = None
 
     def __enter__(self):
@@ -265,7 +266,12 @@ class _Lock:
             import fcntl
         except ImportError:  # Windows: no flock; a single fetch at a time is safe anyway
             return self
-        fcntl.flock(self._f.fileno(), fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if self.on_wait is not None:
+                self.on_wait()
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX)
         return self
 
     def __exit__(self, *exc):
@@ -358,7 +364,8 @@ class Cache:
         entry = self.entry_dir(remote.key)
         self._mkdir(entry)
         try:
-            with _Lock(os.path.join(entry, ".lock")):
+            with _Lock(os.path.join(entry, ".lock"), lambda: self.settings.note(
+                    f"{remote.uri}: another cqia fetch is downloading it; waiting")):
                 # another process may have fetched it while we waited for the lock
                 path = self.cached(remote)
                 if path is not None and not self.settings.refresh:
