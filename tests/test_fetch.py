@@ -724,3 +724,36 @@ def test_shell_into_the_pipeline(server, tmp_path):
     res = shell(f"cqia fetch -q --cache-dir {tmp_path} {server.url}/qa.jsonl | cqia validate")
     assert res.exit_code == 0, res
     assert res.records() == RECORDS
+
+
+def test_interrupted_download_resumes_on_the_next_run(server, tmp_path):
+    import signal
+    import time
+
+    exe = cqia_executable()
+    data = _big(600)
+    server.files["/big.jsonl"] = data
+    server.delay = 0.03
+    cache = tmp_path / "cache"
+    cmd = [exe, "fetch", "--cache-dir", str(cache), f"{server.url}/big.jsonl"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    part = None
+    while time.monotonic() < deadline:  # wait until some bytes have arrived
+        parts = list(cache.rglob("*.part"))
+        if parts and parts[0].stat().st_size > 8192:
+            part = parts[0]
+            break
+        time.sleep(0.02)
+    assert part is not None
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert err.decode().endswith("cqia fetch: terminated\n") and out == b""
+    kept = part.stat().st_size
+    assert 0 < kept < len(data)
+    server.delay = 0
+    res = fetch(cache, f"{server.url}/big.jsonl")
+    assert res.exit_code == 0, res
+    assert server.requests("/big.jsonl")[-1][1] == f"bytes={kept}-"
+    assert res.stdout_bytes == orjson_lines(data)
