@@ -757,3 +757,27 @@ def test_interrupted_download_resumes_on_the_next_run(server, tmp_path):
     assert res.exit_code == 0, res
     assert server.requests("/big.jsonl")[-1][1] == f"bytes={kept}-"
     assert res.stdout_bytes == orjson_lines(data)
+
+
+@pytest.mark.parametrize("fmt,data,expected", [
+    ("csv", b"instruction,output\na,b\n", [{"instruction": "a", "output": "b"}]),
+    ("json", b'[{"a": 1}, {"a": 2}]', [{"a": 1}, {"a": 2}]),
+])
+def test_other_containers_on_stdin(cache, tmp_path, fmt, data, expected):
+    local = write_jsonl(tmp_path / "x.jsonl", [{"z": 0}])
+    res = fetch(cache, "--format", fmt, "-", input=data)
+    assert res.exit_code == 0, res
+    assert res.records() == expected
+    res = fetch(cache, "--format", "jsonl", "-", local, input=b'{"s": 1}\n')
+    assert res.records() == [{"s": 1}, {"z": 0}]
+
+
+def test_parquet_on_stdin(cache, tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "qa.parquet"
+    pq.write_table(pa.Table.from_pylist(RECORDS), path)
+    res = fetch(cache, "--format", "parquet", "-", input=path.read_bytes())
+    assert res.exit_code == 0, res
+    assert res.records() == RECORDS

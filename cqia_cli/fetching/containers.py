@@ -15,7 +15,8 @@ from typing import Iterator
 
 import orjson
 
-from cqia_cli.io import BOM, RecordReader, _json_kind, compression_of, dumps, open_binary
+from cqia_cli.io import (BOM, RecordReader, _json_kind, compression_of, dumps, is_stdio,
+                         open_binary)
 from cqia_cli.status import DataError, InputError
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
@@ -101,11 +102,14 @@ class JsonArrayReader(_WholeFileReader):
     """A file holding one JSON array of objects (read whole: memory grows with the file)."""
 
     def _items(self, path):
+        f = open_binary(path)
         try:
-            with open_binary(path) as f:
-                data = f.read()
+            data = f.read()
         except (OSError, EOFError) as e:
             raise DataError(f"{self.path}: cannot read: {e}") from None
+        finally:
+            if not is_stdio(path):
+                f.close()
         data = data.removeprefix(BOM)
         if self.encoding != "utf-8":
             try:
@@ -179,7 +183,8 @@ class CsvReader(_WholeFileReader):
                     continue
                 yield start, raw, dict(zip(header, row))
         finally:
-            stream.close()
+            if not is_stdio(path):
+                stream.close()
 
 
 class TsvReader(CsvReader):
@@ -204,7 +209,10 @@ class ParquetReader(_WholeFileReader):
         except ImportError:
             raise InputError(f"{self.path}: Parquet files need the optional pyarrow package: "
                              "pip install 'cqia[parquet]'") from None
-        stream = open_binary(path) if compression_of(path) else path
+        if is_stdio(path):  # Parquet needs to seek: read standard input whole
+            stream = pa.BufferReader(sys.stdin.buffer.read())
+        else:
+            stream = open_binary(path) if compression_of(path) else path
         try:
             pf = pq.ParquetFile(stream)
         except (pa.ArrowException, OSError) as e:
