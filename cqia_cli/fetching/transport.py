@@ -16,6 +16,14 @@ it is used; one whose sha256 no longer matches is reported and fetched again.
 Only the standard library is used (urllib): it honours the usual proxy variables
 (HTTPS_PROXY, NO_PROXY), follows redirects (dropping Authorization when the host changes), and
 speaks the two endpoints of the hub that fetch needs (see hub.py).
+
+Why not huggingface_hub (checked against its 2.4.0 release): plain URLs need this same cache,
+resume, verification and retry logic, which it does not offer for arbitrary URLs, so using it
+for the hub would mean two caches, two lock disciplines and two error shapes. Its file GET
+retries only 408 and 429 (not 5xx), its cache trusts a blob by its name and does not hash it
+again when it is reused (the corrupt-cache case), its errors are multi-line and its bars are
+tqdm's; and it brings httpx, fsspec, hf-xet, filelock, tqdm and PyYAML. We keep its
+conventions: HF_ENDPOINT, HF_TOKEN and the `hf auth login` token file, HF_HUB_OFFLINE.
 """
 
 from __future__ import annotations
