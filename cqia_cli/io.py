@@ -29,7 +29,7 @@ import os
 import sys
 import tempfile
 import zlib
-from typing import Any, BinaryIO, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import orjson
 
@@ -188,15 +188,21 @@ class RecordReader:
         encoding: str = "utf-8",
         on_error: str = "fail",
         errors_out: "Output | None" = None,
+        names: Sequence[str] | None = None,
     ):
         self.paths = list(paths) or [STDIN]
+        #: the name each path is reported by (`name:LINE: problem`): e.g. the URL a cached
+        #: download came from; defaults to the path itself
+        self.names = list(names) if names is not None else [display_name(p) for p in self.paths]
+        if len(self.names) != len(self.paths):
+            raise ValueError("names must be parallel to paths")
         self.encoding = check_encoding(encoding)
         self.utf8 = self.encoding == "utf-8"
         if on_error not in ON_ERROR:
             raise ValueError(f"on_error must be one of {ON_ERROR}")
         self.on_error = on_error
         self.errors_out = errors_out
-        self.path = display_name(self.paths[0])
+        self.path = self.names[0]
         self.lineno = 0
         self.raw = b""
         self.skipped = 0
@@ -273,8 +279,8 @@ class RecordReader:
         loads = _loads
         utf8 = self.utf8
         encoding = self.encoding
-        for path in self.paths:
-            self.path = display_name(path)
+        for path, name in zip(self.paths, self.names):
+            self.path = name
             self.lineno = 0
             stream, raw = open_input(path)
             self._raw = raw
@@ -489,8 +495,11 @@ class Job:
         output: str | None = None,
         quiet: bool = False,
         progress: bool = True,
+        reader: "Callable[[Output | None], RecordReader] | None" = None,
     ):
-        self.files = list(files) or [STDIN]
+        # `reader(errors_out)` builds a RecordReader-like source of records in place of the one
+        # over `files` (fetch: downloads); `files` are then only the local inputs to protect
+        self.files = list(files) or ([] if reader is not None else [STDIN])
         self.quiet = quiet
         self.on_error = on_error
         check_inputs(self.files)
@@ -500,9 +509,12 @@ class Job:
         self._output_keys: dict[tuple, Output] = {}  # name and inode -> output, see side_output
         self._summaries: list[str] = []
         self.errors_out = self.side_output(errors, "errors") if errors else None
-        self.reader = RecordReader(
-            self.files, encoding=encoding, on_error=on_error, errors_out=self.errors_out
-        )
+        if reader is not None:
+            self.reader = reader(self.errors_out)
+        else:
+            self.reader = RecordReader(
+                self.files, encoding=encoding, on_error=on_error, errors_out=self.errors_out
+            )
         self.out = self.side_output(output, "output")
         self._progress_enabled = progress and not quiet
         self.progress: console.Progress | None = None
