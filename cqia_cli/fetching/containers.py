@@ -15,7 +15,7 @@ from typing import Iterator
 
 import orjson
 
-from cqia_cli.io import (BOM, RecordReader, _json_kind, compression_of, dumps, is_stdio,
+from cqia_cli.io import (BOM, RecordReader, json_kind, compression_of, dumps, is_stdio,
                          open_binary)
 from cqia_cli.status import DataError, InputError
 
@@ -90,7 +90,7 @@ class _WholeFileReader(RecordReader):
         self.path = name
         for n, raw, obj in self._items(path):
             if type(obj) is not dict:
-                self.bad_line(raw, n, f"not a JSON object (a JSON {_json_kind(obj)})")
+                self.bad_line(raw, n, f"not a JSON object (a JSON {json_kind(obj)})")
                 continue
             self.lineno = n
             self.raw = raw
