@@ -97,7 +97,8 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
     `history` ([[prompt, response], ...]) and back. In chat formats the user turn is the
     instruction followed by the input on the next line.
 
-    Inputs may be JSON Lines, a JSON array, or CSV/TSV with a header row (see --container). A
+    Inputs may be JSON Lines, a JSON array, CSV/TSV with a header row (see --container), or
+    Parquet (found by suffix or content; needs pip install 'cqia[parquet]'). A
     record that cannot be converted is reported as FILE:LINE: problem under --on-error: a
     missing field, roles out of order (an optional system turn first, then user and assistant
     alternating, ending with the assistant), a multi-turn record for a single-turn target, a
