@@ -32,7 +32,7 @@ from typing import Callable, Iterator, Sequence
 
 import orjson
 
-from cqia_cli.io import (BOM, RecordReader, compression_of, is_stdio, json_kind, open_binary,
+from cqia_cli.io import (BOM, RecordReader, compression_of, is_stdio, json_kind, open_input,
                          stdin_binary)
 from cqia_cli.status import DataError, InputError
 
@@ -92,13 +92,13 @@ def head_of(path: str) -> bytes:
             stream.seek(pos)
             return head
         return b""
-    stream = open_binary(path)
+    stream, raw = open_input(path)
     try:
         return stream.read(_SNIFF)
     except _CORRUPT:
         return b""  # the reader proper reports a corrupt file at its line
     finally:
-        stream.close()
+        _close(stream, raw)
 
 
 def detect(path: str, name: str | None = None, forced: str | None = None) -> str:
@@ -165,14 +165,14 @@ class ContainerReader(RecordReader):
             self.paths, self.names = paths, names
 
     def _read_all(self, path: str) -> bytes:
-        stream = open_binary(path)
+        stream, raw = open_input(path)
         try:
             return stream.read()
         except _CORRUPT as e:
             raise DataError(f"{self.path}: corrupt or unreadable input ({e})") from None
         finally:
             if not is_stdio(path):
-                stream.close()
+                _close(stream, raw)
 
     # -- the current record's place: a JSON array item's line is found only when asked ------
 
@@ -244,7 +244,8 @@ class ContainerReader(RecordReader):
 
     def _table(self, path: str, delimiter: str) -> Iterator[dict]:
         csv.field_size_limit(1 << 30)  # long answers
-        binary = open_binary(path)
+        binary, self._raw = open_input(path)  # `_raw`: progress within the file
+        raw_file = self._raw
         encoding = self.encoding
         row_lines: list[bytes] = []  # the lines of the row being read, as they are in the file
 
@@ -308,8 +309,9 @@ class ContainerReader(RecordReader):
                 raise
             raise DataError(f"{self.path}:{start}: corrupt or unreadable input ({e})") from None
         finally:
+            self._raw = None
             if not is_stdio(path):
-                binary.close()
+                _close(binary, raw_file)
 
     # -- Parquet: batches of rows (pyarrow, the optional extra `parquet`) ------------------
 
@@ -323,10 +325,13 @@ class ContainerReader(RecordReader):
         except ImportError:
             raise InputError(f"{self.path}: Parquet files need the optional pyarrow package: "
                              "pip install 'cqia[parquet]'") from None
+        raw = None
         if is_stdio(path):  # Parquet needs to seek: standard input is read whole
             source = pa.BufferReader(self._read_all(path))
+        elif compression_of(path):
+            source, raw = open_input(path)
         else:
-            source = open_binary(path) if compression_of(path) else path
+            source = path
         try:
             pf = pq.ParquetFile(source)
         except (pa.ArrowException, OSError) as e:
@@ -358,7 +363,7 @@ class ContainerReader(RecordReader):
             raise DataError(f"{self.path}:{n + 1}: cannot read Parquet: {e}") from None
         finally:
             if not isinstance(source, str):
-                source.close()
+                _close(source, raw)
 
 
 def read_containers(paths: Sequence[str], **kwargs) -> Iterator[dict]:
@@ -367,6 +372,12 @@ def read_containers(paths: Sequence[str], **kwargs) -> Iterator[dict]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+def _close(*streams) -> None:
+    for stream in streams:
+        if stream is not None:
+            stream.close()
 
 
 def _decode_bytes(row: dict, names: list[str]) -> str | None:

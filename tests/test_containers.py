@@ -207,3 +207,16 @@ def test_not_a_json_array_when_forced(tmp_path):
     path.write_text('\n{"a": 1}')
     with pytest.raises(DataError, match=r"o.json:2: not a JSON array"):
         read(path, "json")
+
+
+def test_parquet_on_standard_input_found_by_its_magic(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "qa.parquet"
+    rows = [{"instruction": f"q{i}", "output": f"a{i}"} for i in range(3)]
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    data = path.read_bytes()
+    assert invoke(["fetch"], input=data).records() == rows
+    assert [r["instruction"] for r in invoke(["convert", "--to", "alpaca"],
+                                             input=data).records()] == ["q0", "q1", "q2"]
