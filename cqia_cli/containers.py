@@ -250,25 +250,32 @@ class ContainerReader(RecordReader):
         row_lines: list[bytes] = []  # the lines of the row being read, as they are in the file
 
         def lines():
-            for lineno, line in enumerate(binary, 1):
-                if lineno == 1 and line.startswith(BOM):
-                    line = line[len(BOM):]
-                try:
-                    text = line.decode(encoding)
-                except UnicodeDecodeError as e:
-                    # a bad line like any other: --on-error decides; the row goes on without it
-                    self.bad_line(line, lineno,
-                                  f"cannot decode as {encoding} (byte 0x{line[e.start]:02x} at "
-                                  f"column {e.start + 1}); check --encoding")
-                    continue
-                row_lines.append(line)
-                yield text
+            lineno = 0
+            for chunk in binary:
+                for line in _split_cr(chunk) if b"\r" in chunk else (chunk,):
+                    lineno += 1
+                    if lineno == 1 and line.startswith(BOM):
+                        line = line[len(BOM):]
+                    try:
+                        text = line.decode(encoding)
+                    except UnicodeDecodeError as e:
+                        # a bad line like any other: --on-error decides; the row goes on
+                        # without it
+                        self.bad_line(line, lineno,
+                                      f"cannot decode as {encoding} (byte 0x{line[e.start]:02x} "
+                                      f"at column {e.start + 1}); check --encoding")
+                        continue
+                    row_lines.append(line)
+                    yield text
 
         rows = csv.reader(lines(), delimiter=delimiter)
         hook = self.row_hook
         start = 1
         try:
-            header = next(rows, None)
+            try:
+                header = next(rows, None)
+            except csv.Error as e:
+                raise DataError(f"{self.path}:1: invalid CSV header: {e}") from None
             if header is None:
                 return
             names = [h.strip() for h in header]
@@ -372,6 +379,17 @@ def read_containers(paths: Sequence[str], **kwargs) -> Iterator[dict]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+
+
+_LONE_CR = re.compile(rb"(?<=\r)(?!\n)")
+
+
+def _split_cr(chunk: bytes) -> "list[bytes] | tuple[bytes]":
+    """A line read up to b"\\n" split after each lone \\r too (old Mac and some spreadsheet
+    exports end lines so), as universal newlines would: each piece is one line."""
+    if chunk.endswith(b"\r\n") and chunk.count(b"\r") == 1:
+        return (chunk,)
+    return [piece for piece in _LONE_CR.split(chunk) if piece]
 
 
 def _close(*streams) -> None:

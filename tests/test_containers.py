@@ -220,3 +220,16 @@ def test_parquet_on_standard_input_found_by_its_magic(tmp_path):
     assert invoke(["fetch"], input=data).records() == rows
     assert [r["instruction"] for r in invoke(["convert", "--to", "alpaca"],
                                              input=data).records()] == ["q0", "q1", "q2"]
+
+
+def test_csv_lines_ended_by_a_lone_carriage_return(tmp_path):
+    path = tmp_path / "mac.csv"
+    path.write_bytes(b'instruction,output\rq1,"a\r1"\rq2,a2,x\rq3,a3\r')
+    errors = tmp_path / "e.txt"
+    for cmd in (["fetch"], ["convert", "--to", "alpaca"]):
+        res = invoke(cmd + [path])
+        assert res.stderr == f"cqia {cmd[0]}: {path}:4: row has 3 fields, the header has 2\n"
+        res = invoke(cmd + ["--on-error", "skip", "--errors", errors, path])
+        assert [(r["instruction"], r["output"]) for r in res.records()] == [
+            ("q1", "a\r1"), ("q3", "a3")]
+        assert errors.read_bytes() == b"q2,a2,x\r\n"  # the core ends each kept line with \n
