@@ -630,11 +630,12 @@ def test_bad_csv_row_is_reported_with_its_line(server, cache, tmp_path):
 
 
 def test_json_array_item_not_an_object(server, cache):
-    server.files["/qa.json"] = b'[{"a": 1}, "text", {"b": 2}]'
+    # reported at the line where the item starts, as convert does (and for a local file)
+    server.files["/qa.json"] = b'[{"a": 1},\n "text", {"b": 2}]'
     url = f"{server.url}/qa.json"
     res = fetch(cache, url)
     assert res.exit_code == 65
-    assert res.stderr == f"cqia fetch: {url}:2: not a JSON object (a JSON string)\n"
+    assert res.stderr == f"cqia fetch: {url}:2: item 2 is not a JSON object (a JSON string)\n"
     res = fetch(cache, "--on-error", "skip", url)
     assert res.records() == [{"a": 1}, {"b": 2}]
 
@@ -644,7 +645,7 @@ def test_invalid_json_array(server, cache):
     url = f"{server.url}/qa.json"
     res = fetch(cache, url)
     assert res.exit_code == 65
-    assert res.stderr.startswith(f"cqia fetch: {url}:2: invalid JSON: ")
+    assert res.stderr.startswith(f"cqia fetch: {url}:2: invalid JSON in item 2: ")
 
 
 # -- options ---------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
-"""cqia fetch's domain package without the CLI: hub paths, globs, the catalog, containers."""
+"""cqia fetch's domain package without the CLI: hub paths, globs, the catalog (containers:
+tests/test_containers.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from cqia_cli.fetching import catalog, hub
-from cqia_cli.fetching.containers import detect, format_by_name
 from cqia_cli.status import CqiaError, DataError
 
 
@@ -73,66 +73,3 @@ def test_catalog_errors(tmp_path):
     bad.write_text('[sources."x"]\nuri = "a"\nschmea = "cqia"\n')
     with pytest.raises(DataError, match="unknown key 'schmea'"):
         catalog.load([str(bad)])
-
-
-@pytest.mark.parametrize("name,fmt", [
-    ("a.jsonl", "jsonl"), ("a.JSONL.GZ", "jsonl"), ("a.ndjson.zst", "jsonl"),
-    ("a.json", "json"), ("a.csv.bz2", "csv"), ("a.tsv", "tsv"), ("a.parquet", "parquet"),
-    ("download?id=3", None), ("README.md", None),
-])
-def test_format_by_name(name, fmt):
-    assert format_by_name(name) == fmt
-
-
-def test_detect_by_content(tmp_path):
-    (tmp_path / "x").write_bytes(b"\xef\xbb\xbf  [{}]")
-    (tmp_path / "y").write_bytes(b'{"a": 1}\n')
-    (tmp_path / "z").write_bytes(b"PAR1....")
-    (tmp_path / "w.json").write_bytes(b'{"a": 1}\n{"a": 2}\n')
-    assert detect(str(tmp_path / "x"), "x") == "json"
-    assert detect(str(tmp_path / "y"), "y") == "jsonl"
-    assert detect(str(tmp_path / "z"), "z") == "parquet"
-    assert detect(str(tmp_path / "w.json"), "w.json") == "jsonl"
-    assert detect(str(tmp_path / "w.json"), "w.json", forced="csv") == "csv"
-
-
-# -- containers: round trips ------------------------------------------------------------------
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
-
-_cell = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-                max_size=20)
-
-
-@settings(max_examples=60, deadline=None)
-@given(rows=st.lists(st.tuples(_cell, _cell), min_size=1, max_size=6),
-       delimiter=st.sampled_from([",", "\t"]))
-def test_csv_round_trip(tmp_path_factory, rows, delimiter):
-    import csv
-    import io
-
-    from cqia_cli.fetching.containers import reader_for
-
-    buf = io.StringIO(newline="")
-    w = csv.writer(buf, delimiter=delimiter, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    w.writerow(["instruction", "output"])
-    w.writerows(rows)
-    path = tmp_path_factory.mktemp("csv") / ("t.csv" if delimiter == "," else "t.tsv")
-    path.write_bytes(buf.getvalue().encode("utf-8"))
-    fmt = "csv" if delimiter == "," else "tsv"
-    got = list(reader_for(fmt, str(path), "t", encoding="utf-8", on_error="fail"))
-    assert got == [{"instruction": a, "output": b} for a, b in rows]
-
-
-@settings(max_examples=40, deadline=None)
-@given(items=st.lists(st.dictionaries(st.text(max_size=5), st.text(max_size=10) | st.integers(),
-                                      max_size=3), max_size=6))
-def test_json_array_round_trip(tmp_path_factory, items):
-    import json
-
-    from cqia_cli.fetching.containers import reader_for
-
-    path = tmp_path_factory.mktemp("json") / "t.json"
-    path.write_text(json.dumps(items, ensure_ascii=False, indent=1), encoding="utf-8")
-    got = list(reader_for("json", str(path), "t", encoding="utf-8", on_error="fail"))
-    assert got == items

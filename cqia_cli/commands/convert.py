@@ -9,11 +9,12 @@ import os
 import click
 
 from cqia_cli.formats.chat import FORMATS, TARGETS
-from cqia_cli.formats.containers import CONTAINERS
 from cqia_cli.options import IOOptions, command, io_options, parse_assignments
 
 #: records read before the input format is decided (--from auto)
 DETECT_RECORDS = 16
+#: --container choices (cqia_cli.containers reads Parquet too, found by suffix or content)
+CONTAINERS = ("auto", "jsonl", "json", "csv", "tsv")
 
 EXAMPLES = [
     ("Make a LLaMA-Factory sharegpt file and register it in dataset_info.json",
@@ -96,7 +97,8 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
     `history` ([[prompt, response], ...]) and back. In chat formats the user turn is the
     instruction followed by the input on the next line.
 
-    Inputs may be JSON Lines, a JSON array, or CSV/TSV with a header row (see --container). A
+    Inputs may be JSON Lines, a JSON array, CSV/TSV with a header row (see --container), or
+    Parquet (found by suffix or content; needs pip install 'cqia[parquet]'). A
     record that cannot be converted is reported as FILE:LINE: problem under --on-error: a
     missing field, roles out of order (an optional system turn first, then user and assistant
     alternating, ending with the assistant), a multi-turn record for a single-turn target, a
@@ -149,10 +151,12 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
                              f"template that has it")
 
     with contextlib.ExitStack() as held, io.job() as job:
-        from cqia_cli.formats.containers import ContainerReader
+        from cqia_cli.containers import ContainerReader
+        from cqia_cli.formats.cells import type_cells
 
-        reader = ContainerReader(job.files, container=container, encoding=io.encoding,
-                                 on_error=io.on_error, errors_out=job.errors_out)
+        reader = ContainerReader(job.files, container=container, row_hook=type_cells,
+                                 encoding=io.encoding, on_error=io.on_error,
+                                 errors_out=job.errors_out)
         job.reader = reader
         info_out = job.side_output(dataset_info, "dataset-info") if dataset_info else None
         records = job.records()

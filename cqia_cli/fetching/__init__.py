@@ -1,2 +1,3 @@
 """The domain of `cqia fetch`: sources (hub, URLs, files, catalog), the download cache and
-transport, and the record containers. Plain functions and classes, testable without click."""
+transport. The record containers are read by cqia_cli/containers.py, shared with convert.
+Plain functions and classes, testable without click."""

@@ -22,7 +22,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from cqia_cli.fetching.containers import is_data_file
+from cqia_cli.containers import is_data_file
 from cqia_cli.fetching.transport import Cache, FetchError, Remote, get_bytes, safe_filename
 from cqia_cli.status import CqiaError, ExitStatus
 

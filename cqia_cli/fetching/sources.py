@@ -1,7 +1,7 @@
 """From what the user typed to records: sources resolved to files, files read as one stream.
 
 A SOURCE is, in this order of precedence:
-  `-`                 standard input (JSON Lines, or --format)
+  `-`                 standard input (its container by content, or --format)
   hf://datasets/...   files of a dataset on the Hugging Face Hub (hub.py)
   http(s)://...       one file at a URL
   an existing path    a file, or a folder: its data files at any depth, sorted
@@ -18,8 +18,8 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
+from cqia_cli.containers import ContainerReader, is_data_file
 from cqia_cli.fetching import catalog as catalog_mod
-from cqia_cli.fetching.containers import detect, is_data_file, reader_for
 from cqia_cli.fetching.hub import GLOB_CHARS, Hub, is_hub_uri
 from cqia_cli.fetching.transport import Cache, Remote, safe_filename
 from cqia_cli.io import STDIN, RecordReader, display_name
@@ -157,12 +157,9 @@ class FetchReader:
     def __iter__(self) -> Iterator[dict]:
         for src in self.sources:
             path = src.path if src.remote is None else self.cache.fetch(src.remote)
-            if path == STDIN:
-                fmt = self.fmt or "jsonl"
-            else:
-                fmt = detect(path, src.uri, self.fmt)
-            reader = reader_for(fmt, path, src.uri, encoding=self.encoding,
-                                on_error=self.on_error, errors_out=self.errors_out)
+            reader = ContainerReader([path], names=[src.uri], container=self.fmt,
+                                     encoding=self.encoding, on_error=self.on_error,
+                                     errors_out=self.errors_out)
             self.readers.append(reader)
             add_source = self.add_source
             for rec in reader:
