@@ -77,12 +77,19 @@ def generated_records(n: int, seed: int = 0) -> list[dict]:
 
 
 def big_input(n: int = 200_000, name: str | None = None) -> str:
-    """A JSONL file of `n` realistic records (cached under bench/.cache)."""
+    """A JSONL file of `n` realistic records (cached under bench/.cache).
+
+    Built in a child process: a parent grown large would make every later child report the
+    parent's size as its peak RSS (the child starts as a copy of it)."""
     CACHE.mkdir(exist_ok=True)
     source = "shared" if glob.glob(str(SHARED / "*" / "*.jsonl")) else "generated"
     path = CACHE / (name or f"big-{source}-{n}.jsonl")
-    if path.exists():
-        return str(path)
+    if not path.exists():
+        subprocess.run([sys.executable, __file__, "--build", str(n), str(path)], check=True)
+    return str(path)
+
+
+def _build(n: int, path: Path) -> None:
     base = shared_records()
     tmp = path.with_suffix(".part")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -94,7 +101,6 @@ def big_input(n: int = 200_000, name: str | None = None) -> str:
                 rec["instruction"] = f"{rec['instruction']}（{rep}）"
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
     os.replace(tmp, path)
-    return str(path)
 
 
 @dataclass
@@ -174,3 +180,8 @@ def report(results: list[Result], baseline: Result, *, title: str = "",
                      cpu_ratio=r.records_per_cpu_s / baseline.records_per_cpu_s)
                 for r in results]
         Path(json_path).write_text(json.dumps({"title": title, "results": rows}, indent=2))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--build":
+        _build(int(sys.argv[2]), Path(sys.argv[3]))
