@@ -1,0 +1,765 @@
+"""The rules of `cqia filter`: each one a small class with a name, parameters with defaults, the
+fields it reads by default, and `check(record)` -> None (keep) or (field, detail) (reject).
+
+Parameters are declared once (`Param`) so that recipes, `--set`, `--list-rules` and the man page
+all see the same names, types and defaults. A per-field parameter holds one value per field
+(`{"instruction": 2, "output": 1}`); the key "*" applies to any field not named.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Iterator
+
+import regex
+
+from cqia_cli.fields import as_text, compile_path, get
+from cqia_cli.filtering import pii
+from cqia_cli.filtering.expr import ExprError, Expression, tokenize
+from cqia_cli.filtering.terms import load_matcher, read_terms
+
+# -- parameters ------------------------------------------------------------------------------
+
+KINDS = ("int", "float", "bool", "str", "list", "files", "per-field-int", "per-field-float",
+         "exprs")
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    default: Any
+    help: str
+    choices: tuple = ()
+
+    def describe_default(self) -> str:
+        d = self.default
+        if self.kind.startswith("per-field"):
+            return ", ".join(f"{k}={v}" for k, v in d.items()) if d else "none"
+        if isinstance(d, (list, tuple)):
+            return ",".join(map(str, d)) if d else "none"
+        if isinstance(d, bool):
+            return "true" if d else "false"
+        return str(d)
+
+    def coerce(self, value: Any, *, field: str | None = None) -> Any:
+        """Check and convert a value from a recipe (typed) or the command line (a string).
+
+        Raises ValueError with a message that names what is wrong."""
+        kind = self.kind
+        if kind.startswith("per-field"):
+            scalar = Param(self.name, kind.split("-")[-1], None, "")
+            if isinstance(value, dict):
+                return {str(k): scalar.coerce(v) for k, v in value.items()}
+            if field is not None:
+                return {field: scalar.coerce(value)}
+            if isinstance(value, str) and "=" in value:
+                out = {}
+                for part in value.split(","):
+                    k, _, v = part.partition("=")
+                    if not k.strip():
+                        raise ValueError(f"expected FIELD=VALUE, got {part!r}")
+                    out[k.strip()] = scalar.coerce(v.strip())
+                return out
+            return {"*": scalar.coerce(value)}
+        if field is not None:
+            raise ValueError("is not a per-field parameter")
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError(f"expected an integer, got {value!r}")
+            if isinstance(value, int):
+                return value
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            try:
+                return int(str(value).strip())
+            except ValueError:
+                raise ValueError(f"expected an integer, got {value!r}") from None
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError(f"expected a number, got {value!r}")
+            if isinstance(value, (int, float)):
+                return float(value)
+            try:
+                return float(str(value).strip())
+            except ValueError:
+                raise ValueError(f"expected a number, got {value!r}") from None
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if text in ("true", "yes", "1", "on"):
+                return True
+            if text in ("false", "no", "0", "off"):
+                return False
+            raise ValueError(f"expected true or false, got {value!r}")
+        if kind == "str":
+            if not isinstance(value, str):
+                raise ValueError(f"expected a string, got {value!r}")
+            if self.choices and value not in self.choices:
+                raise ValueError(f"expected one of {', '.join(self.choices)}, got {value!r}")
+            return value
+        # list-like kinds
+        if isinstance(value, str):
+            items = [value] if kind == "exprs" else [v.strip() for v in value.split(",")]
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ValueError(f"expected a list, got {value!r}")
+        items = [i for i in items if not (isinstance(i, str) and not i.strip())]
+        for item in items:
+            if not isinstance(item, str):
+                raise ValueError(f"expected a list of strings, got {item!r}")
+            if self.choices and item not in self.choices:
+                raise ValueError(f"unknown value {item!r} (known: {', '.join(self.choices)})")
+        return items
+
+
+FIELDS_PARAM = Param("fields", "list", (), "Fields (dotted paths) the rule reads.")
+
+
+def per_field(values: dict, field: str, default: Any = None) -> Any:
+    return values.get(field, values.get("*", default))
+
+
+# -- text helpers ----------------------------------------------------------------------------
+
+_CODE = regex.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\$\$.*?\$\$|\$[^$\n]+\$"
+                      r"|\\\[.*?\\\]|\\\(.*?\\\)", regex.S)
+_URLS = regex.compile(r"(?i)\b(?:https?://|www\.)\S+")
+
+
+def prose(text: str) -> str:
+    """The text without code blocks, inline code, LaTeX maths and links."""
+    if "`" in text or "$" in text or "\\" in text:
+        text = _CODE.sub(" ", text)
+    if "http" in text or "www." in text:
+        text = _URLS.sub(" ", text)
+    return text
+
+
+def without_code(text: str) -> str:
+    """The text without code blocks, inline code and LaTeX maths (links stay)."""
+    if "`" in text or "$" in text or "\\" in text:
+        return _CODE.sub(" ", text)
+    return text
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.2f}"
+
+
+def _char(c: str) -> str:
+    return f"U+{ord(c):04X}"
+
+
+# -- the base class --------------------------------------------------------------------------
+
+
+class Rule:
+    """One quality rule. Subclasses set the class attributes and implement `check_text` (one
+    field's text) or `check` (the whole record)."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    default_fields: ClassVar[tuple[str, ...]] = ("output",)
+    params: ClassVar[tuple[Param, ...]] = ()
+    #: part of the default rule set
+    default_on: ClassVar[bool] = True
+    #: reads text fields: `--field` replaces its fields
+    text_rule: ClassVar[bool] = True
+
+    def __init__(self, fields: list[str] | tuple = (), **values: Any):
+        known = {p.name for p in self.params}
+        for key in values:
+            if key not in known:
+                raise ValueError(f"unknown parameter {key!r} of rule {self.name}")
+        self.fields = tuple(fields) or self.default_fields
+        self._paths = [(f, compile_path(f)) for f in self.fields]
+        self.values = {p.name: values.get(p.name, p.default) for p in self.params}
+        self.setup(**self.values)
+
+    def setup(self, **values: Any) -> None:
+        """Compile what the parameters say (patterns, lists); called once."""
+
+    @classmethod
+    def param(cls, name: str) -> Param:
+        if name == "fields":
+            return FIELDS_PARAM
+        for p in cls.params:
+            if p.name == name:
+                return p
+        known = ", ".join(["fields", *(p.name for p in cls.params)])
+        raise KeyError(f"unknown parameter {name!r} of rule {cls.name} (known: {known})")
+
+    def spec(self) -> tuple[str, tuple, dict]:
+        """What rebuilds this rule in a worker process: (name, fields, parameters)."""
+        return self.name, self.fields, dict(self.values)
+
+    def texts(self, record: dict) -> Iterator[tuple[str, str]]:
+        """(field, text) for each of the rule's fields; missing fields give ''."""
+        for name, parts in self._paths:
+            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+            yield name, value if type(value) is str else as_text(value)
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        for field, text in self.texts(record):
+            if text:
+                detail = self.check_text(field, text)
+                if detail:
+                    return field, detail
+        return None
+
+    def check_text(self, field: str, text: str) -> str | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+# -- length ----------------------------------------------------------------------------------
+
+_FILLER_STRIP = regex.compile(r"[\s\p{P}]+")
+
+
+class Length(Rule):
+    name = "length"
+    summary = ("Characters per field (a Chinese character counts as one), optionally jieba "
+               "words; required fields that are empty or only whitespace; bare filler replies "
+               "(顶, 沙发, 同问, mark).")
+    default_fields = ("instruction", "input", "output")
+    params = (
+        Param("min", "per-field-int", {"instruction": 2, "output": 1},
+              "Fewest characters (surrounding whitespace not counted)."),
+        Param("max", "per-field-int", {"instruction": 16384, "input": 32768, "output": 32768},
+              "Most characters (0: no limit)."),
+        Param("min_words", "per-field-int", {}, "Fewest jieba words (0: no limit; loads jieba)."),
+        Param("max_words", "per-field-int", {}, "Most jieba words (0: no limit; loads jieba)."),
+        Param("required", "list", ("instruction", "output"),
+              "Fields that must be present and not empty or only whitespace."),
+        Param("filler", "files", ("shipped:filler.txt",),
+              "Files of filler replies: an output that is nothing but one of them is rejected."),
+        Param("filler_fields", "list", ("output",), "Fields checked against the filler list."),
+    )
+
+    def setup(self, min, max, min_words, max_words, required, filler, filler_fields):
+        self.min, self.max = min, max
+        self.min_words, self.max_words = min_words, max_words
+        self.required = tuple(required)
+        self._required_paths = [(f, compile_path(f)) for f in self.required]
+        terms, _, _ = read_terms(filler) if filler else ([], [], [])
+        self.filler = frozenset(_FILLER_STRIP.sub("", t) for t in terms) - {""}
+        self.filler_fields = frozenset(filler_fields)
+        self._words = bool(any(min_words.values()) or any(max_words.values()))
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        for name, parts in self._required_paths:
+            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+            if value is None:
+                return name, "missing" if name not in record or len(parts) > 1 else "null"
+            text = value if type(value) is str else as_text(value)
+            if not text:
+                return name, "empty"
+            if text.isspace():
+                return name, "only whitespace"
+        return super().check(record)
+
+    def check_text(self, field: str, text: str) -> str | None:
+        n = len(text.strip())
+        lo = per_field(self.min, field, 0)
+        if lo and n < lo:
+            return f"{n:,} characters, below {lo:,}"
+        hi = per_field(self.max, field, 0)
+        if hi and n > hi:
+            return f"{n:,} characters, above {hi:,}"
+        if self.filler and field in self.filler_fields and n <= 12:
+            key = _FILLER_STRIP.sub("", text).lower()
+            if key in self.filler:
+                return f"a filler reply: {text.strip()}"
+        if self._words:
+            wlo = per_field(self.min_words, field, 0)
+            whi = per_field(self.max_words, field, 0)
+            if wlo or whi:
+                words = _count_words(text)
+                if wlo and words < wlo:
+                    return f"{words:,} words, below {wlo:,}"
+                if whi and words > whi:
+                    return f"{words:,} words, above {whi:,}"
+        return None
+
+
+def _count_words(text: str) -> int:
+    import logging
+
+    import jieba
+
+    jieba.setLogLevel(logging.WARNING)
+    return sum(1 for w in jieba.lcut(text) if w.strip() and not _FILLER_STRIP.fullmatch(w))
+
+
+# -- cjk-ratio -------------------------------------------------------------------------------
+
+_HAN = regex.compile(r"\p{Han}+")
+_LETTERS = regex.compile(r"\p{L}+")
+
+
+class CjkRatio(Rule):
+    name = "cjk-ratio"
+    summary = ("Share of Han characters among letters, min/max per field; code blocks, inline "
+               "code, LaTeX and links are left out before counting.")
+    default_fields = ("output",)
+    params = (
+        Param("min", "per-field-float", {"output": 0.1},
+              "Lowest share of Han characters among letters."),
+        Param("max", "per-field-float", {}, "Highest share (e.g. 0.2 to keep English only)."),
+        Param("min_letters", "int", 20,
+              "Judge only texts with at least this many letters outside code and maths."),
+    )
+
+    def setup(self, min, max, min_letters):
+        self.min, self.max, self.min_letters = min, max, min_letters
+
+    def check_text(self, field: str, text: str) -> str | None:
+        lo = per_field(self.min, field)
+        hi = per_field(self.max, field)
+        if not lo and hi is None:
+            return None
+        text = prose(text)
+        letters = sum(map(len, _LETTERS.findall(text)))
+        if letters < self.min_letters:
+            return None
+        han = sum(map(len, _HAN.findall(text)))
+        share = han / letters
+        if lo and share < lo:
+            return f"Han share {_fmt(share)} of {letters:,} letters, below {_fmt(lo)}"
+        if hi is not None and share > hi:
+            return f"Han share {_fmt(share)} of {letters:,} letters, above {_fmt(hi)}"
+        return None
+
+
+# -- pii -------------------------------------------------------------------------------------
+
+
+class Pii(Rule):
+    name = "pii"
+    summary = ("Personal and contact data: URLs (off by default), e-mail addresses, mainland "
+               "mobile and landline numbers, QQ and WeChat ids, resident identity numbers "
+               "(checksum verified), bank card numbers (Luhn).")
+    default_fields = ("instruction", "input", "output")
+    params = (
+        Param("kinds", "list", pii.DEFAULT_KINDS, "What to look for.", choices=pii.KINDS),
+        Param("skip_code", "bool", True,
+              "Ignore code blocks and inline code (an e-mail in a git config example)."),
+    )
+
+    def setup(self, kinds, skip_code):
+        self.find = pii.finder(tuple(kinds))
+        self.skip_code = skip_code
+
+    def check_text(self, field: str, text: str) -> str | None:
+        if self.skip_code:
+            text = without_code(text)
+        hit = self.find(text)
+        if hit:
+            return f"{hit[0]}: {hit[1]}"
+        return None
+
+
+# -- term-list rules -------------------------------------------------------------------------
+
+
+class TermRule(Rule):
+    """A rule that rejects a text holding one of the terms of its lists."""
+
+    label: ClassVar[str] = "term"
+    #: look outside code blocks, inline code and maths only
+    skip_code: ClassVar[bool] = True
+    shipped: ClassVar[tuple[str, ...]] = ()
+    params = (
+        Param("terms", "files", (), "Term files (one term a line; `re:` patterns, `!` allowed "
+                                    "words); `shipped:NAME` is a list shipped with cqia."),
+        Param("extra", "files", (), "More term files, added to `terms`."),
+        Param("allow", "files", (), "Allowlist files: words inside which a term does not count."),
+    )
+
+    def setup(self, terms, extra, allow, **more):
+        self.matcher = load_matcher(list(terms) + list(extra), list(allow))
+
+    def check_text(self, field: str, text: str) -> str | None:
+        hit = self.matcher.find(without_code(text) if self.skip_code else text)
+        if hit:
+            return f"{self.label} {hit!r}"
+        return None
+
+
+def _with_defaults(params: tuple[Param, ...], terms: tuple[str, ...], help_terms: str):
+    return tuple(Param(p.name, p.kind, terms, help_terms) if p.name == "terms" else p
+                 for p in params)
+
+
+class Ads(TermRule):
+    name = "ads"
+    label = "ad"
+    summary = ("Contact and sales solicitations (加微信, 扫码, 关注公众号, 优惠券, 淘口令, shop "
+               "links), from an editable list shipped with cqia (ads.txt).")
+    default_fields = ("instruction", "input", "output")
+    params = _with_defaults(TermRule.params, ("shipped:ads.txt",),
+                            "Term files of solicitations.")
+
+
+class LlmBoilerplate(TermRule):
+    name = "llm-boilerplate"
+    label = "AI boilerplate"
+    summary = ("AI self-references and refusals in answers (作为一个AI语言模型, 抱歉，我不能, "
+               "As an AI language model), from a shipped list (llm_boilerplate.txt).")
+    default_fields = ("output",)
+    params = _with_defaults(TermRule.params, ("shipped:llm_boilerplate.txt",),
+                            "Phrase files of AI boilerplate.") + (
+        Param("unless_asked", "list", ("instruction",),
+              "Fields that, when they address the model as an AI themselves (作为人工智能，你…), "
+              "make the self-reference an answer to the question, not boilerplate."),
+    )
+    _ASKS_AI = regex.compile(r"(?i)人工智能|语言模型|\bai\b|机器人|chatgpt|gpt")
+
+    def setup(self, terms, extra, allow, unless_asked):
+        super().setup(terms, extra, allow)
+        self.asked = [compile_path(f) for f in unless_asked]
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        hit = super().check(record)
+        if hit is not None:
+            for parts in self.asked:
+                value = get(record, parts)
+                if isinstance(value, str) and self._ASKS_AI.search(value):
+                    return None
+        return hit
+
+
+class Blocklist(TermRule):
+    name = "blocklist"
+    label = "blocked term"
+    summary = ("Terms from your own files (--blocklist FILE), one compiled Aho–Corasick "
+               "automaton however many; an allowlist (--allowlist FILE) keeps harmless longer "
+               "words (可靠 for 靠). On when a file is given.")
+    default_fields = ("instruction", "input", "output")
+    default_on = False
+    params = _with_defaults(TermRule.params, (), "Blocklist files (required).")
+
+    def setup(self, terms, extra, allow, **more):
+        if not terms and not extra:
+            raise ValueError("rule blocklist needs term files: --blocklist FILE or "
+                             "[rules.blocklist] terms = [...]")
+        super().setup(terms, extra, allow)
+
+
+class MissingMedia(TermRule):
+    name = "references-missing-media"
+    label = "refers to media it does not carry:"
+    summary = ("Texts that depend on a picture, video or link the record does not carry (如图所示, "
+               "见下图, 点击链接, [图片]), from a shipped list (media.txt); a record with a "
+               "non-empty media field passes.")
+    default_fields = ("instruction", "input", "output")
+    params = _with_defaults(TermRule.params, ("shipped:media.txt",),
+                            "Phrase files of media references.") + (
+        Param("media_fields", "list", ("image", "images", "img", "media", "video", "videos",
+                                       "attachments", "pictures"),
+              "Fields that carry media: a record where one is non-empty passes."),
+    )
+    _EMBEDDED = regex.compile(r"!\[[^\]]*\]\([^)]+\)|<img\s", regex.I)
+
+    def setup(self, terms, extra, allow, media_fields):
+        super().setup(terms, extra, allow)
+        self.media_paths = [compile_path(f) for f in media_fields]
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        for parts in self.media_paths:
+            if get(record, parts):
+                return None
+        return super().check(record)
+
+    def check_text(self, field: str, text: str) -> str | None:
+        hit = self.matcher.find(without_code(text))
+        if hit and not self._EMBEDDED.search(text):
+            return f"{self.label} {hit}"
+        return None
+
+
+# -- repetition ------------------------------------------------------------------------------
+
+_SENTENCE_SPLIT = regex.compile(r"[。！？!?；;\n]+")
+
+
+class Repetition(Rule):
+    name = "repetition"
+    summary = ("Repeated character n-grams, repeated lines or sentences, and the longest run of "
+               "one character (哈哈哈哈哈哈哈哈, ！！！！！！); code and maths are left out.")
+    default_fields = ("instruction", "output")
+    params = (
+        Param("max_run", "int", 9,
+              "Longest run of one character of `run_chars` (0: no limit)."),
+        Param("run_chars", "str", r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}！？。，、～!?~]",
+              "Regex character class whose runs are measured (not spaces, digits, rules).") ,
+        Param("max_dup_lines", "float", 0.7,
+              "Highest share of non-empty lines that repeat an earlier line."),
+        Param("max_dup_sentences", "float", 0.7,
+              "Highest share of sentences that repeat an earlier sentence."),
+        Param("min_units", "int", 4, "Judge lines and sentences only when there are this many."),
+        Param("ngram", "int", 10, "Length of the character n-grams."),
+        Param("max_dup_ngrams", "float", 0.7,
+              "Highest share of character n-grams that repeat an earlier one."),
+        Param("min_chars", "int", 40, "Judge n-grams only in texts of at least this many chars."),
+    )
+
+    def setup(self, max_run, run_chars, max_dup_lines, max_dup_sentences, min_units, ngram,
+              max_dup_ngrams, min_chars):
+        self.v = dict(max_run=max_run, max_dup_lines=max_dup_lines,
+                      max_dup_sentences=max_dup_sentences, min_units=min_units, ngram=ngram,
+                      max_dup_ngrams=max_dup_ngrams, min_chars=max(min_chars, ngram + 1))
+        try:
+            self._run = (regex.compile(f"({run_chars})\\1{{{max_run},}}") if max_run > 0
+                         else None)
+        except regex.error as e:
+            raise ValueError(f"run_chars: bad character class: {e}") from None
+
+    def check_text(self, field: str, text: str) -> str | None:
+        v = self.v
+        text = prose(text)
+        if self._run is not None:
+            m = self._run.search(text)
+            if m:
+                return f"a run of {len(m.group(0))} × {m.group(1)!r}"
+        lines = [s for s in (line.strip() for line in text.split("\n")) if s]
+        if len(lines) >= v["min_units"]:
+            share = 1 - len(set(lines)) / len(lines)
+            if share > v["max_dup_lines"]:
+                return f"{share:.0%} of {len(lines)} lines repeat an earlier line"
+        sentences = [s for s in (s.strip() for s in _SENTENCE_SPLIT.split(text)) if s]
+        if len(sentences) >= v["min_units"]:
+            share = 1 - len(set(sentences)) / len(sentences)
+            if share > v["max_dup_sentences"]:
+                return f"{share:.0%} of {len(sentences)} sentences repeat an earlier sentence"
+        compact = "".join(text.split())
+        size = len(compact)
+        if size >= v["min_chars"] and v["max_dup_ngrams"] < 1:
+            n = v["ngram"]
+            total = size - n + 1
+            unique = len({compact[i:i + n] for i in range(total)})
+            share = 1 - unique / total
+            if share > v["max_dup_ngrams"]:
+                return f"{share:.0%} of {n}-grams repeat an earlier one"
+        return None
+
+
+# -- garbled ---------------------------------------------------------------------------------
+
+_BAD_CHARS = regex.compile(r"[\uFFFD\p{Co}\p{Cs}\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+#: symbols and emoji; Braille (a script) and geometric shapes (○●■□, used in puzzles) excluded
+_SYMBOLS = regex.compile(r"(?![\u2800-\u28FF\u25A0-\u25FF])[\p{So}\p{Sk}\p{Cn}]")
+
+
+class Garbled(Rule):
+    name = "garbled"
+    summary = ("Broken text: U+FFFD, mojibake (锟斤拷, Ã¤, from mojibake.txt), private-use and "
+               "control characters, and a high share of symbols and emoji.")
+    default_fields = ("instruction", "input", "output")
+    params = (
+        Param("mojibake", "files", ("shipped:mojibake.txt",), "Files of mojibake sequences."),
+        Param("max_symbols", "float", 0.3,
+              "Highest share of symbols and emoji among non-space characters."),
+        Param("min_chars", "int", 8, "Judge the symbol share only in texts this long."),
+    )
+
+    def setup(self, mojibake, max_symbols, min_chars):
+        self.matcher = load_matcher(list(mojibake)) if mojibake else None
+        self.max_symbols, self.min_chars = max_symbols, min_chars
+
+    def check_text(self, field: str, text: str) -> str | None:
+        m = _BAD_CHARS.search(text)
+        if m:
+            c = m.group(0)
+            what = ("replacement character" if c == "\uFFFD" else
+                    "control character" if ord(c) < 0xA0 else
+                    "surrogate" if 0xD800 <= ord(c) <= 0xDFFF else "private-use character")
+            return f"{what} {_char(c)}"
+        if self.matcher is not None:
+            hit = self.matcher.find(text)
+            if hit:
+                return f"mojibake {hit!r}"
+        if self.max_symbols < 1:
+            symbols = len(_SYMBOLS.findall(text))
+            if symbols:
+                size = len(text) - sum(1 for c in text if c.isspace()) if symbols > 2 else 0
+                if size >= self.min_chars and symbols / size > self.max_symbols:
+                    return f"symbols and emoji {symbols / size:.0%} of {size:,} characters"
+        return None
+
+
+# -- echo ------------------------------------------------------------------------------------
+
+_ECHO_STRIP = regex.compile(r"[\s\p{P}\p{S}]+")
+
+
+class Echo(Rule):
+    name = "echo"
+    summary = ("The output repeats the instruction, or is a substring of it (an answer that "
+               "only copies the question).")
+    default_fields = ("output",)
+    params = (
+        Param("source", "list", ("instruction",), "Fields the output must not merely repeat."),
+        Param("min_chars", "int", 10,
+              "Shortest output (without spaces and punctuation) judged as a substring; a shorter "
+              "one is judged only when equal (so the answer 'A' of a choice question passes)."),
+        Param("min_share", "float", 0.6,
+              "A substring counts only when it is at least this share of the source (so an "
+              "answer extracted from a long passage passes)."),
+    )
+
+    def setup(self, source, min_chars, min_share):
+        self.sources = [(f, compile_path(f)) for f in source]
+        self.min_chars = min_chars
+        self.min_share = min_share
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        for field, text in self.texts(record):
+            out = _ECHO_STRIP.sub("", text).lower()
+            if not out:
+                continue
+            for src, parts in self.sources:
+                value = get(record, parts)
+                if not value:
+                    continue
+                ref = _ECHO_STRIP.sub("", value if type(value) is str else as_text(value)).lower()
+                if out == ref:
+                    return field, f"repeats the {src}"
+                if (len(out) >= self.min_chars and len(out) >= self.min_share * len(ref)
+                        and out in ref):
+                    return field, f"is a substring of the {src}"
+        return None
+
+
+# -- threshold and where ---------------------------------------------------------------------
+
+_CMP = {
+    "==": lambda a, b: a == b, "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b, "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b, ">=": lambda a, b: a >= b,
+}
+
+
+class Condition:
+    """`PATH OP VALUE`, e.g. `score >= 8`, `answer_from == "human"`, `human_verified == true`."""
+
+    __slots__ = ("text", "path", "parts", "op", "value")
+
+    def __init__(self, text: str):
+        try:
+            tokens = tokenize(text)
+        except ExprError as e:
+            raise ValueError(f"{text!r}: {e}") from None
+        shape = [t[0] for t in tokens]
+        if (len(tokens) != 4 or shape[0] not in ("name", "path") or shape[1] != "op"
+                or tokens[1][1] not in _CMP or shape[2] not in ("num", "str", "kw")
+                or shape[2] == "kw" and tokens[2][1] not in ("true", "false", "null")):
+            raise ValueError(f"{text!r}: expected FIELD OP VALUE with OP one of == != < <= > >= "
+                             "(e.g. 'score >= 8'); use --where for anything else")
+        self.text = text
+        self.path = tokens[0][1]
+        self.parts = compile_path(self.path)
+        self.op = tokens[1][1]
+        raw = tokens[2]
+        self.value = ({"true": True, "false": False, "null": None}[raw[1]] if raw[0] == "kw"
+                      else raw[1])
+        if self.op not in ("==", "!=") and not isinstance(self.value, (int, float)):
+            raise ValueError(f"{text!r}: {self.op} needs a number")
+
+    def __reduce__(self):
+        return (Condition, (self.text,))
+
+    def test(self, record: dict) -> tuple[bool, Any]:
+        value = get(record, self.parts, _MISSING)
+        if value is _MISSING:
+            return False, _MISSING
+        target = self.value
+        if isinstance(target, (int, float)) and not isinstance(target, bool):
+            if isinstance(value, str):
+                try:
+                    value = float(value)
+                except ValueError:
+                    return False, value
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                return False, value
+        elif isinstance(target, bool) != isinstance(value, bool):
+            return self.op == "!=", value
+        return _CMP[self.op](value, target), value
+
+
+_MISSING = object()
+
+
+class Threshold(Rule):
+    name = "threshold"
+    summary = ("Numeric comparisons and equality on any field: score >= 8, upvotes >= 5, "
+               "answer_from == \"human\" (--threshold, repeatable; all must hold).")
+    default_fields = ()
+    default_on = False
+    text_rule = False
+    params = (
+        Param("conditions", "exprs", (), "Conditions FIELD OP VALUE, all of which must hold."),
+        Param("missing", "str", "reject", "What a record without the field gets.",
+              choices=("reject", "keep")),
+    )
+
+    def setup(self, conditions, missing):
+        if not conditions:
+            raise ValueError("rule threshold needs conditions: --threshold 'score >= 8'")
+        self.conditions = [Condition(c) for c in conditions]
+        self.keep_missing = missing == "keep"
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        for cond in self.conditions:
+            ok, value = cond.test(record)
+            if ok:
+                continue
+            if value is _MISSING:
+                if self.keep_missing:
+                    continue
+                return cond.path, f"missing, needs {cond.op} {_show(cond.value)}"
+            return cond.path, f"{_show(value)}, needs {cond.op} {_show(cond.value)}"
+        return None
+
+
+def _show(value: Any) -> str:
+    import orjson
+
+    text = orjson.dumps(value).decode()
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class Where(Rule):
+    name = "where"
+    summary = ("Keep only records for which every expression is true: comparisons, and/or/not, "
+               "len(), in, =~ regex match over fields (--where, repeatable).")
+    default_fields = ()
+    default_on = False
+    text_rule = False
+    params = (Param("expr", "exprs", (), "Expressions; a record must satisfy all of them."),)
+
+    def setup(self, expr):
+        if not expr:
+            raise ValueError("rule where needs an expression: --where 'len(output) >= 20'")
+        self.exprs = []
+        for text in expr:
+            try:
+                self.exprs.append(Expression(text))
+            except ExprError as e:
+                raise ValueError(f"--where {text!r}: {e}") from None
+
+    def check(self, record: dict) -> tuple[str, str] | None:
+        for e in self.exprs:
+            if not e(record):
+                return (e.paths[0] if e.paths else ""), f"not true: {e.text}"
+        return None
+
+
+#: Every rule, in the order they run (cheap and decisive first); the first failure is reported.
+RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (
+    Threshold, Where, Length, Echo, Garbled, Repetition, CjkRatio, LlmBoilerplate, Ads, Pii,
+    MissingMedia, Blocklist,
+)}

@@ -1,0 +1,151 @@
+"""Term lists and the one compiled matcher every list-based rule uses.
+
+A term file has one term a line; `#` starts a comment line; blank lines are skipped. A line
+`re:PATTERN` is a regular expression (the `regex` module's syntax) instead of a literal term, and
+a line `!WORD` is an allowed word (see below).
+Matching ignores ASCII case: terms and text are compared lower-cased.
+
+Literal terms are matched with one Aho–Corasick automaton (the ahocorasick-rs package, Rust), so
+the cost does not grow with the number of terms: 50,000 terms scan as fast as 50. The regular
+expressions of a list are joined into one alternation. An allowlist names longer harmless words
+(可靠 for 靠, 去死胡同 for 去死): a term found only inside an allowed word does not count.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from typing import Iterable, Sequence
+
+import regex
+
+DATA_PACKAGE = "cqia_cli.data"
+
+
+def shipped_path(name: str) -> str:
+    """The path of a list shipped in cqia_cli/data/filter/ (e.g. `ads.txt`)."""
+    return str(resources.files(DATA_PACKAGE).joinpath("filter").joinpath(name))
+
+
+def resolve(path: str) -> str:
+    """`shipped:NAME` names a shipped list; anything else is a file path."""
+    if path.startswith("shipped:"):
+        return shipped_path(path[len("shipped:"):])
+    return path
+
+
+class TermFileError(ValueError):
+    """A term file that cannot be read or holds a bad regular expression."""
+
+
+def read_terms(paths: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
+    """The literal terms, `re:` patterns and `!` allowed words of term files, de-duplicated."""
+    terms: dict[str, None] = {}
+    patterns: dict[str, None] = {}
+    allowed: dict[str, None] = {}
+    for path in paths:
+        real = resolve(path)
+        try:
+            with open(real, encoding="utf-8-sig") as f:
+                lines = f.read().splitlines()
+        except FileNotFoundError:
+            raise TermFileError(f"{path}: no such file") from None
+        except (OSError, UnicodeDecodeError) as e:
+            raise TermFileError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+        for lineno, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            if line.startswith("re:"):
+                pat = line[3:].strip()
+                try:
+                    regex.compile(pat)
+                except regex.error as e:
+                    raise TermFileError(f"{path}:{lineno}: bad regular expression: {e}") from None
+                patterns[pat] = None
+            elif line.startswith("!") and len(line) > 1:
+                allowed[line[1:].strip().lower()] = None
+            else:
+                terms[line.lower()] = None
+    return list(terms), list(patterns), list(allowed)
+
+
+class Matcher:
+    """Find the first listed term (or pattern) in a text, ignoring allowed longer words.
+
+    `find(text)` returns the matched text or None. Text is lower-cased only when a term or
+    pattern has ASCII letters (lower-casing does not change Chinese).
+    """
+
+    __slots__ = ("terms", "patterns", "_ac", "_nblock", "_regex", "_lower", "_has_allow")
+
+    def __init__(self, terms: Sequence[str], patterns: Sequence[str] = (),
+                 allow: Sequence[str] = ()):
+        import ahocorasick_rs
+
+        self.terms = list(terms)
+        self.patterns = list(patterns)
+        allow = [a.lower() for a in allow if a.strip()]
+        self._nblock = len(self.terms)
+        everything = self.terms + allow
+        self._has_allow = bool(allow)
+        self._ac = (ahocorasick_rs.AhoCorasick(everything, matchkind=ahocorasick_rs.MatchKind.Standard)
+                    if everything else None)
+        self._regex = (regex.compile("|".join(f"(?:{p})" for p in self.patterns),
+                                     regex.IGNORECASE | regex.V0)
+                       if self.patterns else None)
+        self._lower = any(c.isascii() and c.isalpha() for t in everything for c in t)
+
+    def __len__(self) -> int:
+        return len(self.terms) + len(self.patterns)
+
+    def find(self, text: str) -> str | None:
+        if not text:
+            return None
+        if self._ac is not None:
+            hay = text.lower() if self._lower else text
+            if not self._has_allow:
+                hits = self._ac.find_matches_as_indexes(hay)
+                if hits:
+                    _, start, end = hits[0]
+                    return text[start:end]
+            else:
+                hit = self._first_not_allowed(hay)
+                if hit is not None:
+                    return text[hit[0]:hit[1]]
+        if self._regex is not None:
+            m = self._regex.search(text)
+            if m:
+                return m.group(0)
+        return None
+
+    def _first_not_allowed(self, hay: str) -> tuple[int, int] | None:
+        hits = self._ac.find_matches_as_indexes(hay, overlapping=True)
+        if not hits:
+            return None
+        nblock = self._nblock
+        allowed = [(s, e) for i, s, e in hits if i >= nblock]
+        best = None
+        for i, s, e in hits:
+            if i >= nblock:
+                continue
+            if any(a <= s and e <= b for a, b in allowed):
+                continue
+            if best is None or s < best[0]:
+                best = (s, e)
+        return best
+
+
+def load_matcher(paths: Sequence[str], allow_paths: Sequence[str] = ()) -> Matcher:
+    """One matcher for the terms of `paths`; the words of `allow_paths` (and `!` lines) allowed."""
+    terms, patterns, allow = read_terms(paths)
+    if allow_paths:
+        more, allow_patterns, more_allowed = read_terms(allow_paths)
+        if allow_patterns:
+            raise TermFileError("an allowlist holds words, not re: patterns")
+        allow = allow + more + more_allowed
+    return Matcher(terms, patterns, allow)
+
+
+def file_exists(path: str) -> bool:
+    return os.path.exists(resolve(path))
