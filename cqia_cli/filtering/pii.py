@@ -15,6 +15,7 @@ digit runs (an answer to a maths question, a product code) do not match:
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 import regex
@@ -77,6 +78,8 @@ def luhn_ok(digits: str) -> bool:
 
 
 def _find_url(text: str) -> str | None:
+    if "http" not in text and "www." not in text and "WWW." not in text:
+        return None
     m = URL.search(text)
     return m.group(0) if m else None
 
@@ -106,7 +109,12 @@ def _find_qq(text: str) -> str | None:
     return m.group(0) if m else None
 
 
+_WECHAT_WORD = re.compile(r"(?i)微信|威信|薇信|v信|vx|wx|weixin|wechat")
+
+
 def _find_wechat(text: str) -> str | None:
+    if not _WECHAT_WORD.search(text):
+        return None
     m = WECHAT.search(text)
     return m.group(0) if m else None
 
@@ -137,27 +145,35 @@ FINDERS: dict[str, Callable[[str], str | None]] = {
     "bank-card": _find_card,
 }
 
-#: a cheap test that lets a text without digits, '@' or links skip most detectors
-_HAS_DIGIT = regex.compile(r"\d")
+#: cheap tests (the `re` module, plain classes) that let most texts skip the detectors: every
+#: number the detectors look for has 3 digits, maybe a separator, then 4 more
+_NUMBER_LIKE = re.compile(r"\d{3}[-\s]?\d{4}")
+_QQ_WORD = re.compile(r"(?i)qq|扣扣|企鹅")
 
 
 def finder(kinds: tuple[str, ...]) -> Callable[[str], tuple[str, str] | None]:
     """One function that returns (kind, matched text) of the first kind found, or None."""
-    digit_kinds = [(k, FINDERS[k]) for k in kinds if k in ("mobile", "landline", "qq", "id-card",
+    digit_kinds = [(k, FINDERS[k]) for k in kinds if k in ("mobile", "landline", "id-card",
                                                            "bank-card")]
-    other = [(k, FINDERS[k]) for k in kinds if k not in dict(digit_kinds)]
-    has_digit = _HAS_DIGIT.search
+    qq = FINDERS["qq"] if "qq" in kinds else None
+    other = [(k, FINDERS[k]) for k in kinds if k in ("url", "email", "wechat")]
+    number_like = _NUMBER_LIKE.search
+    qq_word = _QQ_WORD.search
 
     def find(text: str) -> tuple[str, str] | None:
         for kind, fn in other:
             hit = fn(text)
             if hit:
                 return kind, hit
-        if digit_kinds and has_digit(text):
+        if digit_kinds and number_like(text):
             for kind, fn in digit_kinds:
                 hit = fn(text)
                 if hit:
                     return kind, hit
+        if qq is not None and qq_word(text):
+            hit = qq(text)
+            if hit:
+                return "qq", hit
         return None
 
     return find
