@@ -121,7 +121,7 @@ def build_ruleset(recipe: str | None, profile: str | None, no_defaults: bool, en
 @io_options(fields=True, jobs=True,
             field_help="Field every text rule reads, instead of each rule's own fields; "
                        "repeatable; dotted paths.")
-@click.option("--rules", "recipe", metavar="FILE",
+@click.option("--rules", "recipe", metavar="FILE", envvar="CQIA_FILTER_RULES",
               help="A TOML recipe that selects and tunes rules, and may hold named profiles.")
 @click.option("--profile", metavar="NAME", help="The recipe's profile to apply over its rules.")
 @click.option("--no-defaults", is_flag=True,
@@ -130,6 +130,7 @@ def build_ruleset(recipe: str | None, profile: str | None, no_defaults: bool, en
 @click.option("--enable", multiple=True, metavar="RULE[,RULE]", help="Turn rules on.")
 @click.option("--disable", multiple=True, metavar="RULE[,RULE]", help="Turn rules off.")
 @click.option("--set", "settings", multiple=True, metavar="RULE.PARAM[.FIELD]=VALUE", type=LINES,
+              envvar="CQIA_FILTER_SET",
               help="Set a rule parameter (and turn the rule on), e.g. cjk-ratio.min.output=0.3, "
                    "pii.kinds=email,mobile,url; repeatable.")
 @click.option("--min-len", multiple=True, metavar="[FIELD=]N",
@@ -143,9 +144,11 @@ def build_ruleset(recipe: str | None, profile: str | None, no_defaults: bool, en
 @click.option("--allowlist", multiple=True, metavar="FILE",
               help="Harmless longer words inside which a blocklist term does not count.")
 @click.option("--threshold", "thresholds", multiple=True, metavar="COND", type=LINES,
+              envvar="CQIA_FILTER_THRESHOLD",
               help="Keep records where FIELD OP VALUE holds (== != < <= > >=), e.g. "
                    "'score >= 8'; repeatable, all must hold.")
 @click.option("--where", "wheres", multiple=True, metavar="EXPR", type=LINES,
+              envvar="CQIA_FILTER_WHERE",
               help="Keep records where EXPR is true: comparisons, and/or/not, len(), in, "
                    "=~ regex; repeatable, all must hold.")
 @click.option("--rejects", metavar="FILE",

@@ -487,6 +487,8 @@ class MissingMedia(TermRule):
 
 # -- repetition ------------------------------------------------------------------------------
 
+#: runs of one non-word character (------, ======, ......) count as one for n-grams
+_SYMBOL_RUNS = re.compile(r"([^\w])\1+")
 _SENTENCE_SPLIT = regex.compile(r"[。！？!?；;\n]+")
 
 
@@ -508,7 +510,7 @@ class Repetition(Rule):
         Param("ngram", "int", 10, "Length of the character n-grams."),
         Param("max_dup_ngrams", "float", 0.7,
               "Highest share of character n-grams that repeat an earlier one."),
-        Param("min_chars", "int", 40, "Judge n-grams only in texts of at least this many chars."),
+        Param("min_chars", "int", 24, "Judge n-grams only in texts of at least this many chars."),
     )
 
     def setup(self, max_run, run_chars, max_dup_lines, max_dup_sentences, min_units, ngram,
@@ -539,7 +541,7 @@ class Repetition(Rule):
             share = 1 - len(set(sentences)) / len(sentences)
             if share > v["max_dup_sentences"]:
                 return f"{share:.0%} of {len(sentences)} sentences repeat an earlier sentence"
-        compact = "".join(text.split())
+        compact = _SYMBOL_RUNS.sub(r"\1", "".join(text.split()))
         size = len(compact)
         if size >= v["min_chars"] and v["max_dup_ngrams"] < 1:
             n = v["ngram"]
