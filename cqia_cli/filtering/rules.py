@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import re
+from operator import eq as _eq
 from typing import Any, ClassVar, Iterator
 
 import regex
@@ -125,9 +126,9 @@ def per_field(values: dict, field: str, default: Any = None) -> Any:
 
 # -- text helpers ----------------------------------------------------------------------------
 
-_CODE = regex.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\$\$.*?\$\$|\$[^$\n]+\$"
-                      r"|\\\[.*?\\\]|\\\(.*?\\\)", regex.S)
-_URLS = regex.compile(r"(?i)\b(?:https?://|www\.)\S+")
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\$\$.*?\$\$|\$[^$\n]+\$"
+                   r"|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
+_URLS = re.compile(r"(?i)(?<![A-Za-z0-9])(?:https?://|www\.)\S+")
 
 
 def prose(text: str) -> str:
@@ -325,6 +326,8 @@ class CjkRatio(Rule):
         hi = per_field(self.max, field)
         if not lo and hi is None:
             return None
+        if hi is None and _surely_han_enough(text, lo):
+            return None
         text = prose(text)
         letters = sum(map(len, _LETTERS.findall(text)))
         if letters < self.min_letters:
@@ -336,6 +339,30 @@ class CjkRatio(Rule):
         if hi is not None and share > hi:
             return f"Han share {_fmt(share)} of {letters:,} letters, above {_fmt(hi)}"
         return None
+
+
+_ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
+_ASCII = bytes(range(128))
+#: UTF-8 lead bytes of U+4000..U+9FFF: all Han (CJK Unified Ideographs and extension A's end)
+_HAN_LEADS = bytes(range(0xE4, 0xEA))
+_CODE_MARKS = re.compile(r"[`$\\]|http|www\.")
+
+
+def _surely_han_enough(text: str, lo: float) -> bool:
+    """A byte-level lower bound of the Han share, in C (bytes.translate): when even the bound
+    reaches `lo`, the exact count is not needed. Texts with code, maths or links (which the
+    exact count leaves out) always take the exact path."""
+    if _CODE_MARKS.search(text):
+        return False
+    b = text.encode("utf-8")
+    size = len(b)
+    han_low = size - len(b.translate(None, _HAN_LEADS))
+    if not han_low:
+        return False
+    ascii_letters = size - len(b.translate(None, _ASCII_LETTERS))
+    ascii_chars = size - len(b.translate(None, _ASCII))
+    letters_up = ascii_letters + (len(text) - ascii_chars)
+    return han_low >= lo * letters_up
 
 
 # -- pii -------------------------------------------------------------------------------------
@@ -355,9 +382,12 @@ class Pii(Rule):
 
     def setup(self, kinds, skip_code):
         self.find = pii.finder(tuple(kinds))
+        self.may_have = pii.prefilter(tuple(kinds))
         self.skip_code = skip_code
 
     def check_text(self, field: str, text: str) -> str | None:
+        if not self.may_have(text):
+            return None
         if self.skip_code:
             text = without_code(text)
         hit = self.find(text)
@@ -420,7 +450,7 @@ class LlmBoilerplate(TermRule):
               "Fields that, when they address the model as an AI themselves (作为人工智能，你…), "
               "make the self-reference an answer to the question, not boilerplate."),
     )
-    _ASKS_AI = regex.compile(r"(?i)人工智能|语言模型|\bai\b|机器人|chatgpt|gpt")
+    _ASKS_AI = re.compile(r"(?i)人工智能|语言模型|(?<![a-z])ai(?![a-z])|机器人|chatgpt|gpt")
 
     def setup(self, terms, extra, allow, unless_asked):
         super().setup(terms, extra, allow)
@@ -466,7 +496,7 @@ class MissingMedia(TermRule):
                                        "attachments", "pictures"),
               "Fields that carry media: a record where one is non-empty passes."),
     )
-    _EMBEDDED = regex.compile(r"!\[[^\]]*\]\([^)]+\)|<img\s", regex.I)
+    _EMBEDDED = re.compile(r"!\[[^\]]*\]\([^)]+\)|<img\s", re.I)
 
     def setup(self, terms, extra, allow, media_fields):
         super().setup(terms, extra, allow)
@@ -488,8 +518,21 @@ class MissingMedia(TermRule):
 # -- repetition ------------------------------------------------------------------------------
 
 #: runs of one non-word character (------, ======, ......) count as one for n-grams
+RUN_CHARS = ("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+             "！？。，、～!?~]")
+
+
+def _compile_fast(pattern: str):
+    """`re` when it can (plain classes scan faster), `regex` for \\p{..} and the like."""
+    try:
+        return re.compile(pattern)
+    except re.error:
+        return regex.compile(pattern)
+
+
 _SYMBOL_RUNS = re.compile(r"([^\w])\1+")
-_SENTENCE_SPLIT = regex.compile(r"[。！？!?；;\n]+")
+_SENTENCE_SPLIT = re.compile(r"[。！？!?；;\n]+")
+_SENTENCE_ENDS = ("。", "！", "？", "!", "?", "；", ";", "\n")
 
 
 class Repetition(Rule):
@@ -500,8 +543,9 @@ class Repetition(Rule):
     params = (
         Param("max_run", "int", 9,
               "Longest run of one character of `run_chars` (0: no limit)."),
-        Param("run_chars", "str", r"[\p{Han}\p{Hiragana}\p{Katakana}\p{Hangul}！？。，、～!?~]",
-              "Regex character class whose runs are measured (not spaces, digits, rules).") ,
+        Param("run_chars", "str", RUN_CHARS,
+              "Regex character class whose runs are measured (Han, kana, Hangul and "
+              "！？。，、～!?~; not spaces, digits or rules like ----)."),
         Param("max_dup_lines", "float", 0.7,
               "Highest share of non-empty lines that repeat an earlier line."),
         Param("max_dup_sentences", "float", 0.7,
@@ -518,39 +562,62 @@ class Repetition(Rule):
         self.v = dict(max_run=max_run, max_dup_lines=max_dup_lines,
                       max_dup_sentences=max_dup_sentences, min_units=min_units, ngram=ngram,
                       max_dup_ngrams=max_dup_ngrams, min_chars=max(min_chars, ngram + 1))
+        pattern = f"({run_chars})\\1{{{max_run},}}"
+        #: a run longer than max_run holds three equal characters at some position p with
+        #: p % step == 0 (see _may_have_run)
+        self._run_step = max(1, max_run - 1)
         try:
-            self._run = (regex.compile(f"({run_chars})\\1{{{max_run},}}") if max_run > 0
-                         else None)
+            self._run = _compile_fast(pattern) if max_run > 0 else None
         except regex.error as e:
             raise ValueError(f"run_chars: bad character class: {e}") from None
 
     def check_text(self, field: str, text: str) -> str | None:
         v = self.v
         text = prose(text)
-        if self._run is not None:
+        if self._run is not None and _may_have_run(text, self._run_step):
             m = self._run.search(text)
             if m:
                 return f"a run of {len(m.group(0))} × {m.group(1)!r}"
-        lines = [s for s in (line.strip() for line in text.split("\n")) if s]
-        if len(lines) >= v["min_units"]:
-            share = 1 - len(set(lines)) / len(lines)
-            if share > v["max_dup_lines"]:
-                return f"{share:.0%} of {len(lines)} lines repeat an earlier line"
-        sentences = [s for s in (s.strip() for s in _SENTENCE_SPLIT.split(text)) if s]
-        if len(sentences) >= v["min_units"]:
-            share = 1 - len(set(sentences)) / len(sentences)
-            if share > v["max_dup_sentences"]:
-                return f"{share:.0%} of {len(sentences)} sentences repeat an earlier sentence"
-        compact = _SYMBOL_RUNS.sub(r"\1", "".join(text.split()))
-        size = len(compact)
-        if size >= v["min_chars"] and v["max_dup_ngrams"] < 1:
+        units = v["min_units"]
+        if text.count("\n") >= units - 1:
+            lines = [s for s in (line.strip() for line in text.split("\n")) if s]
+            if len(lines) >= units:
+                share = 1 - len(set(lines)) / len(lines)
+                if share > v["max_dup_lines"]:
+                    return f"{share:.0%} of {len(lines)} lines repeat an earlier line"
+        if sum(map(text.count, _SENTENCE_ENDS)) >= units - 1:
+            sentences = [s for s in (s.strip() for s in _SENTENCE_SPLIT.split(text)) if s]
+            if len(sentences) >= units:
+                share = 1 - len(set(sentences)) / len(sentences)
+                if share > v["max_dup_sentences"]:
+                    return f"{share:.0%} of {len(sentences)} sentences repeat an earlier sentence"
+        compact = "".join(text.split())
+        if len(compact) >= v["min_chars"] and v["max_dup_ngrams"] < 1:
             n = v["ngram"]
             limit = v["max_dup_ngrams"]
-            if _sampled_dup_share(compact, n) > limit - 0.2:
-                share = dup_ngram_share(compact, n)
+            # the estimate runs on the text with separator runs (-----) still in: it can only
+            # be higher than on the cleaned text, so nothing above the limit is missed
+            if _sampled_dup_share(compact, n) > limit - 0.4:
+                share = dup_ngram_share(_SYMBOL_RUNS.sub(r"\1", compact), n)
                 if share > limit:
                     return f"{share:.0%} of {n}-grams repeat an earlier one"
         return None
+
+
+def _may_have_run(text: str, step: int) -> bool:
+    """False only when `text` surely has no run of more than step + 1 equal characters.
+
+    Such a run covers step + 2 consecutive positions, among which the first `step` hold a
+    multiple p of `step`, and then p, p+1, p+2 are all in the run. Comparing the characters at
+    those positions only is a few C-level comparisons instead of a regex scan of every one."""
+    if step < 2:
+        return True
+    a = text[0::step]
+    b = text[1::step]
+    if not any(map(_eq, a, b)):
+        return False
+    c = text[2::step]
+    return any(x == y == z for x, y, z in zip(a, b, c))
 
 
 def dup_ngram_share(text: str, n: int) -> float:
@@ -561,11 +628,11 @@ def dup_ngram_share(text: str, n: int) -> float:
     return 1 - len({text[i:i + n] for i in range(total)}) / total
 
 
-def _sampled_dup_share(text: str, n: int, samples: int = 48) -> float:
+def _sampled_dup_share(text: str, n: int, samples: int = 12) -> float:
     """An estimate of dup_ngram_share from at most `samples` evenly spaced n-grams, each looked
     up in the text before it (str.find, in C). It only decides whether the exact count is
-    worth doing: with the 0.2 margin used above, a miss is more than three standard errors
-    away."""
+    worth doing: with the 0.4 margin used above, a miss is nearly three standard errors
+    away (12 samples: at most 0.145)."""
     total = len(text) - n + 1
     if total <= 0:
         return 0.0
@@ -588,6 +655,7 @@ _BAD_CHARS = re.compile("[\uFFFD\ue000-\uf8ff\U000f0000-\U0010ffff\ud800-\udfff"
 #: geometric shapes ○●■□ that puzzles use
 _SYMBOLS = re.compile("[\u00a9\u00ae\u2190-\u21ff\u2300-\u24ff\u2600-\u27bf\u2b00-\u2bff"
                       "\u3200-\u33ff\ufe0f\U0001f000-\U0001faff]")
+_BAD_OR_SYMBOL = re.compile(_BAD_CHARS.pattern[:-1] + _SYMBOLS.pattern[1:])
 
 
 class Garbled(Rule):
@@ -607,6 +675,9 @@ class Garbled(Rule):
         self.max_symbols, self.min_chars = max_symbols, min_chars
 
     def check_text(self, field: str, text: str) -> str | None:
+        if _BAD_OR_SYMBOL.search(text) is None:
+            hit = self.matcher.find(text) if self.matcher is not None else None
+            return f"mojibake {hit!r}" if hit else None
         m = _BAD_CHARS.search(text)
         if m:
             c = m.group(0)
@@ -629,7 +700,9 @@ class Garbled(Rule):
 
 # -- echo ------------------------------------------------------------------------------------
 
-_ECHO_STRIP = regex.compile(r"[\s\p{P}\p{S}]+")
+#: what echo ignores: everything but letters, digits and ideographs (spaces, punctuation,
+#: symbols)
+_ECHO_STRIP = re.compile(r"[\W_]+")
 
 
 class Echo(Rule):
@@ -661,12 +734,18 @@ class Echo(Rule):
                 value = get(record, parts)
                 if not value:
                     continue
-                ref = strip("", value if type(value) is str else as_text(value)).lower()
-                # normalising a prefix is enough to see that the output is longer than the source
-                head = strip("", text[:2 * len(ref) + 64]).lower()
+                raw = value if type(value) is str else as_text(value)
+                # normalising a prefix of the output is enough to see that it is longer than
+                # the source could be after normalising
+                cut = 2 * len(raw) + 64
+                head = strip("", text[:cut])
+                if len(head) > len(raw) or not head:
+                    continue
+                ref = strip("", raw).lower()
+                head = head.lower()
                 if len(head) > len(ref):
                     continue
-                out = head if len(text) <= 2 * len(ref) + 64 else strip("", text).lower()
+                out = head if len(text) <= cut else strip("", text).lower()
                 if not out:
                     continue
                 if out == ref:

@@ -1,13 +1,13 @@
 """Term lists and the one compiled matcher every list-based rule uses.
 
 A term file has one term a line; `#` starts a comment line; blank lines are skipped. A line
-`re:PATTERN` is a regular expression (the `regex` module's syntax) instead of a literal term, and
-a line `!WORD` is an allowed word (see below).
-Matching ignores ASCII case: terms and text are compared lower-cased.
+`re:PATTERN` is a regular expression (the `re` syntax, or the `regex` module's where `re` cannot
+compile it) instead of a literal term, and a line `!WORD` is an allowed word (see below).
+Matching ignores ASCII case: terms and patterns see the text lower-cased.
 
 Literal terms are matched with one Aho–Corasick automaton (the ahocorasick-rs package, Rust), so
-the cost does not grow with the number of terms: 50,000 terms scan as fast as 50. The regular
-expressions of a list are joined into one alternation. An allowlist names longer harmless words
+the cost does not grow with the number of terms: 50,000 terms scan as fast as 50. The few regular
+expressions of a list are searched one after the other. An allowlist names longer harmless words
 (可靠 for 靠, 去死胡同 for 去死): a term found only inside an allowed word does not count.
 """
 
@@ -77,7 +77,7 @@ class Matcher:
     pattern has ASCII letters (lower-casing does not change Chinese).
     """
 
-    __slots__ = ("terms", "patterns", "_ac", "_nblock", "_regex", "_lower", "_has_allow")
+    __slots__ = ("terms", "patterns", "_ac", "_nblock", "_regexes", "_lower", "_has_allow")
 
     def __init__(self, terms: Sequence[str], patterns: Sequence[str] = (),
                  allow: Sequence[str] = ()):
@@ -91,8 +91,9 @@ class Matcher:
         self._has_allow = bool(allow)
         self._ac = (ahocorasick_rs.AhoCorasick(everything, matchkind=ahocorasick_rs.MatchKind.Standard)
                     if everything else None)
-        self._regex = _compile_alternation(self.patterns) if self.patterns else None
-        self._lower = any(c.isascii() and c.isalpha() for t in everything for c in t)
+        self._regexes = [_compile_fast(p) for p in self.patterns]
+        self._lower = any(c.isascii() and c.isalpha() for t in everything + self.patterns
+                          for c in t)
 
     def __len__(self) -> int:
         return len(self.terms) + len(self.patterns)
@@ -111,10 +112,12 @@ class Matcher:
                 hit = self._first_not_allowed(hay)
                 if hit is not None:
                     return text[hit[0]:hit[1]]
-        if self._regex is not None:
-            m = self._regex.search(text)
-            if m:
-                return m.group(0)
+        if self._regexes:
+            hay = text.lower() if self._lower else text
+            for rx in self._regexes:
+                m = rx.search(hay)
+                if m:
+                    return text[m.start():m.end()]
         return None
 
     def _first_not_allowed(self, hay: str) -> tuple[int, int] | None:
@@ -134,15 +137,19 @@ class Matcher:
         return best
 
 
-def _compile_alternation(patterns: Sequence[str]):
-    """One alternation; with the faster `re` module when every pattern is valid there."""
+def _compile_fast(pattern: str):
+    """A pattern compiled with `re` when it can (its first-character scan is fast), else with
+    `regex` (for \\p{..} classes and the like). Patterns are searched one by one: an
+    alternation of them would lose that scan. Case is handled by lower-casing the text (as for
+    the literal terms), not by IGNORECASE."""
     import re
 
-    joined = "|".join(f"(?:{p})" for p in patterns)
+    if pattern.startswith("(?i)"):
+        pattern = pattern[4:]
     try:
-        return re.compile(joined, re.IGNORECASE)
+        return re.compile(pattern)
     except re.error:
-        return regex.compile(joined, regex.IGNORECASE | regex.V0)
+        return regex.compile(pattern, regex.V0)
 
 
 def load_matcher(paths: Sequence[str], allow_paths: Sequence[str] = ()) -> Matcher:
