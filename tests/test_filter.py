@@ -409,3 +409,22 @@ def test_shell_pipe_head_parallel_and_determinism(tmp_path):
     gz = shell(f"gzip -c {src} > {tmp_path}/c.jsonl.gz && cqia filter -q {tmp_path}/c.jsonl.gz "
                f"| wc -l")
     assert gz.stdout.strip() == "13"
+
+
+def test_shared_trigger_scan_gives_the_same_answers_as_each_rule_alone(tmp_path):
+    """The Filter scans each field once for every rule's trigger words and lets rules skip
+    fields without them; that must never change a verdict."""
+    from cqia_cli.filtering.config import build_rules
+
+    block = tmp_path / "block.txt"
+    block.write_text("靠\n去死\n", encoding="utf-8")
+    specs = RuleSet().specs()
+    specs.append(("blocklist", (), {"terms": [str(block)]}))
+    gated = Filter(build_rules(specs), all_reasons=True)
+    alone = build_rules(specs)
+    records = [json.loads(line) for name in ("dirty.jsonl", "clean.jsonl")
+               for line in open(FIX / name, encoding="utf-8")]
+    records += [rec("靠，又是这样"), rec("这很可靠"), rec("Email: A.B@QQ.COM"), rec("加V：abc123")]
+    for r in records:
+        expected = [(rule.name, *hit) for rule in alone if (hit := rule.check(r))] or None
+        assert gated.check(r) == expected, r

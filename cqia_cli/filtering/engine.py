@@ -14,7 +14,7 @@ from typing import Sequence
 
 import orjson
 
-from cqia_cli.filtering.rules import Rule
+from cqia_cli.filtering.rules import Rule, Scan
 
 Reason = tuple[str, str, str]
 
@@ -24,12 +24,17 @@ class Filter:
         self.rules = list(rules)
         self.all_reasons = all_reasons
         self._checks = [(r.name, r.check) for r in self.rules]
+        scan = Scan(self.rules)
+        self._scan = scan if scan.active else None
 
     def check(self, record: dict) -> list[Reason] | None:
         """None when the record passes every rule; else the failing rule(s), in rule order."""
         found: list[Reason] | None = None
+        scan = self._scan
+        if scan is not None:
+            scan.reset()
         for name, check in self._checks:
-            hit = check(record)
+            hit = check(record, scan)
             if hit is not None:
                 if not self.all_reasons:
                     return [(name, hit[0], hit[1])]

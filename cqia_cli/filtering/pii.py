@@ -188,6 +188,32 @@ def prefilter(kinds: tuple[str, ...]) -> Callable[[str], bool]:
     return may_have
 
 
+_TRIGGERS = {
+    "url": ("http", "www."),
+    "email": ("@",),
+    "qq": ("qq", "扣扣", "企鹅"),
+    "wechat": ("微信", "威信", "薇信", "v信", "vx", "wx", "weixin", "wechat"),
+}
+
+
+def triggers(kinds: tuple[str, ...]) -> list[str]:
+    """Lower-case strings one of which a text needs for the url, email, qq and wechat kinds;
+    the digit kinds are pre-checked by `number_prefilter` instead."""
+    return [t for k in kinds for t in _TRIGGERS.get(k, ())]
+
+
+def number_prefilter(kinds: tuple[str, ...]) -> Callable[[str], bool]:
+    """False when the text surely holds no mobile, landline, identity or card number."""
+    if not any(k in kinds for k in ("mobile", "landline", "id-card", "bank-card")):
+        return lambda text: False
+    number_like = _NUMBER_LIKE.search
+
+    def may_have_number(text: str) -> bool:
+        return _digit_count(text) >= 7 and number_like(text) is not None
+
+    return may_have_number
+
+
 def finder(kinds: tuple[str, ...]) -> Callable[[str], tuple[str, str] | None]:
     """One function that returns (kind, matched text) of the first kind found, or None."""
     digit_kinds = [(k, FINDERS[k]) for k in kinds if k in ("mobile", "landline", "id-card",

@@ -204,13 +204,33 @@ class Rule:
             value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
             yield name, value if type(value) is str else as_text(value)
 
-    def check(self, record: dict) -> tuple[str, str] | None:
+    #: this rule's slot in a Filter's shared trigger scan (set by the Filter; None: not gated)
+    slot: int | None = None
+
+    def triggers(self) -> list[str] | None:
+        """Lower-case literal strings of which a field must hold one for `check_text` to find
+        anything that `check_gated` does not look for anyway; None when there is no such list.
+
+        A Filter scans each field once for the triggers of all its rules (one Aho–Corasick
+        pass) and lets every rule skip the fields that hold none of its triggers."""
+        return None
+
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
+        slot = self.slot if scan is not None else None
         for field, text in self.texts(record):
             if text:
-                detail = self.check_text(field, text)
+                if slot is None:
+                    detail = self.check_text(field, text)
+                else:
+                    detail = self.check_gated(field, text, scan.has(slot, field, text))
                 if detail:
                     return field, detail
         return None
+
+    def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
+        """`check_text` when a trigger was found in the field; else only what the triggers do
+        not cover (nothing, by default)."""
+        return self.check_text(field, text) if triggered else None
 
     def check_text(self, field: str, text: str) -> str | None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -251,7 +271,7 @@ class Length(Rule):
         self.filler_fields = frozenset(filler_fields)
         self._words = bool(any(min_words.values()) or any(max_words.values()))
 
-    def check(self, record: dict) -> tuple[str, str] | None:
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for name, parts in self._required_paths:
             value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
             if value is None:
@@ -261,7 +281,7 @@ class Length(Rule):
                 return name, "empty"
             if text.isspace():
                 return name, "only whitespace"
-        return super().check(record)
+        return super().check(record, scan)
 
     def check_text(self, field: str, text: str) -> str | None:
         n = len(text.strip())
@@ -383,7 +403,16 @@ class Pii(Rule):
     def setup(self, kinds, skip_code):
         self.find = pii.finder(tuple(kinds))
         self.may_have = pii.prefilter(tuple(kinds))
+        self.may_have_number = pii.number_prefilter(tuple(kinds))
         self.skip_code = skip_code
+
+    def triggers(self) -> list[str] | None:
+        return pii.triggers(tuple(self.values["kinds"]))
+
+    def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
+        if triggered or self.may_have_number(text):
+            return self.check_text(field, text)
+        return None
 
     def check_text(self, field: str, text: str) -> str | None:
         if not self.may_have(text):
@@ -415,6 +444,21 @@ class TermRule(Rule):
 
     def setup(self, terms, extra, allow, **more):
         self.matcher = load_matcher(list(terms) + list(extra), list(allow))
+
+    def triggers(self) -> list[str] | None:
+        if not self.matcher.patterns:
+            return self.matcher.terms or None
+        starts = self.matcher.pattern_triggers()
+        return self.matcher.terms + starts if starts else self.matcher.terms or None
+
+    def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
+        if triggered:
+            return self.check_text(field, text)
+        if self.matcher.patterns and not self.matcher.pattern_triggers():
+            hit = self.matcher.find_patterns(without_code(text) if self.skip_code else text)
+            if hit:
+                return f"{self.label} {hit!r}"
+        return None
 
     def check_text(self, field: str, text: str) -> str | None:
         hit = self.matcher.find(without_code(text) if self.skip_code else text)
@@ -456,8 +500,8 @@ class LlmBoilerplate(TermRule):
         super().setup(terms, extra, allow)
         self.asked = [compile_path(f) for f in unless_asked]
 
-    def check(self, record: dict) -> tuple[str, str] | None:
-        hit = super().check(record)
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
+        hit = super().check(record, scan)
         if hit is not None:
             for parts in self.asked:
                 value = get(record, parts)
@@ -502,11 +546,14 @@ class MissingMedia(TermRule):
         super().setup(terms, extra, allow)
         self.media_paths = [compile_path(f) for f in media_fields]
 
-    def check(self, record: dict) -> tuple[str, str] | None:
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for parts in self.media_paths:
             if get(record, parts):
                 return None
-        return super().check(record)
+        return super().check(record, scan)
+
+    def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
+        return self.check_text(field, text) if triggered or self.matcher.patterns else None
 
     def check_text(self, field: str, text: str) -> str | None:
         hit = self.matcher.find(without_code(text))
@@ -674,6 +721,15 @@ class Garbled(Rule):
         self.matcher = load_matcher(list(mojibake)) if mojibake else None
         self.max_symbols, self.min_chars = max_symbols, min_chars
 
+    def triggers(self) -> list[str] | None:
+        return self.matcher.terms if self.matcher is not None and not self.matcher.patterns \
+            else None
+
+    def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
+        if triggered or _BAD_OR_SYMBOL.search(text) is not None:
+            return self.check_text(field, text)
+        return None
+
     def check_text(self, field: str, text: str) -> str | None:
         if _BAD_OR_SYMBOL.search(text) is None:
             hit = self.matcher.find(text) if self.matcher is not None else None
@@ -725,7 +781,7 @@ class Echo(Rule):
         self.min_chars = min_chars
         self.min_share = min_share
 
-    def check(self, record: dict) -> tuple[str, str] | None:
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         strip = _ECHO_STRIP.sub
         for field, text in self.texts(record):
             if not text:
@@ -834,7 +890,7 @@ class Threshold(Rule):
         self.conditions = [Condition(c) for c in conditions]
         self.keep_missing = missing == "keep"
 
-    def check(self, record: dict) -> tuple[str, str] | None:
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for cond in self.conditions:
             ok, value = cond.test(record)
             if ok:
@@ -873,7 +929,7 @@ class Where(Rule):
             except ExprError as e:
                 raise ValueError(f"--where {text!r}: {e}") from None
 
-    def check(self, record: dict) -> tuple[str, str] | None:
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for e in self.exprs:
             if not e(record):
                 return (e.paths[0] if e.paths else ""), f"not true: {e.text}"
@@ -885,3 +941,51 @@ RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (
     Threshold, Where, Length, Echo, Garbled, Repetition, CjkRatio, LlmBoilerplate, Ads, Pii,
     MissingMedia, Blocklist,
 )}
+
+
+class Scan:
+    """One Aho–Corasick pass per field over the lower-cased text, for the triggers of every
+    gated rule of a Filter; `has(slot, field, text)` says whether the field holds a trigger of
+    that rule. Reset for each record."""
+
+    __slots__ = ("_ac", "_slots_of", "_cache")
+
+    def __init__(self, rules: list[Rule]):
+        import ahocorasick_rs
+
+        by_term: dict[str, set] = {}
+        for i, rule in enumerate(rules):
+            trig = rule.triggers()
+            if trig:
+                rule.slot = i
+                for t in trig:
+                    by_term.setdefault(t.lower(), set()).add(i)
+            else:
+                rule.slot = None
+        terms = [t for t in by_term if t]
+        self._ac = (ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.Standard)
+                    if terms else None)
+        self._slots_of = [frozenset(by_term[t]) for t in terms]
+        self._cache: dict[str, frozenset] = {}
+
+    @property
+    def active(self) -> bool:
+        return self._ac is not None
+
+    def reset(self) -> None:
+        self._cache.clear()
+
+    def has(self, slot: int, field: str, text: str) -> bool:
+        slots = self._cache.get(field)
+        if slots is None:
+            hits = self._ac.find_matches_as_indexes(text.lower(), overlapping=True)
+            if not hits:
+                slots = _NO_SLOTS
+            else:
+                of = self._slots_of
+                slots = frozenset().union(*(of[i] for i, _, _ in hits))
+            self._cache[field] = slots
+        return slot in slots
+
+
+_NO_SLOTS: frozenset = frozenset()

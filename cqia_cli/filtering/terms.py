@@ -77,7 +77,8 @@ class Matcher:
     pattern has ASCII letters (lower-casing does not change Chinese).
     """
 
-    __slots__ = ("terms", "patterns", "_ac", "_nblock", "_regexes", "_lower", "_has_allow")
+    __slots__ = ("terms", "patterns", "_ac", "_nblock", "_regexes", "_lower", "_has_allow",
+                 "_starts")
 
     def __init__(self, terms: Sequence[str], patterns: Sequence[str] = (),
                  allow: Sequence[str] = ()):
@@ -92,6 +93,7 @@ class Matcher:
         self._ac = (ahocorasick_rs.AhoCorasick(everything, matchkind=ahocorasick_rs.MatchKind.Standard)
                     if everything else None)
         self._regexes = [_compile_fast(p) for p in self.patterns]
+        self._starts = self._pattern_starts()
         self._lower = any(c.isascii() and c.isalpha() for t in everything + self.patterns
                           for c in t)
 
@@ -120,6 +122,29 @@ class Matcher:
                     return text[m.start():m.end()]
         return None
 
+    def pattern_triggers(self) -> list[str] | None:
+        """The characters one of which starts every match of the patterns (None when a pattern
+        can start with anything), so that a shared scan can skip texts without them."""
+        return self._starts
+
+    def _pattern_starts(self) -> list[str] | None:
+        out: set[str] = set()
+        for p in self.patterns:
+            chars = first_chars(p)
+            if not chars:
+                return None
+            out |= chars
+        return sorted(c.lower() for c in out)
+
+    def find_patterns(self, text: str) -> str | None:
+        """The first match of the `re:` patterns only."""
+        hay = text.lower() if self._lower else text
+        for rx in self._regexes:
+            m = rx.search(hay)
+            if m:
+                return text[m.start():m.end()]
+        return None
+
     def _first_not_allowed(self, hay: str) -> tuple[int, int] | None:
         hits = self._ac.find_matches_as_indexes(hay, overlapping=True)
         if not hits:
@@ -135,6 +160,54 @@ class Matcher:
             if best is None or s < best[0]:
                 best = (s, e)
         return best
+
+
+def first_chars(pattern: str) -> set[str] | None:
+    """The literal characters a match of `pattern` must start with, when the pattern says so
+    plainly (a literal, a class of literals, alternatives of those); else None."""
+    import re
+
+    try:
+        from re import _parser as sre_parse  # Python 3.11+
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_parse  # type: ignore[no-redef]
+    if pattern.startswith("(?i)"):
+        pattern = pattern[4:]
+    try:
+        parsed = sre_parse.parse(pattern)
+    except (re.error, Exception):  # noqa: BLE001 - regex-only syntax: no pre-check
+        return None
+    return _first(list(parsed))
+
+
+def _first(items: list) -> set[str] | None:
+    from re import _constants as c  # Python 3.11+
+
+    if not items:
+        return None
+    op, av = items[0]
+    if op is c.LITERAL:
+        return {chr(av)}
+    if op is c.IN:
+        chars = set()
+        for sub_op, sub_av in av:
+            if sub_op is not c.LITERAL:
+                return None
+            chars.add(chr(sub_av))
+        return chars
+    if op is c.SUBPATTERN:
+        return _first(list(av[-1]))
+    if op is c.BRANCH:
+        out: set[str] = set()
+        for branch in av[1]:
+            got = _first(list(branch))
+            if not got:
+                return None
+            out |= got
+        return out
+    if op in (c.ASSERT, c.ASSERT_NOT) and av[0] < 0:  # a lookbehind: look past it
+        return _first(items[1:])
+    return None
 
 
 def _compile_fast(pattern: str):
