@@ -178,6 +178,9 @@ class Rule:
                 raise ValueError(f"unknown parameter {key!r} of rule {self.name}")
         self.fields = tuple(fields) or self.default_fields
         self._paths = [(f, compile_path(f)) for f in self.fields]
+        #: (field, top-level key or None, path): a plain dict lookup for top-level fields
+        self._keys = [(f, p[0] if len(p) == 1 and isinstance(p[0], str) else None, p)
+                      for f, p in self._paths]
         self.values = {p.name: values.get(p.name, p.default) for p in self.params}
         self.setup(**self.values)
 
@@ -217,14 +220,19 @@ class Rule:
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         slot = self.slot if scan is not None else None
-        for field, text in self.texts(record):
-            if text:
-                if slot is None:
-                    detail = self.check_text(field, text)
-                else:
-                    detail = self.check_gated(field, text, scan.has(slot, field, text))
-                if detail:
-                    return field, detail
+        for field, key, parts in self._keys:
+            value = record.get(key) if key is not None else get(record, parts)
+            if value is None or value == "":
+                continue
+            text = value if type(value) is str else as_text(value)
+            if not text:
+                continue
+            if slot is None:
+                detail = self.check_text(field, text)
+            else:
+                detail = self.check_gated(field, text, scan.has(slot, field, text))
+            if detail:
+                return field, detail
         return None
 
     def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
