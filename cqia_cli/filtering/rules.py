@@ -552,12 +552,19 @@ class MissingMedia(TermRule):
 
     def setup(self, terms, extra, allow, media_fields):
         super().setup(terms, extra, allow)
-        self.media_paths = [compile_path(f) for f in media_fields]
+        paths = [compile_path(f) for f in media_fields]
+        self.media_keys = frozenset(p[0] for p in paths if len(p) == 1)
+        self.media_paths = [p for p in paths if len(p) > 1]
+
+    def carries_media(self, record: dict) -> bool:
+        if not self.media_keys.isdisjoint(record):
+            if any(record.get(k) for k in self.media_keys):
+                return True
+        return any(get(record, parts) for parts in self.media_paths)
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
-        for parts in self.media_paths:
-            if get(record, parts):
-                return None
+        if self.carries_media(record):
+            return None
         return super().check(record, scan)
 
     def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
@@ -593,8 +600,10 @@ _SENTENCE_ENDS = ("。", "！", "？", "!", "?", "；", ";", "\n")
 class Repetition(Rule):
     name = "repetition"
     summary = ("Repeated character n-grams, repeated lines or sentences, and the longest run of "
-               "one character (哈哈哈哈哈哈哈哈, ！！！！！！); code and maths are left out.")
-    default_fields = ("instruction", "output")
+               "one character (哈哈哈哈哈哈哈哈, ！！！！！！); code and maths are left out. "
+               "Answers only by default: questions legitimately quote repetitive logs and "
+               "patterns.")
+    default_fields = ("output",)
     params = (
         Param("max_run", "int", 9,
               "Longest run of one character of `run_chars` (0: no limit)."),

@@ -114,13 +114,7 @@ class Matcher:
                 hit = self._first_not_allowed(hay)
                 if hit is not None:
                     return text[hit[0]:hit[1]]
-        if self._regexes:
-            hay = text.lower() if self._lower else text
-            for rx in self._regexes:
-                m = rx.search(hay)
-                if m:
-                    return text[m.start():m.end()]
-        return None
+        return self.find_patterns(text) if self._regexes else None
 
     def pattern_triggers(self) -> list[str] | None:
         """The characters one of which starts every match of the patterns (None when a pattern
