@@ -428,3 +428,19 @@ def test_shared_trigger_scan_gives_the_same_answers_as_each_rule_alone(tmp_path)
     for r in records:
         expected = [(rule.name, *hit) for rule in alone if (hit := rule.check(r))] or None
         assert gated.check(r) == expected, r
+
+
+def test_cjk_ratio_ignores_structured_and_unfenced_code_answers():
+    assert run("cjk-ratio", rec('{"PREDICTION": "LATEST_TRANSACTIONS"}')) is None
+    assert run("cjk-ratio", rec('[{"reason_type": "猪瘟", "reason_product": "", '
+                                '"reason_region": "", "result_region": ""}]')) is None
+    html = '<template>\n  <div class="test">\n  <a href="javascript:void(0)" @click="go">x</a>'
+    assert run("cjk-ratio", rec(html)) is None
+
+
+def test_cjk_ratio_excuses_answers_the_instruction_asks_for_in_another_language():
+    english = "Dear Professor Bruce, I am writing this letter to invite you to our contest."
+    assert run("cjk-ratio", rec(english, instruction="Write an email to a professor.")) is None
+    assert run("cjk-ratio", rec(english, instruction="请用英文写一封邀请信。")) is None
+    assert run("cjk-ratio", rec(english, instruction="请写一封邀请信。")) is not None
+    assert run("cjk-ratio", rec(english, instruction="Write an email."), unless_asked=[])

@@ -148,7 +148,10 @@ def without_code(text: str) -> str:
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.2f}"
+    return f"{x:.3g}" if 0 < x < 0.1 else f"{x:.2f}"
+
+
+_BELOW = ", below"
 
 
 def _char(c: str) -> str:
@@ -336,18 +339,49 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 class CjkRatio(Rule):
     name = "cjk-ratio"
     summary = ("Share of Han characters among letters, min/max per field; code blocks, inline "
-               "code, LaTeX and links are left out before counting.")
+               "code, LaTeX, links and lines that look like code or data (braces, tags, "
+               "semicolons, JSON keys) are left out before counting.")
     default_fields = ("output",)
     params = (
-        Param("min", "per-field-float", {"output": 0.1},
+        Param("min", "per-field-float", {"output": 0.05},
               "Lowest share of Han characters among letters."),
         Param("max", "per-field-float", {}, "Highest share (e.g. 0.2 to keep English only)."),
-        Param("min_letters", "int", 20,
+        Param("min_letters", "int", 30,
               "Judge only texts with at least this many letters outside code and maths."),
+        Param("unless_asked", "list", ("instruction",),
+              "Fields that excuse a low share when they ask for another language (英文, 英语, "
+              "English, 翻译成日文...) or are themselves below the minimum (an English exam "
+              "question answered in English)."),
     )
+    _ASKS_LANGUAGE = re.compile(r"(?i)英文|英语|英译|(?:翻译|译)成?(?:英|日|法|德|韩|俄|西班牙)"
+                                r"|用(?:英|日|法|德|韩|俄)|in english|into english")
 
-    def setup(self, min, max, min_letters):
+    def setup(self, min, max, min_letters, unless_asked):
         self.min, self.max, self.min_letters = min, max, min_letters
+        self.asked = [compile_path(f) for f in unless_asked]
+
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
+        hit = super().check(record, scan)
+        if hit is None or _BELOW not in hit[1]:
+            return hit
+        for parts in self.asked:
+            value = get(record, parts)
+            if not isinstance(value, str) or not value:
+                continue
+            if self._ASKS_LANGUAGE.search(value):
+                return None
+            share = self.share(value, 10)
+            if share is not None and share < per_field(self.min, hit[0], 0):
+                return None
+        return hit
+
+    def share(self, text: str, min_letters: int) -> float | None:
+        """The Han share of a text's prose, or None when it has too few letters to judge."""
+        text = _without_code_lines(prose(text))
+        letters = sum(map(len, _LETTERS.findall(text)))
+        if letters < min_letters:
+            return None
+        return sum(map(len, _HAN.findall(text))) / letters
 
     def check_text(self, field: str, text: str) -> str | None:
         lo = per_field(self.min, field)
@@ -356,17 +390,29 @@ class CjkRatio(Rule):
             return None
         if hi is None and _surely_han_enough(text, lo):
             return None
-        text = prose(text)
+        text = _without_code_lines(prose(text))
         letters = sum(map(len, _LETTERS.findall(text)))
         if letters < self.min_letters:
             return None
         han = sum(map(len, _HAN.findall(text)))
         share = han / letters
         if lo and share < lo:
-            return f"Han share {_fmt(share)} of {letters:,} letters, below {_fmt(lo)}"
+            return f"Han share {_fmt(share)} of {letters:,} letters{_BELOW} {_fmt(lo)}"
         if hi is not None and share > hi:
             return f"Han share {_fmt(share)} of {letters:,} letters, above {_fmt(hi)}"
         return None
+
+
+#: a line of code or data outside a code block: braces, tags, semicolons, assignments, JSON keys
+_CODE_LINE = re.compile(r'[{}<>;=]|\(\)|":')
+
+
+def _without_code_lines(text: str) -> str:
+    """The lines of `text` that do not look like code or data (unfenced code, HTML, JSON
+    labels such as {"PREDICTION": "CASH_DEPOSIT"}): their identifiers are not English prose."""
+    if not _CODE_LINE.search(text):
+        return text
+    return "\n".join(line for line in text.split("\n") if not _CODE_LINE.search(line))
 
 
 _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
