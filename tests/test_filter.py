@@ -424,7 +424,9 @@ def test_shared_trigger_scan_gives_the_same_answers_as_each_rule_alone(tmp_path)
     alone = build_rules(specs)
     records = [json.loads(line) for name in ("dirty.jsonl", "clean.jsonl")
                for line in open(FIX / name, encoding="utf-8")]
-    records += [rec("靠，又是这样"), rec("这很可靠"), rec("Email: A.B@QQ.COM"), rec("加V：abc123")]
+    records += [rec("靠，又是这样"), rec("这很可靠"), rec("Email: A.B@QQ.COM"), rec("加V：abc123"),
+                rec("私用区\U000f0001的字"), rec("ⒶⒷⒸⒹⒺⒻⒼⒽⒾⒿ"), rec("正常\x85文本"),
+                rec("表情🤖🤖🤖🤖🤖🤖"), rec("ÃƒÂ¤ mojibake")]
     for r in records:
         expected = [(rule.name, *hit) for rule in alone if (hit := rule.check(r))] or None
         assert gated.check(r) == expected, r

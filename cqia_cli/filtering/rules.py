@@ -768,6 +768,37 @@ _SYMBOLS = re.compile("[\u00a9\u00ae\u2190-\u21ff\u2300-\u24ff\u2600-\u27bf\u2b0
 _BAD_OR_SYMBOL = re.compile(_BAD_CHARS.pattern[:-1] + _SYMBOLS.pattern[1:])
 
 
+def _char_triggers() -> list[str]:
+    """Every character of _BAD_OR_SYMBOL in the Basic Multilingual Plane and the emoji planes,
+    and its lower case, as single-character triggers for the shared scan (which sees
+    lower-cased text). Astral private-use characters and lone surrogates are left to
+    `_has_astral_or_surrogate`."""
+    ranges = [(0xFFFD, 0xFFFD), (0xE000, 0xF8FF), (0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F),
+              (0x7F, 0x9F), (0xA9, 0xA9), (0xAE, 0xAE), (0x2190, 0x21FF), (0x2300, 0x24FF),
+              (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x3200, 0x33FF), (0xFE0F, 0xFE0F),
+              (0x1F000, 0x1FAFF)]
+    out = set()
+    for lo, hi in ranges:
+        for cp in range(lo, hi + 1):
+            c = chr(cp)
+            assert _BAD_OR_SYMBOL.match(c)
+            out.add(c)
+            out.add(c.lower())
+    return sorted(out)
+
+
+def _has_astral_or_surrogate(text: str) -> bool:
+    """True when the text has a character beyond U+FFFF or a lone surrogate (UTF-16 length
+    differs, or encoding fails): only then can an astral private-use character be there."""
+    try:
+        return len(text.encode("utf-16-le")) != 2 * len(text)
+    except UnicodeEncodeError:
+        return True
+
+
+_CHAR_TRIGGERS = _char_triggers()
+
+
 class Garbled(Rule):
     name = "garbled"
     summary = ("Broken text: U+FFFD, mojibake (锟斤拷, Ã¤, from mojibake.txt), private-use and "
@@ -785,11 +816,13 @@ class Garbled(Rule):
         self.max_symbols, self.min_chars = max_symbols, min_chars
 
     def triggers(self) -> list[str] | None:
-        return self.matcher.terms if self.matcher is not None and not self.matcher.patterns \
-            else None
+        if self.matcher is not None and self.matcher.patterns:
+            return None
+        terms = self.matcher.terms if self.matcher is not None else []
+        return terms + _CHAR_TRIGGERS
 
     def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
-        if triggered or _BAD_OR_SYMBOL.search(text) is not None:
+        if triggered or _has_astral_or_surrogate(text):
             return self.check_text(field, text)
         return None
 
@@ -855,7 +888,9 @@ class Echo(Rule):
                     continue
                 raw = value if type(value) is str else as_text(value)
                 # normalising a prefix of the output is enough to see that it is longer than
-                # the source could be after normalising
+                # the source could be after normalising: first a short one, then a longer one
+                if len(text) > len(raw) + 16 and len(strip("", text[:len(raw) + 16])) > len(raw):
+                    continue
                 cut = 2 * len(raw) + 64
                 head = strip("", text[:cut])
                 if len(head) > len(raw) or not head:
