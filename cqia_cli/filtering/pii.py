@@ -146,7 +146,7 @@ FINDERS: dict[str, Callable[[str], str | None]] = {
 
 #: cheap tests (the `re` module, plain classes) that let most texts skip the detectors: every
 #: number the detectors look for has 3 digits, maybe a separator, then 4 more
-_NUMBER_LIKE = re.compile(r"\d{3}[-\s]?\d{4}")
+_NUMBER_LIKE = re.compile(r"[0-9][0-9][0-9][-\s]?[0-9][0-9][0-9][0-9]")
 _QQ_WORD = re.compile(r"[qQ][qQ]|扣扣|企鹅")
 _DIGITS = b"0123456789"
 

@@ -391,6 +391,8 @@ class CjkRatio(Rule):
         if hi is None and _surely_han_enough(text, lo):
             return None
         text = _without_code_lines(prose(text))
+        if hi is None and _han_bound(text, lo):
+            return None
         letters = sum(map(len, _LETTERS.findall(text)))
         if letters < self.min_letters:
             return None
@@ -417,18 +419,25 @@ def _without_code_lines(text: str) -> str:
 
 _ASCII_LETTERS = bytes(range(65, 91)) + bytes(range(97, 123))
 _ASCII = bytes(range(128))
-#: UTF-8 lead bytes of U+4000..U+9FFF: all Han (CJK Unified Ideographs and extension A's end)
+#: UTF-8 lead bytes of U+4000..U+9FFF: Han (CJK Unified Ideographs and the end of extension A)
+#: but for the 64 Yijing hexagram symbols U+4DC0..U+4DFF, which the bound would count as Han
 _HAN_LEADS = bytes(range(0xE4, 0xEA))
-_CODE_MARKS = re.compile(r"[`$\\]|http|www\.")
 
 
 def _surely_han_enough(text: str, lo: float) -> bool:
     """A byte-level lower bound of the Han share, in C (bytes.translate): when even the bound
     reaches `lo`, the exact count is not needed. Texts with code, maths or links (which the
     exact count leaves out) always take the exact path."""
-    if _CODE_MARKS.search(text):
+    if "`" in text or "$" in text or "\\" in text or "http" in text or "www." in text:
         return False
-    b = text.encode("utf-8")
+    return _han_bound(text, lo)
+
+
+def _han_bound(text: str, lo: float) -> bool:
+    """True when a lower bound of the Han share of `text` reaches `lo`: Han counted from the
+    UTF-8 lead bytes of U+4000..U+9FFF, letters bounded by ASCII letters plus every non-ASCII
+    character."""
+    b = text.encode("utf-8", "surrogatepass")
     size = len(b)
     han_low = size - len(b.translate(None, _HAN_LEADS))
     if not han_low:

@@ -117,18 +117,18 @@ class Matcher:
         return self.find_patterns(text) if self._regexes else None
 
     def pattern_triggers(self) -> list[str] | None:
-        """The characters one of which starts every match of the patterns (None when a pattern
-        can start with anything), so that a shared scan can skip texts without them."""
+        """Literal prefixes one of which starts every match of the patterns (None when a
+        pattern can start with anything), so that a shared scan can skip texts without them."""
         return self._starts
 
     def _pattern_starts(self) -> list[str] | None:
         out: set[str] = set()
         for p in self.patterns:
-            chars = first_chars(p)
-            if not chars:
+            prefixes = literal_prefixes(p)
+            if not prefixes:
                 return None
-            out |= chars
-        return sorted(c.lower() for c in out)
+            out |= prefixes
+        return sorted({c.lower() for c in out})
 
     def find_patterns(self, text: str) -> str | None:
         """The first match of the `re:` patterns only."""
@@ -156,27 +156,59 @@ class Matcher:
         return best
 
 
-def first_chars(pattern: str) -> set[str] | None:
-    """The literal characters a match of `pattern` must start with, when the pattern says so
-    plainly (a literal, a class of literals, alternatives of those); else None."""
+def _sre():
+    try:  # Python 3.11+
+        from re import _constants as constants, _parser as parser
+    except ImportError:  # pragma: no cover - Python 3.10
+        import sre_constants as constants  # type: ignore[no-redef]
+        import sre_parse as parser  # type: ignore[no-redef]
+    return parser, constants
+
+
+def literal_prefixes(pattern: str, limit: int = 2) -> set[str] | None:
+    """Literal prefixes (up to `limit` characters) one of which every match of `pattern` starts
+    with, when the pattern says so plainly (literals, classes of literals, alternatives of
+    those, lookbehinds skipped); None when it does not. A shared scan looks for these to skip
+    texts in which the pattern cannot match."""
     import re
 
-    try:
-        from re import _parser as sre_parse  # Python 3.11+
-    except ImportError:  # pragma: no cover - Python 3.10
-        import sre_parse  # type: ignore[no-redef]
+    parser, _ = _sre()
     if pattern.startswith("(?i)"):
         pattern = pattern[4:]
     try:
-        parsed = sre_parse.parse(pattern)
+        parsed = parser.parse(pattern)
     except (re.error, Exception):  # noqa: BLE001 - regex-only syntax: no pre-check
         return None
-    return _first(list(parsed))
+    return _prefixes(list(parsed), limit)
+
+
+def first_chars(pattern: str) -> set[str] | None:
+    """The literal characters a match of `pattern` must start with (see literal_prefixes)."""
+    return literal_prefixes(pattern, 1)
+
+
+def _prefixes(items: list, limit: int) -> set[str] | None:
+    _, c = _sre()
+    out = [""]
+    for op, av in items:
+        if op in (c.ASSERT, c.ASSERT_NOT) and av[0] < 0:  # a lookbehind consumes nothing
+            continue
+        if op in (c.LITERAL, c.IN):
+            chars, single = _first([(op, av)]), True
+        elif op in (c.SUBPATTERN, c.BRANCH):
+            chars, single = _first([(op, av)]), False
+        else:
+            break
+        if not chars:
+            break
+        out = [p + ch for p in out for ch in chars]
+        if not single or len(out[0]) >= limit:
+            break
+    return set(out) if out[0] else None
 
 
 def _first(items: list) -> set[str] | None:
-    from re import _constants as c  # Python 3.11+
-
+    _, c = _sre()
     if not items:
         return None
     op, av = items[0]
