@@ -649,7 +649,6 @@ def _compile_fast(pattern: str):
 
 _SYMBOL_RUNS = re.compile(r"([^\w])\1+")
 _SENTENCE_SPLIT = re.compile(r"[。！？!?；;\n]+")
-_SENTENCE_ENDS = ("。", "！", "？", "!", "?", "；", ";", "\n")
 
 
 class Repetition(Rule):
@@ -704,8 +703,9 @@ class Repetition(Rule):
                 share = 1 - len(set(lines)) / len(lines)
                 if share > v["max_dup_lines"]:
                     return f"{share:.0%} of {len(lines)} lines repeat an earlier line"
-        if sum(map(text.count, _SENTENCE_ENDS)) >= units - 1:
-            sentences = [s for s in (s.strip() for s in _SENTENCE_SPLIT.split(text)) if s]
+        sentences = _SENTENCE_SPLIT.split(text)
+        if len(sentences) >= units:
+            sentences = [s for s in map(str.strip, sentences) if s]
             if len(sentences) >= units:
                 share = 1 - len(set(sentences)) / len(sentences)
                 if share > v["max_dup_sentences"]:
