@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import re
-from operator import eq as _eq
+from operator import and_ as _and, eq as _eq
 from typing import Any, ClassVar, Iterator
 
 import regex
@@ -736,7 +736,7 @@ def _may_have_run(text: str, step: int) -> bool:
     if not any(map(_eq, a, b)):
         return False
     c = text[2::step]
-    return any(x == y == z for x, y, z in zip(a, b, c))
+    return any(map(_and, map(_eq, a, b), map(_eq, b, c)))
 
 
 def dup_ngram_share(text: str, n: int) -> float:
@@ -769,11 +769,11 @@ def _sampled_dup_share(text: str, n: int, samples: int = 12) -> float:
 
 _BAD_CHARS = re.compile("[\uFFFD\ue000-\uf8ff\U000f0000-\U0010ffff\ud800-\udfff"
                         "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-#: symbols and emoji: arrows, technical and miscellaneous symbols, dingbats, enclosed
-#: alphanumerics, emoji and pictographs, variation selectors; not Braille (a script) nor the
-#: geometric shapes ○●■□ that puzzles use
-_SYMBOLS = re.compile("[\u00a9\u00ae\u2190-\u21ff\u2300-\u24ff\u2600-\u27bf\u2b00-\u2bff"
-                      "\u3200-\u33ff\ufe0f\U0001f000-\U0001faff]")
+#: symbols and emoji: arrows, technical and miscellaneous symbols, dingbats, emoji and
+#: pictographs, variation selectors; not Braille (a script), the geometric shapes ○●■□ that
+#: puzzles use, nor the circled numbers ①②③ and ㈠㈡, units ㎡ ㎏ that Chinese texts use
+_SYMBOLS = re.compile("[\u00a9\u00ae\u2190-\u21ff\u2300-\u245f\u2600-\u27bf\u2b00-\u2bff"
+                      "\ufe0f\U0001f000-\U0001faff]")
 _BAD_OR_SYMBOL = re.compile(_BAD_CHARS.pattern[:-1] + _SYMBOLS.pattern[1:])
 
 
@@ -783,8 +783,8 @@ def _char_triggers() -> list[str]:
     lower-cased text). Astral private-use characters and lone surrogates are left to
     `_has_astral_or_surrogate`."""
     ranges = [(0xFFFD, 0xFFFD), (0xE000, 0xF8FF), (0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F),
-              (0x7F, 0x9F), (0xA9, 0xA9), (0xAE, 0xAE), (0x2190, 0x21FF), (0x2300, 0x24FF),
-              (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0x3200, 0x33FF), (0xFE0F, 0xFE0F),
+              (0x7F, 0x9F), (0xA9, 0xA9), (0xAE, 0xAE), (0x2190, 0x21FF), (0x2300, 0x245F),
+              (0x2600, 0x27BF), (0x2B00, 0x2BFF), (0xFE0F, 0xFE0F),
               (0x1F000, 0x1FAFF)]
     out = set()
     for lo, hi in ranges:
@@ -853,7 +853,7 @@ class Garbled(Rule):
         if self.max_symbols < 1:
             symbols = len(_SYMBOLS.findall(text))
             if symbols:
-                size = len(text) - sum(1 for c in text if c.isspace()) if symbols > 2 else 0
+                size = len("".join(text.split())) if symbols > 2 else 0
                 if size >= self.min_chars and symbols / size > self.max_symbols:
                     return f"symbols and emoji {symbols / size:.0%} of {size:,} characters"
         return None
