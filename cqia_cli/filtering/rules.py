@@ -221,8 +221,14 @@ class Rule:
         pass) and lets every rule skip the fields that hold none of its triggers."""
         return None
 
+    #: check_gated(field, text, False) is always None: a field without triggers is skipped
+    gate_only: bool = False
+
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         slot = self.slot if scan is not None else None
+        if slot is not None:
+            cache = scan.cache
+            gate_only = self.gate_only
         for field, key, parts in self._keys:
             value = record.get(key) if key is not None else get(record, parts)
             if value is None or value == "":
@@ -233,7 +239,15 @@ class Rule:
             if slot is None:
                 detail = self.check_text(field, text)
             else:
-                detail = self.check_gated(field, text, scan.has(slot, field, text))
+                slots = cache.get(field)
+                if slots is None:
+                    slots = scan.slots(field, text)
+                if slot in slots:
+                    detail = self.check_gated(field, text, True)
+                elif gate_only:
+                    continue
+                else:
+                    detail = self.check_gated(field, text, False)
             if detail:
                 return field, detail
         return None
@@ -507,6 +521,8 @@ class TermRule(Rule):
 
     def setup(self, terms, extra, allow, **more):
         self.matcher = load_matcher(list(terms) + list(extra), list(allow))
+        # without triggers in a field, nothing can match there: skip it outright
+        self.gate_only = not self.matcher.patterns or bool(self.matcher.pattern_triggers())
 
     def triggers(self) -> list[str] | None:
         if not self.matcher.patterns:
@@ -623,7 +639,9 @@ class MissingMedia(TermRule):
         return super().check(record, scan)
 
     def check_gated(self, field: str, text: str, triggered: bool) -> str | None:
-        return self.check_text(field, text) if triggered or self.matcher.patterns else None
+        if triggered or (self.matcher.patterns and not self.matcher.pattern_triggers()):
+            return self.check_text(field, text)
+        return None
 
     def check_text(self, field: str, text: str) -> str | None:
         hit = self.matcher.find(without_code(text))
@@ -1055,7 +1073,7 @@ class Scan:
     gated rule of a Filter; `has(slot, field, text)` says whether the field holds a trigger of
     that rule. Reset for each record."""
 
-    __slots__ = ("_ac", "_slots_of", "_cache")
+    __slots__ = ("_ac", "_slots_of", "cache")
 
     def __init__(self, rules: list[Rule]):
         import ahocorasick_rs
@@ -1073,25 +1091,31 @@ class Scan:
         self._ac = (ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.Standard)
                     if terms else None)
         self._slots_of = [frozenset(by_term[t]) for t in terms]
-        self._cache: dict[str, frozenset] = {}
+        #: field -> the slots whose triggers it holds, for the current record
+        self.cache: dict[str, frozenset] = {}
 
     @property
     def active(self) -> bool:
         return self._ac is not None
 
     def reset(self) -> None:
-        self._cache.clear()
+        self.cache.clear()
+
+    def slots(self, field: str, text: str) -> frozenset:
+        """The slots of the rules whose triggers `text` holds (computed once per field)."""
+        hits = self._ac.find_matches_as_indexes(text.lower(), overlapping=True)
+        if not hits:
+            slots = _NO_SLOTS
+        else:
+            of = self._slots_of
+            slots = frozenset().union(*(of[i] for i, _, _ in hits))
+        self.cache[field] = slots
+        return slots
 
     def has(self, slot: int, field: str, text: str) -> bool:
-        slots = self._cache.get(field)
+        slots = self.cache.get(field)
         if slots is None:
-            hits = self._ac.find_matches_as_indexes(text.lower(), overlapping=True)
-            if not hits:
-                slots = _NO_SLOTS
-            else:
-                of = self._slots_of
-                slots = frozenset().union(*(of[i] for i, _, _ in hits))
-            self._cache[field] = slots
+            slots = self.slots(field, text)
         return slot in slots
 
 
