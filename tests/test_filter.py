@@ -170,6 +170,8 @@ def test_garbled():
     assert run("garbled", rec("锟斤拷烫烫烫"))[1] == "mojibake '锟斤拷'"
     assert run("garbled", rec("æ˜¯çš„ï¼Œæˆ‘"))[1].startswith("mojibake")
     assert run("garbled", rec("坏了\ufffd"))[1] == "replacement character U+FFFD"
+    assert run("garbled", rec("穴\ue36e中"))[1] == "private-use character U+E36E"
+    assert run("garbled", rec("穴\ue36e中"), private_use=False) is None
     assert run("garbled", rec("设 $y=\x0crac{1}{2}$"))[1] == "control character U+000C"
     assert run("garbled", rec("😂😂😂🔥🔥🔥👍👍👍💯"))[1].startswith("symbols and emoji")
     assert run("garbled", rec("按规律排列：○●●●○●●●○●●●○……第19个是什么颜色？")) is None

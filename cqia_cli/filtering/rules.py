@@ -836,11 +836,15 @@ class Garbled(Rule):
         Param("max_symbols", "float", 0.3,
               "Highest share of symbols and emoji among non-space characters."),
         Param("min_chars", "int", 8, "Judge the symbol share only in texts this long."),
+        Param("private_use", "bool", True,
+              "Reject private-use characters (false: keep them, e.g. for classical texts that "
+              "encode rare characters there)."),
     )
 
-    def setup(self, mojibake, max_symbols, min_chars):
+    def setup(self, mojibake, max_symbols, min_chars, private_use):
         self.matcher = load_matcher(list(mojibake)) if mojibake else None
         self.max_symbols, self.min_chars = max_symbols, min_chars
+        self.private_use = private_use
 
     def triggers(self) -> list[str] | None:
         if self.matcher is not None and self.matcher.patterns:
@@ -857,12 +861,13 @@ class Garbled(Rule):
         if _BAD_OR_SYMBOL.search(text) is None:
             hit = self.matcher.find(text) if self.matcher is not None else None
             return f"mojibake {hit!r}" if hit else None
-        m = _BAD_CHARS.search(text)
-        if m:
+        for m in _BAD_CHARS.finditer(text):
             c = m.group(0)
             what = ("replacement character" if c == "\uFFFD" else
                     "control character" if ord(c) < 0xA0 else
                     "surrogate" if 0xD800 <= ord(c) <= 0xDFFF else "private-use character")
+            if what == "private-use character" and not self.private_use:
+                continue
             return f"{what} {_char(c)}"
         if self.matcher is not None:
             hit = self.matcher.find(text)
