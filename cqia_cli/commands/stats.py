@@ -1,0 +1,285 @@
+"""cqia stats: the dataset report (terminal, JSON, HTML), merging and comparing."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from cqia_cli import console
+from cqia_cli.io import RecordReader, compression_of, display_name, open_binary
+from cqia_cli.options import IOOptions, command, io_options
+from cqia_cli.status import DataError, InputError
+
+EXAMPLES = [
+    ("The report of a dataset, in the terminal or piped into less",
+     "cqia stats data.jsonl | less"),
+    ("Add jieba word counts and the instruction verb-noun diversity, in 2 processes",
+     "cqia stats --tokens --diversity -j 2 data.jsonl"),
+    ("Per domain, side by side, with the breakdown of a field of your own",
+     "cqia stats --group domain --by metadata.source data.jsonl"),
+    ("Statistics of shards on several machines, merged into the report of the whole",
+     "cqia stats --json shard1.jsonl > s1.json; cqia stats --json shard2.jsonl > s2.json; "
+     "cqia stats --merge s1.json s2.json"),
+    ("A self-contained HTML page for a dataset card or a pull request",
+     "cqia stats --html report.html data.jsonl > report.txt"),
+    ("What a filter step changed",
+     "cqia filter raw.jsonl > clean.jsonl; cqia stats --compare raw.jsonl clean.jsonl"),
+    ("Compare saved statistics with a new stream",
+     "cqia dedup clean.jsonl | cqia stats --compare before.json -"),
+]
+
+BATCH = 500
+
+
+def _is_stats_json(path: str) -> bool:
+    """A --compare input is a saved stats JSON when its name ends in .json (.json.gz, ...)."""
+    name = path.lower()
+    if compression_of(name):
+        name = name.rsplit(".", 1)[0]
+    return name.endswith(".json")
+
+
+def _load_stats(path: str):
+    from cqia_cli.stats import Accumulator
+
+    import orjson
+
+    if path == "-":
+        import sys
+
+        data = sys.stdin.buffer.read()
+    else:
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file")
+        with open_binary(path) as f:
+            data = f.read()
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise DataError(f"{display_name(path)}: not a cqia stats JSON: invalid JSON "
+                        f"({e.msg} at line {e.lineno})") from None
+    try:
+        return Accumulator.from_json(doc)
+    except (ValueError, KeyError, TypeError) as e:
+        what = f"missing {e}" if isinstance(e, KeyError) else str(e)
+        raise DataError(f"{display_name(path)}: not usable as cqia stats: {what}") from None
+
+
+def _accumulate(records, config, jobs: int):
+    """One Accumulator over (record, size) pairs; with jobs > 1 batches are counted in worker
+    processes and merged in input order, which gives the same figures."""
+    from cqia_cli.parallel import chunked, map_batches, resolve_jobs
+    from cqia_cli.stats import Accumulator
+
+    if config.tokens or config.diversity:
+        from cqia_cli.stats.nlp import _load
+
+        _load()  # once, before the workers fork
+    acc = Accumulator(config)
+    if resolve_jobs(jobs) == 1:
+        add = acc.add
+        for rec, size in records:
+            add(rec, size)
+        return acc
+    for part in map_batches(_batch_stats, ((config, b) for b in chunked(records, BATCH)),
+                            jobs):
+        acc.merge(part)
+    return acc
+
+
+def _batch_stats(task):
+    from cqia_cli.stats import Accumulator
+
+    config, batch = task
+    acc = Accumulator(config)
+    for rec, size in batch:
+        acc.add(rec, size)
+    acc.finish()
+    return acc
+
+
+def _sized(reader, records):
+    for rec in records:
+        yield rec, len(reader.raw)
+
+
+@command(
+    "stats",
+    examples=EXAMPLES,
+    short_help="Report counts, lengths, categories, duplicates and diversity of a dataset.",
+)
+@io_options(fields=True, jobs=True, field_help=(
+    "Text field to measure as well as instruction, input and output; repeatable; dotted "
+    "paths like conversations.0.value."))
+@click.option("--json", "as_json", is_flag=True,
+              help="Write the statistics as JSON (schema cqia.stats/1, see docs/stats.md) "
+                   "instead of the report; JSON of shards merge with --merge.")
+@click.option("--html", "html_path", metavar="FILE",
+              help="Also write the report as one self-contained HTML page (inline SVG, no "
+                   "network).")
+@click.option("--merge", is_flag=True,
+              help="The FILEs are stats JSON (from --json): report them merged, as one run "
+                   "over all their records.")
+@click.option("--compare", is_flag=True,
+              help="Compare two inputs (BEFORE AFTER) side by side with the differences; an "
+                   "input named *.json is read as saved stats JSON.")
+@click.option("--group", metavar="FIELD",
+              help="Also report per value of FIELD, side by side (a list counts in each of its "
+                   "values; at most 100 groups, then \"(other)\").")
+@click.option("--by", multiple=True, metavar="FIELD", callback=lambda c, p, v: _paths(v),
+              help="Break down by FIELD as well as the CQIA fields and the fields detected as "
+                   "categorical; repeatable.")
+@click.option("--tokens", is_flag=True, help="Add jieba word counts of each text field.")
+@click.option("--diversity", is_flag=True,
+              help="Add the leading verbs of instructions and their first nouns (jieba.posseg).")
+@click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, metavar="K",
+              help="Values shown per breakdown; the rest are summed as \"other\".")
+@click.option("--max-distinct", type=click.IntRange(min=1), default=10_000, show_default=True,
+              metavar="N",
+              help="Distinct values counted per breakdown (first seen first); later new values "
+                   "are counted together as \"other\", so memory stays flat.")
+def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compare: bool,
+        group: str | None, by: tuple, tokens: bool, diversity: bool, top: int,
+        max_distinct: int) -> None:
+    """Report what a dataset holds: records and bytes; fields, their fill rate, empty values and
+    types; for each text field (instruction, input, output, and --field) the length in
+    characters (min, p5, p25, median, p75, p95, max, mean), a histogram and the share of Han
+    characters; breakdowns of task_type.major, task_type.minor, domain, answer_from,
+    human_verified, of --by fields and of fields detected as categorical (at most 50 distinct
+    short values; a list counts each element); exact duplicates of instructions and of
+    (instruction, input, output).
+
+    The report goes to standard output (or -o) as plain text when that is not a terminal;
+    --json writes the figures instead, and --merge adds up such JSON files exactly (fixed
+    length bins). --compare shows two inputs side by side with the differences.
+    """
+    from cqia_cli.stats import Config
+    from cqia_cli.stats.accumulator import DEFAULT_TEXT_FIELDS
+
+    if merge and compare:
+        raise click.UsageError("--merge and --compare cannot be used together")
+    if merge:
+        given = [n for n, v in (("--field", io.fields), ("--by", by), ("--group", group),
+                                ("--tokens", tokens), ("--diversity", diversity)) if v]
+        if given:
+            raise click.UsageError(f"with --merge the options come from the stats files; "
+                                   f"drop {', '.join(given)}")
+        if not io.files:
+            raise click.UsageError("--merge needs the stats JSON files to merge")
+    if compare and len(io.files) != 2:
+        raise click.UsageError(f"--compare needs two inputs, BEFORE and AFTER (got "
+                               f"{len(io.files)})")
+    if compare and display_name(io.files[0]) == display_name(io.files[1]):
+        raise click.UsageError("--compare needs two different inputs")
+    if group is not None:
+        _paths((group,))
+
+    text_fields = tuple(dict.fromkeys(DEFAULT_TEXT_FIELDS + tuple(io.fields)))
+    config = Config(text_fields=text_fields, by=tuple(by), tokens=tokens, diversity=diversity,
+                    group=group, max_distinct=max_distinct)
+    names = tuple(display_name(f) for f in (io.files or ("-",)))
+
+    with io.job() as job:
+        html_out = job.side_output(html_path, "html") if html_path else None
+        if merge:
+            acc = _merged(io.files)
+        elif compare:
+            before, after = (_one_input(io, job, path, config) for path in io.files)
+        else:
+            reader = job.reader
+            acc = _accumulate(_sized(reader, job.records()), config, io.jobs)
+
+        if compare:
+            document = _compare_document(before, after) if as_json else None
+            text = _render(lambda c: _render_compare(before, after, c, names, top),
+                           as_json, document, job)
+            if html_out is not None:
+                from cqia_cli.stats.html import compare_html
+
+                html_out.write_text(compare_html(before, after, names=names, top=top))
+            job.summary(f"stats: compared {before.records:,} and {after.records:,} records")
+        else:
+            title = ", ".join(names) if len(names) <= 3 else f"{names[0]} and {len(names) - 1} more"
+            text = _render(lambda c: _render_report(acc, c, title, top), as_json,
+                           acc.to_json() if as_json else None, job)
+            if html_out is not None:
+                from cqia_cli.stats.html import report_html
+
+                html_out.write_text(report_html(acc, title=title, top=top))
+            what = f"merged {len(io.files):,} stats files, " if merge else ""
+            job.summary(f"stats: {what}{acc.records:,} records")
+        job.out.write_text(text)
+
+
+def _paths(values):
+    from cqia_cli.fields import compile_path
+
+    for v in values:
+        try:
+            compile_path(v)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return tuple(values)
+
+
+def _merged(files):
+    acc = None
+    for path in files:
+        part = _load_stats(path)
+        if acc is None:
+            acc = part
+            continue
+        try:
+            acc.merge(part)
+        except ValueError as e:
+            raise DataError(f"{display_name(path)}: cannot merge with {display_name(files[0])}: "
+                            f"{e}") from None
+    return acc
+
+
+def _one_input(io: IOOptions, job, path: str, config):
+    """The Accumulator of one --compare input: a saved stats JSON, or JSON Lines."""
+    if _is_stats_json(path):
+        return _load_stats(path)
+    reader = RecordReader([path], encoding=io.encoding, on_error=io.on_error,
+                          errors_out=job.errors_out)
+    acc = _accumulate(_sized(reader, reader), config, io.jobs)
+    if reader.skipped and not io.quiet:
+        kept = f" (kept in {job.errors_out.name})" if job.errors_out else ""
+        console.message(f"{reader.path}: skipped {reader.skipped:,} bad lines{kept}")
+    return acc
+
+
+def _compare_document(before, after) -> dict:
+    from cqia_cli.stats.accumulator import SCHEMA
+    from cqia_cli.stats.render import compare_rows
+
+    return {"schema": SCHEMA, "kind": "compare", "before": before.to_json(),
+            "after": after.to_json(),
+            "changes": [[s, m, b, a] for s, m, b, a in compare_rows(before, after)]}
+
+
+def _render(draw, as_json: bool, document, job) -> str:
+    if as_json:
+        import orjson
+
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE
+                            ).decode("utf-8")
+    from cqia_cli.stats.render import console_for, rendered
+
+    con = console_for(tty=job.out.path is None and console.stdout_is_terminal())
+    draw(con)
+    return rendered(con)
+
+
+def _render_report(acc, con, title, top):
+    from cqia_cli.stats.render import render_report
+
+    render_report(acc, con, title=title, top=top)
+
+
+def _render_compare(before, after, con, names, top):
+    from cqia_cli.stats.render import render_compare
+
+    render_compare(before, after, con, names=names, top=top)

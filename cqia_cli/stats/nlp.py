@@ -1,0 +1,115 @@
+"""jieba-based figures of `cqia stats`: word counts (--tokens) and instruction diversity
+(--diversity). jieba is imported on first use, quietly (no "Building prefix dict" on stderr).
+
+Word count: the words jieba.cut (default dictionary, HMM on) finds in the text, not counting
+whitespace-only tokens.
+
+Diversity, after the verb-noun figure of the COIG-CQIA paper: each instruction's first
+DIVERSITY_CHARS characters are tagged with jieba.posseg; the leading verb is the first word
+tagged as a verb (v, vd, vi, vg, vq) that is not a politeness or auxiliary word (AUX_VERBS:
+请, 请问, 麻烦, 帮, 能, 可以, ...), and its noun is the first word after it tagged as a noun
+(n, nr, ns, nt, nz, ng, ...). Instructions without such a verb are counted as "no verb".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cqia_cli.fields import as_text
+from cqia_cli.stats.accumulator import Tally
+
+DIVERSITY_CHARS = 100
+VERB_FLAGS = frozenset({"v", "vd", "vi", "vg", "vq"})
+AUX_VERBS = frozenset({"请", "请问", "麻烦", "帮", "帮忙", "帮我", "能", "能否", "可以", "可否",
+                       "会", "想", "要", "需要", "让", "希望"})
+PAIR_SEP = "\t"
+
+_jieba = None
+_posseg = None
+
+
+def _load():
+    global _jieba, _posseg
+    if _jieba is None:
+        import logging
+
+        import jieba
+        import jieba.posseg
+
+        jieba.setLogLevel(logging.WARNING)
+        jieba.initialize()
+        _jieba, _posseg = jieba, jieba.posseg
+    return _jieba, _posseg
+
+
+def word_count(text: str) -> int:
+    jieba, _ = _load()
+    return sum(1 for w in jieba.cut(text) if not w.isspace())
+
+
+def leading_verb_noun(text: str) -> tuple[str | None, str | None]:
+    """The leading verb of an instruction and the first noun after it (None when absent)."""
+    _, posseg = _load()
+    verb = None
+    for pair in posseg.cut(text[:DIVERSITY_CHARS]):
+        word, flag = pair.word, pair.flag
+        if verb is None:
+            if flag in VERB_FLAGS and word not in AUX_VERBS:
+                verb = word
+        elif flag.startswith("n"):
+            return verb, word
+    return verb, None
+
+
+class Diversity:
+    """Leading verbs and verb-noun pairs of instructions (capped tallies, first seen first)."""
+
+    def __init__(self, cap: int) -> None:
+        self.instructions = 0
+        self.no_verb = 0
+        self.verbs = Tally(cap)
+        self.pairs = Tally(cap)
+
+    def add(self, instruction: Any) -> None:
+        if instruction is None:
+            return
+        text = instruction if type(instruction) is str else as_text(instruction)
+        self.instructions += 1
+        verb, noun = leading_verb_noun(text)
+        if verb is None:
+            self.no_verb += 1
+            return
+        self.verbs.add_value(verb)
+        if noun is not None:
+            self.pairs.add_value(verb + PAIR_SEP + noun)
+
+    def merge(self, other: "Diversity") -> None:
+        self.instructions += other.instructions
+        self.no_verb += other.no_verb
+        self.verbs.merge(other.verbs)
+        self.pairs.merge(other.pairs)
+
+    def top_pairs(self, verbs: int = 20, nouns: int = 4) -> list[tuple[str, int, list]]:
+        """The top verbs, each with its top nouns: [(verb, count, [(noun, count), ...])]."""
+        by_verb: dict[str, list] = {}
+        for key, n in self.pairs.top():
+            verb, _, noun = key.partition(PAIR_SEP)
+            by_verb.setdefault(verb, []).append((noun, n))
+        return [(v, n, by_verb.get(v, [])[:nouns]) for v, n in self.verbs.top(verbs)]
+
+    def to_json(self) -> dict:
+        pairs = self.pairs.to_json()
+        pairs["values"] = [k.split(PAIR_SEP, 1) + [n] for k, n in self.pairs.counts.items()]
+        return {"instructions": self.instructions, "no_verb": self.no_verb,
+                "verbs": self.verbs.to_json(), "pairs": pairs}
+
+    @classmethod
+    def from_json(cls, d: dict, cap: int) -> "Diversity":
+        div = cls(cap)
+        div.instructions = int(d["instructions"])
+        div.no_verb = int(d["no_verb"])
+        div.verbs = Tally.from_json(d["verbs"], cap)
+        pairs = dict(d["pairs"])
+        pairs["values"] = [[v + PAIR_SEP + n, c] for v, n, c in d["pairs"]["values"]]
+        div.pairs = Tally.from_json(pairs, cap)
+        return div
