@@ -67,35 +67,35 @@ def _load_stats(path: str):
 
 
 def _accumulate(records, config, jobs: int):
-    """One Accumulator over (record, size) pairs; with jobs > 1 batches are counted in worker
-    processes and merged in input order, which gives the same figures."""
+    """One Accumulator over (record, size) pairs. With jobs > 1 and --tokens or --diversity,
+    the jieba work of each batch is done in worker processes and the results are added in
+    input order, so the figures are the same for any -j."""
+    from collections import deque
+
     from cqia_cli.parallel import chunked, map_batches, resolve_jobs
     from cqia_cli.stats import Accumulator
 
+    acc = Accumulator(config)
     if config.tokens or config.diversity:
-        from cqia_cli.stats.nlp import _load
+        from cqia_cli.stats.nlp import _load, measure
 
         _load()  # once, before the workers fork
-    acc = Accumulator(config)
-    if resolve_jobs(jobs) == 1:
+    if resolve_jobs(jobs) == 1 or not (config.tokens or config.diversity):
         add = acc.add
         for rec, size in records:
             add(rec, size)
         return acc
-    for part in map_batches(_batch_stats, ((config, b) for b in chunked(records, BATCH)),
-                            jobs):
-        acc.merge(part)
-    return acc
+    pending: deque = deque()
 
+    def texts():
+        for batch in chunked(records, BATCH):
+            pending.append(batch)
+            yield [acc.nlp_inputs(rec) for rec, _ in batch]
 
-def _batch_stats(task):
-    from cqia_cli.stats import Accumulator
-
-    config, batch = task
-    acc = Accumulator(config)
-    for rec, size in batch:
-        acc.add(rec, size)
-    acc.finish()
+    for results in map_batches(measure, texts(), jobs):
+        batch = pending.popleft()
+        for (rec, size), nlp in zip(batch, results):
+            acc.add(rec, size, nlp)
     return acc
 
 

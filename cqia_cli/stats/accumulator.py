@@ -353,8 +353,10 @@ class Accumulator:
 
     # -- adding -----------------------------------------------------------------------------
 
-    def add(self, rec: dict, size: int = 0) -> None:
-        """Count one record; `size` is the length in bytes of its line."""
+    def add(self, rec: dict, size: int = 0, nlp: tuple | None = None) -> None:
+        """Count one record; `size` is the length in bytes of its line; `nlp` is what
+        `nlp_inputs(rec)` gives, measured by cqia_cli.stats.nlp.measure (for -j), when the
+        jieba figures were computed elsewhere."""
         self.records += 1
         self.bytes += size
         # fields: counted per record shape, expanded when read
@@ -386,7 +388,8 @@ class Accumulator:
             self._auto_add(path, rec[k])
 
         # text fields
-        for ts, key, path in self._text_slots:
+        words = nlp[0] if nlp is not None else None
+        for i, (ts, key, path) in enumerate(self._text_slots):
             value = rec.get(key) if path is None else get(rec, path)
             if value is None:
                 ts.missing += 1
@@ -401,7 +404,7 @@ class Accumulator:
             if not value.isascii():
                 ts.han += han_count(value)
             if ts.tokens is not None:
-                ts.tokens.add(self._words(value))
+                ts.tokens.add(self._words(value) if words is None else words[i])
 
         # categories (list fields count each element)
         for tally, key, key2, path in self._cat_slots:
@@ -446,11 +449,30 @@ class Accumulator:
             self.dup_triple.hashes.add(h.digest())
 
         if self.diversity is not None:
-            self.diversity.add(rec.get("instruction"))
+            if nlp is None:
+                self.diversity.add(rec.get("instruction"))
+            elif nlp[1] is not None:
+                self.diversity.add_result(*nlp[1])
 
         if self.groups is not None:
             for key in self._group_keys(rec):
-                self._group(key).add(rec, size)
+                self._group(key).add(rec, size, nlp)
+
+    def nlp_inputs(self, rec: dict) -> tuple:
+        """The texts the jieba figures of `rec` need: (text of each text field or None when
+        --tokens is off or the field is missing, the instruction or None)."""
+        texts = None
+        if self.config.tokens:
+            texts = []
+            for _, key, path in self._text_slots:
+                value = rec.get(key) if path is None else get(rec, path)
+                texts.append(value if value is None or type(value) is str else as_text(value))
+        inst = None
+        if self.config.diversity:
+            inst = rec.get("instruction")
+            if inst is not None and type(inst) is not str:
+                inst = as_text(inst)
+        return texts, inst
 
     def _slots(self) -> None:
         """Per-field lookups compiled once (and again when from_json replaces the parts)."""

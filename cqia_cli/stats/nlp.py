@@ -61,6 +61,17 @@ def leading_verb_noun(text: str) -> tuple[str | None, str | None]:
     return verb, None
 
 
+def measure(items: list[tuple]) -> list[tuple]:
+    """The jieba figures of a batch of `Accumulator.nlp_inputs` (in a worker process):
+    [(word counts of the texts or None, (verb, noun) or None), ...]."""
+    out = []
+    for texts, inst in items:
+        words = None if texts is None else [None if t is None else word_count(t)
+                                            for t in texts]
+        out.append((words, None if inst is None else leading_verb_noun(inst)))
+    return out
+
+
 class Diversity:
     """Leading verbs and verb-noun pairs of instructions (capped tallies, first seen first)."""
 
@@ -74,8 +85,11 @@ class Diversity:
         if instruction is None:
             return
         text = instruction if type(instruction) is str else as_text(instruction)
+        self.add_result(*leading_verb_noun(text))
+
+    def add_result(self, verb: str | None, noun: str | None) -> None:
+        """Count one instruction whose leading verb and noun are known."""
         self.instructions += 1
-        verb, noun = leading_verb_noun(text)
         if verb is None:
             self.no_verb += 1
             return

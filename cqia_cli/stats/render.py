@@ -138,7 +138,8 @@ def length_cells(dist: LengthDist) -> list[str]:
 def render_report(acc: Accumulator, console, *, title: str, top: int = 10) -> None:
     acc.finish()
     n = acc.records
-    console.print(f"[bold]{_esc(title)}[/]: {n:,} records, {human_bytes(acc.bytes)}")
+    console.print(f"[bold]{_esc(title)}[/]: {n:,} records, {human_bytes(acc.bytes)}",
+                  soft_wrap=True)
     if not n:
         return
     console.print()
@@ -352,9 +353,9 @@ def _dups(d) -> int:
 def render_compare(before: Accumulator, after: Accumulator, console, *, names: tuple[str, str],
                    top: int = 10) -> None:
     console.print(f"[bold]before[/]: {_esc(names[0])}: {before.records:,} records, "
-                  f"{human_bytes(before.bytes)}")
+                  f"{human_bytes(before.bytes)}", soft_wrap=True)
     console.print(f"[bold]after[/]:  {_esc(names[1])}: {after.records:,} records, "
-                  f"{human_bytes(after.bytes)}")
+                  f"{human_bytes(after.bytes)}", soft_wrap=True)
     console.print()
     sections: dict[str, list] = {}
     for section, metric, b, a in compare_rows(before, after):
