@@ -66,8 +66,8 @@ def _load_stats(path: str):
         raise DataError(f"{display_name(path)}: not usable as cqia stats: {what}") from None
 
 
-def _accumulate(records, config, jobs: int):
-    """One Accumulator over (record, size) pairs. With jobs > 1 and --tokens or --diversity,
+def _accumulate(reader, records, config, jobs: int):
+    """One Accumulator over `records` read by `reader` (whose `raw` gives each one's size). With jobs > 1 and --tokens or --diversity,
     the jieba work of each batch is done in worker processes and the results are added in
     input order, so the figures are the same for any -j."""
     from collections import deque
@@ -82,13 +82,13 @@ def _accumulate(records, config, jobs: int):
         _load()  # once, before the workers fork
     if resolve_jobs(jobs) == 1 or not (config.tokens or config.diversity):
         add = acc.add
-        for rec, size in records:
-            add(rec, size)
+        for rec in records:
+            add(rec, len(reader.raw))
         return acc
     pending: deque = deque()
 
     def texts():
-        for batch in chunked(records, BATCH):
+        for batch in chunked(_sized(reader, records), BATCH):
             pending.append(batch)
             yield [acc.nlp_inputs(rec) for rec, _ in batch]
 
@@ -188,7 +188,7 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
             before, after = (_one_input(io, job, path, config) for path in io.files)
         else:
             reader = job.reader
-            acc = _accumulate(_sized(reader, job.records()), config, io.jobs)
+            acc = _accumulate(reader, job.records(), config, io.jobs)
 
         if compare:
             document = _compare_document(before, after) if as_json else None
@@ -244,7 +244,7 @@ def _one_input(io: IOOptions, job, path: str, config):
         return _load_stats(path)
     reader = RecordReader([path], encoding=io.encoding, on_error=io.on_error,
                           errors_out=job.errors_out)
-    acc = _accumulate(_sized(reader, reader), config, io.jobs)
+    acc = _accumulate(reader, reader, config, io.jobs)
     if reader.skipped and not io.quiet:
         kept = f" (kept in {job.errors_out.name})" if job.errors_out else ""
         console.message(f"{reader.path}: skipped {reader.skipped:,} bad lines{kept}")

@@ -79,10 +79,17 @@ def han_count(text: str) -> int:
     return len(hi.translate(None, _NOT_HAN_HI))
 
 
+_TRUE, _FALSE = ("json", "true"), ("json", "false")
+
+
 def value_key(value: Any) -> Any:
     """A hashable key for a category value: strings as they are, anything else as JSON text."""
     if type(value) is str:
         return value
+    if value is True:
+        return _TRUE
+    if value is False:
+        return _FALSE
     return ("json", orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
 
 
@@ -235,11 +242,12 @@ class FieldCounts:
 class TextStats:
     """One text field: records with it, lengths in characters, Han characters, word counts."""
 
-    __slots__ = ("missing", "chars", "han", "tokens")
+    __slots__ = ("missing", "chars", "han", "tokens", "raw")
 
     def __init__(self, tokens: bool) -> None:
         self.missing = 0
         self.chars = LengthDist()
+        self.raw = self.chars.raw  # the hot path counts exact lengths here
         self.han = 0
         self.tokens = LengthDist() if tokens else None
 
@@ -268,6 +276,7 @@ class TextStats:
         t.missing = int(d["missing"])
         t.han = int(d["han"])
         t.chars = LengthDist.from_json(d["length_dist"])
+        t.raw = t.chars.raw
         if tokens:
             t.tokens = LengthDist.from_json(d["words_dist"])
         return t
@@ -323,9 +332,8 @@ class Accumulator:
         self.records = 0
         self.bytes = 0
         self.fields = FieldCounts()
-        self._shapes: dict[tuple, int] = {}
-        self._nested: dict[tuple, int] = {}
-        self._plan: dict[tuple, tuple] = {}
+        self._shapes: dict[tuple, list] = {}
+        self._nested: dict[tuple, list] = {}
         self.text = {f: TextStats(config.tokens) for f in config.text_fields}
         self._text_paths = [(f, compile_path(f)) for f in config.text_fields]
         cats = config.category_fields()
@@ -359,58 +367,62 @@ class Accumulator:
         jieba figures were computed elsewhere."""
         self.records += 1
         self.bytes += size
-        # fields: counted per record shape, expanded when read
+        if not self.records & 1023:
+            self._fold_pending()
+        # fields: counted per record shape (keys, value types, truth), expanded when read;
+        # each shape's entry is [count, keys of nested objects, keys to auto-detect]
         values = rec.values()
         shape = (tuple(rec), tuple(map(type, values)), tuple(map(bool, values)))
-        shapes = self._shapes
-        if shape in shapes:
-            shapes[shape] += 1
-        else:
-            shapes[shape] = 1
-            if len(shapes) > MAX_SHAPES:
+        entry = self._shapes.get(shape)
+        if entry is None:
+            if len(self._shapes) >= MAX_SHAPES:
                 self._flush_shapes()
-        plan = self._plan.get(shape)
-        if plan is None:
-            plan = self._make_plan(shape, "")
-        nested_keys, auto_keys = plan
-        for k in nested_keys:
+            entry = self._shapes[shape] = [0, *self._make_plan(shape, "")]
+        entry[0] += 1
+        for k in entry[1]:
             sub = rec[k]
             svalues = sub.values()
             sshape = (k, tuple(sub), tuple(map(type, svalues)), tuple(map(bool, svalues)))
-            nested = self._nested
-            nested[sshape] = nested.get(sshape, 0) + 1
-            splan = self._plan.get(sshape)
-            if splan is None:
-                splan = self._make_plan(sshape, k + ".")
-            for path, k2 in splan[1]:
+            sentry = self._nested.get(sshape)
+            if sentry is None:
+                sentry = self._nested[sshape] = [0, *self._make_plan(sshape, k + ".")]
+            sentry[0] += 1
+            for path, k2 in sentry[2]:
                 self._auto_add(path, sub[k2])
-        for path, k in auto_keys:
+        for path, k in entry[2]:
             self._auto_add(path, rec[k])
 
         # text fields
-        words = nlp[0] if nlp is not None else None
-        for i, (ts, key, path) in enumerate(self._text_slots):
+        for ts, key, path in self._text_slots:
             value = rec.get(key) if path is None else get(rec, path)
             if value is None:
                 ts.missing += 1
                 continue
             if type(value) is not str:
                 value = as_text(value)
-            raw = ts.chars.raw
+            raw = ts.raw
             n = len(value)
             raw[n] = raw.get(n, 0) + 1
-            if len(raw) > RAW_LIMIT:
-                ts.chars.fold()
             if not value.isascii():
-                ts.han += han_count(value)
-            if ts.tokens is not None:
-                ts.tokens.add(self._words(value) if words is None else words[i])
+                hi = value.encode("utf-16-be", "surrogatepass")[0::2]
+                if 0x4D in hi or 0xD8 in hi or 0xD9 in hi or 0xDA in hi or 0xDB in hi:
+                    ts.han += len(_NOT_HAN.sub("", value))
+                else:
+                    ts.han += len(hi.translate(None, _NOT_HAN_HI))
+        if self._words is not None:
+            words = nlp[0] if nlp is not None else None
+            for i, (ts, key, path) in enumerate(self._text_slots):
+                value = rec.get(key) if path is None else get(rec, path)
+                if value is not None:
+                    ts.tokens.add(self._words(as_text(value)) if words is None else words[i])
 
         # categories (list fields count each element)
         for tally, key, key2, path in self._cat_slots:
             if key2 is not None:
                 value = rec.get(key)
-                value = value.get(key2) if type(value) is dict else None
+                if type(value) is not dict:
+                    continue
+                value = value.get(key2)
             elif path is None:
                 value = rec.get(key)
             else:
@@ -419,7 +431,17 @@ class Accumulator:
                 continue
             tally.records += 1
             counts = tally.counts
-            for v in (value if type(value) is list else (value,)):
+            if type(value) is not list:
+                if type(value) is not str:
+                    value = value_key(value)
+                if value in counts:
+                    counts[value] += 1
+                elif len(counts) < tally.cap:
+                    counts[value] = 1
+                else:
+                    tally.other += 1
+                continue
+            for v in value:
                 if type(v) is not str:
                     v = value_key(v)
                 if v in counts:
@@ -474,6 +496,12 @@ class Accumulator:
                 inst = as_text(inst)
         return texts, inst
 
+    def _fold_pending(self) -> None:
+        """Fold exact lengths into bins where many distinct ones are pending (bounded memory)."""
+        for ts in self.text.values():
+            if len(ts.chars.raw) > RAW_LIMIT:
+                ts.chars.fold()
+
     def _slots(self) -> None:
         """Per-field lookups compiled once (and again when from_json replaces the parts)."""
         self._text_slots = []
@@ -523,9 +551,7 @@ class Accumulator:
             if tally is not None and tally.dropped:
                 continue
             auto.append((path, k))
-        plan = (nested, auto)
-        self._plan[shape] = plan
-        return plan
+        return nested, auto
 
     def _auto_add(self, path: str, value: Any) -> None:
         if value is None:
@@ -538,30 +564,33 @@ class Accumulator:
         elif tally.dropped:
             return
         if not _auto_ok(value):
-            self._drop_auto(tally)
+            self._drop_auto(path)
             return
         tally.add_value(value)
         if len(tally.counts) > AUTO_DISTINCT:
-            self._drop_auto(tally)
+            self._drop_auto(path)
 
-    def _drop_auto(self, tally: Tally) -> None:
+    def _drop_auto(self, path: str) -> None:
+        """`path` is not categorical after all: stop counting it, for good."""
+        tally = self.auto[path]
         tally.dropped = True
         tally.counts = {}
         tally.other = tally.records = 0
-        self._plan.clear()
+        for table in (self._shapes, self._nested):
+            for entry in table.values():
+                entry[-1] = [(p, k) for p, k in entry[-1] if p != path]
 
     def _flush_shapes(self) -> None:
         add = self.fields.add
-        for (keys, types, truths), n in self._shapes.items():
+        for (keys, types, truths), (n, *_) in self._shapes.items():
             for k, t, truth in zip(keys, types, truths):
                 add(k, TYPE_NAMES.get(t, "other"), not truth and t in _EMPTY_TYPES, n)
-        for (prefix, keys, types, truths), n in self._nested.items():
+        for (prefix, keys, types, truths), (n, *_) in self._nested.items():
             for k, t, truth in zip(keys, types, truths):
                 add(f"{prefix}.{k}", TYPE_NAMES.get(t, "other"),
                     not truth and t in _EMPTY_TYPES, n)
         self._shapes = {}
         self._nested = {}
-        self._plan.clear()
 
     # -- merging ----------------------------------------------------------------------------
 
@@ -587,12 +616,11 @@ class Accumulator:
             if mine.dropped:
                 continue
             if tally.dropped:
-                self._drop_auto(mine)
+                self._drop_auto(path)
                 continue
             mine.merge(tally)
             if len(mine.counts) > AUTO_DISTINCT:
-                self._drop_auto(mine)
-        self._plan.clear()
+                self._drop_auto(path)
         self.dup_instruction.merge(other.dup_instruction)
         self.dup_triple.merge(other.dup_triple)
         if self.diversity is not None:
