@@ -424,3 +424,15 @@ def test_shell_merge_in_a_pipeline(tmp_path, data):
                 f"cqia stats --merge --json -q a.json b.json > m.json && "
                 f"cqia stats --json -q {path} > all.json && cmp m.json all.json", cwd=tmp_path)
     assert res.exit_code == 0, res
+
+
+def test_group_by_input_file(tmp_path):
+    a = write_jsonl(tmp_path / "a.jsonl", [cqia_record(i) for i in range(3)])
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    b = write_jsonl(sub / "b.jsonl", [cqia_record(i) for i in range(5)])
+    d = json.loads(invoke(["stats", "--json", "--group", "@file", a, b]).stdout)
+    assert [(k, v["records"]) for k, v in d["groups"]["values"]] == [(str(a), 3), (str(b), 5)]
+    text = invoke(["stats", "--group", "@file", a, b]).stdout
+    assert re.search(r"\ba\.jsonl\s+3\s+37\.5%", text)
+    assert re.search(r"sub/b\.jsonl\s+5\s+62\.5%", text)

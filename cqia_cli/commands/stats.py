@@ -74,34 +74,40 @@ def _accumulate(reader, records, config, jobs: int):
 
     from cqia_cli.parallel import chunked, map_batches, resolve_jobs
     from cqia_cli.stats import Accumulator
+    from cqia_cli.stats.accumulator import FILE_GROUP
 
     acc = Accumulator(config)
     if config.tokens or config.diversity:
         from cqia_cli.stats.nlp import _load, measure
 
         _load()  # once, before the workers fork
+    by_file = config.group == FILE_GROUP
     if resolve_jobs(jobs) == 1 or not (config.tokens or config.diversity):
         add = acc.add
-        for rec in records:
-            add(rec, len(reader.raw))
+        if by_file:
+            for rec in records:
+                add(rec, len(reader.raw), None, reader.path)
+        else:
+            for rec in records:
+                add(rec, len(reader.raw))
         return acc
     pending: deque = deque()
 
     def texts():
         for batch in chunked(_sized(reader, records), BATCH):
             pending.append(batch)
-            yield [acc.nlp_inputs(rec) for rec, _ in batch]
+            yield [acc.nlp_inputs(rec) for rec, _, _ in batch]
 
     for results in map_batches(measure, texts(), jobs):
         batch = pending.popleft()
-        for (rec, size), nlp in zip(batch, results):
-            acc.add(rec, size, nlp)
+        for (rec, size, source), nlp in zip(batch, results):
+            acc.add(rec, size, nlp, source if by_file else None)
     return acc
 
 
 def _sized(reader, records):
     for rec in records:
-        yield rec, len(reader.raw)
+        yield rec, len(reader.raw), reader.path
 
 
 @command(
@@ -126,7 +132,7 @@ def _sized(reader, records):
                    "input named *.json is read as saved stats JSON.")
 @click.option("--group", metavar="FIELD",
               help="Also report per value of FIELD, side by side (a list counts in each of its "
-                   "values; at most 100 groups, then \"(other)\").")
+                   "values; at most 100 groups, then \"(other)\"); @file: per input file.")
 @click.option("--by", multiple=True, metavar="FIELD", callback=lambda c, p, v: _paths(v),
               help="Break down by FIELD as well as the CQIA fields and the fields detected as "
                    "categorical; repeatable.")
@@ -172,7 +178,7 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
                                f"{len(io.files)})")
     if compare and display_name(io.files[0]) == display_name(io.files[1]):
         raise click.UsageError("--compare needs two different inputs")
-    if group is not None:
+    if group is not None and group != "@file":
         _paths((group,))
 
     text_fields = tuple(dict.fromkeys(DEFAULT_TEXT_FIELDS + tuple(io.fields)))

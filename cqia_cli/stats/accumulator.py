@@ -51,6 +51,8 @@ MAX_GROUPS = 100
 MAX_SHAPES = 10_000
 DEFAULT_MAX_DISTINCT = 10_000
 OTHER_GROUP = "(other)"
+#: the --group value that groups by input file instead of by a field
+FILE_GROUP = "@file"
 MISSING_GROUP = "(missing)"
 
 #: Han characters: CJK Unified Ideographs, extension A, compatibility ideographs, extensions B+
@@ -356,15 +358,16 @@ class Accumulator:
         self.groups: dict | None = None
         if config.group and not _child:
             self.groups = {}
-            self._group_path = compile_path(config.group)
+            self._group_path = None if config.group == FILE_GROUP else compile_path(config.group)
         self._slots()
 
     # -- adding -----------------------------------------------------------------------------
 
-    def add(self, rec: dict, size: int = 0, nlp: tuple | None = None) -> None:
+    def add(self, rec: dict, size: int = 0, nlp: tuple | None = None,
+            source: str | None = None) -> None:
         """Count one record; `size` is the length in bytes of its line; `nlp` is what
         `nlp_inputs(rec)` gives, measured by cqia_cli.stats.nlp.measure (for -j), when the
-        jieba figures were computed elsewhere."""
+        jieba figures were computed elsewhere; `source` names the input file (--group @file)."""
         self.records += 1
         self.bytes += size
         if not self.records & 1023:
@@ -477,6 +480,9 @@ class Accumulator:
                 self.diversity.add_result(*nlp[1])
 
         if self.groups is not None:
+            if self._group_path is None:
+                self._group(source or MISSING_GROUP).add(rec, size, nlp)
+                return
             for key in self._group_keys(rec):
                 self._group(key).add(rec, size, nlp)
 

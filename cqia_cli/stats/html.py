@@ -5,17 +5,19 @@ from __future__ import annotations
 
 from html import escape
 
-from cqia_cli.stats.accumulator import OTHER_GROUP, Accumulator
+from cqia_cli.stats.accumulator import Accumulator
 from cqia_cli.stats.render import (
     category_tallies,
     compare_rows,
     field_order,
+    group_labels,
     histogram_rows,
     human_bytes,
     length_cells,
     length_columns,
     num,
     share,
+    sorted_groups,
     value_label,
 )
 
@@ -151,22 +153,23 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
             + "</div>")
 
     if acc.groups is not None:
-        groups = sorted(acc.groups.items(),
-                        key=lambda kv: (kv[0] == OTHER_GROUP, -kv[1].records))
-        body.append(f"<h2>By {escape(acc.config.group)}</h2>")
+        groups = sorted_groups(acc)
+        labels = group_labels(acc)
+        body.append(f"<h2>By {escape(acc.config.group)}</h2>"
+                    "<p class=\"note\">Median length of the text fields in characters.</p>")
         rows = []
         for key, g in groups:
             g.finish()
             han = sum(ts.han for ts in g.text.values())
             chars = sum(ts.chars.total for ts in g.text.values())
             dups = g.dup_instruction.records - len(g.dup_instruction.hashes)
-            rows.append([key, num(g.records), share(g.records, n),
+            rows.append([labels[key], num(g.records), share(g.records, n),
                          *[num(g.text[t].chars.percentile(50)) for t in acc.text],
                          share(han, chars), share(dups, g.dup_instruction.records)])
-        body.append(_table([acc.config.group, "records", "share",
-                            *[f"{t} median" for t in acc.text], "Han", "dup instr."], rows))
-        body.append('<div class="chart">' + svg_bars([(k, g.records) for k, g in groups], n)
-                    + "</div>")
+        body.append(_table([acc.config.group, "records", "share", *acc.text, "Han",
+                            "dup instr."], rows))
+        body.append('<div class="chart">'
+                    + svg_bars([(labels[k], g.records) for k, g in groups], n) + "</div>")
     return body
 
 

@@ -281,23 +281,48 @@ def _diversity(acc: Accumulator, console, top: int) -> None:
     console.print()
 
 
+def group_labels(acc: Accumulator) -> dict[str, str]:
+    """Display names of the groups: input files (--group @file) relative to their common
+    directory, field values as they are."""
+    keys = list(acc.groups)
+    if acc.config.group != "@file":
+        return {k: k for k in keys}
+    import os
+
+    files = [k for k in keys if k not in ("<stdin>", OTHER_GROUP)]
+    try:
+        root = os.path.commonpath([os.path.dirname(os.path.abspath(k)) for k in files])
+    except ValueError:
+        root = ""
+    if len(files) < 2:
+        root = ""
+    return {k: os.path.relpath(os.path.abspath(k), root) if root and k in files else k
+            for k in keys}
+
+
+def sorted_groups(acc: Accumulator) -> list[tuple[str, Accumulator]]:
+    return sorted(acc.groups.items(), key=lambda kv: (kv[0] == OTHER_GROUP, -kv[1].records))
+
+
 def _groups(acc: Accumulator, console, top: int) -> None:
-    groups = sorted(acc.groups.items(), key=lambda kv: (kv[0] == OTHER_GROUP, -kv[1].records))
-    t = _table(f"by {acc.config.group}: {len(acc.groups):,} groups")
-    t.add_column(acc.config.group, max_width=30, overflow="ellipsis", no_wrap=True)
-    t.add_column("records", justify="right")
-    t.add_column("share", justify="right")
+    labels = group_labels(acc)
+    t = _table(f"by {acc.config.group}: {len(acc.groups):,} groups (median length of the text "
+               "fields in characters; dups: duplicate instructions)")
+    t.add_column(acc.config.group, max_width=28, overflow="ellipsis", no_wrap=True)
+    t.add_column("records", justify="right", min_width=9)
+    t.add_column("share", justify="right", min_width=6)
     for name in acc.text:
-        t.add_column(f"{name} med.", justify="right")
-    t.add_column("Han", justify="right")
-    t.add_column("dup instr.", justify="right")
-    for key, g in groups:
+        t.add_column(name, justify="right", max_width=12, min_width=6, overflow="ellipsis",
+                     no_wrap=True)
+    t.add_column("Han", justify="right", min_width=6)
+    t.add_column("dups", justify="right", min_width=6)
+    for key, g in sorted_groups(acc):
         g.finish()
         cells = [num(g.text[name].chars.percentile(50)) for name in acc.text]
         han = sum(ts.han for ts in g.text.values())
         chars = sum(ts.chars.total for ts in g.text.values())
         dups = g.dup_instruction.records - len(g.dup_instruction.hashes)
-        t.add_row(_esc(key), num(g.records), share(g.records, acc.records), *cells,
+        t.add_row(_esc(labels[key]), num(g.records), share(g.records, acc.records), *cells,
                   share(han, chars), share(dups, g.dup_instruction.records))
     console.print(t)
     console.print()
