@@ -436,3 +436,12 @@ def test_group_by_input_file(tmp_path):
     text = invoke(["stats", "--group", "@file", a, b]).stdout
     assert re.search(r"\ba\.jsonl\s+3\s+37\.5%", text)
     assert re.search(r"sub/b\.jsonl\s+5\s+62\.5%", text)
+
+
+def test_han_count_matches_the_unicode_names():
+    from cqia_cli.stats.accumulator import han_count
+
+    rng = random.Random(5)
+    for text in ["", "abc", "中文", "䷀䷁〇", "㐀䶵𠀀豈", HAN_POOL + NOT_HAN + RARE_HAN,
+                 *(make_text(rng, 50) for _ in range(50))]:
+        assert han_count(text) == ref_han(text), text

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import re
 from hashlib import blake2b as _blake2b
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import orjson
@@ -406,7 +406,7 @@ class Accumulator:
             raw = ts.raw
             n = len(value)
             raw[n] = raw.get(n, 0) + 1
-            if not value.isascii():
+            if not value.isascii():  # han_count(value), inlined
                 hi = value.encode("utf-16-be", "surrogatepass")[0::2]
                 if 0x4D in hi or 0xD8 in hi or 0xD9 in hi or 0xDA in hi or 0xDB in hi:
                     ts.han += len(_NOT_HAN.sub("", value))

@@ -8,9 +8,12 @@ from html import escape
 from cqia_cli.stats.accumulator import Accumulator
 from cqia_cli.stats.render import (
     category_tallies,
+    DUPLICATE_COLUMNS,
     compare_rows,
+    duplicate_rows,
     field_order,
     group_labels,
+    group_rows,
     histogram_rows,
     human_bytes,
     length_cells,
@@ -130,13 +133,7 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
                     + "</div>")
 
     body.append("<h2>Exact duplicates</h2>")
-    rows = []
-    for label, d in (("instruction", acc.dup_instruction),
-                     ("instruction + input + output", acc.dup_triple)):
-        dups = d.records - len(d.hashes)
-        rows.append([label, num(d.records), num(len(d.hashes)), num(dups),
-                     share(dups, d.records)])
-    body.append(_table(["of", "records", "distinct", "duplicates", "share"], rows))
+    body.append(_table(DUPLICATE_COLUMNS, duplicate_rows(acc)))
 
     if acc.diversity is not None:
         div = acc.diversity
@@ -157,17 +154,8 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
         labels = group_labels(acc)
         body.append(f"<h2>By {escape(acc.config.group)}</h2>"
                     "<p class=\"note\">Median length of the text fields in characters.</p>")
-        rows = []
-        for key, g in groups:
-            g.finish()
-            han = sum(ts.han for ts in g.text.values())
-            chars = sum(ts.chars.total for ts in g.text.values())
-            dups = g.dup_instruction.records - len(g.dup_instruction.hashes)
-            rows.append([labels[key], num(g.records), share(g.records, n),
-                         *[num(g.text[t].chars.percentile(50)) for t in acc.text],
-                         share(han, chars), share(dups, g.dup_instruction.records)])
         body.append(_table([acc.config.group, "records", "share", *acc.text, "Han",
-                            "dup instr."], rows))
+                            "dup instr."], group_rows(acc)))
         body.append('<div class="chart">'
                     + svg_bars([(labels[k], g.records) for k, g in groups], n) + "</div>")
     return body

@@ -249,6 +249,19 @@ def _categories(acc: Accumulator, console, top: int) -> None:
         console.print()
 
 
+DUPLICATE_COLUMNS = ["of", "records", "distinct", "duplicates", "share"]
+
+
+def duplicate_rows(acc: Accumulator) -> list[list[str]]:
+    rows = []
+    for label, d in (("instruction", acc.dup_instruction),
+                     ("instruction + input + output", acc.dup_triple)):
+        dups = d.records - len(d.hashes)
+        rows.append([label, num(d.records), num(len(d.hashes)), num(dups),
+                     share(dups, d.records)])
+    return rows
+
+
 def _duplicates(acc: Accumulator, console) -> None:
     t = _table("exact duplicates")
     t.add_column("of")
@@ -256,10 +269,8 @@ def _duplicates(acc: Accumulator, console) -> None:
     t.add_column("distinct", justify="right")
     t.add_column("duplicates", justify="right")
     t.add_column("share", justify="right")
-    for label, d in (("instruction", acc.dup_instruction),
-                     ("instruction + input + output", acc.dup_triple)):
-        dups = d.records - len(d.hashes)
-        t.add_row(label, num(d.records), num(len(d.hashes)), num(dups), share(dups, d.records))
+    for row in duplicate_rows(acc):
+        t.add_row(*row)
     console.print(t)
     console.print()
 
@@ -304,8 +315,23 @@ def sorted_groups(acc: Accumulator) -> list[tuple[str, Accumulator]]:
     return sorted(acc.groups.items(), key=lambda kv: (kv[0] == OTHER_GROUP, -kv[1].records))
 
 
-def _groups(acc: Accumulator, console, top: int) -> None:
+def group_rows(acc: Accumulator) -> list[list[str]]:
+    """Per group: label, records, share, median length of each text field, Han share, share
+    of duplicate instructions."""
     labels = group_labels(acc)
+    rows = []
+    for key, g in sorted_groups(acc):
+        g.finish()
+        han = sum(ts.han for ts in g.text.values())
+        chars = sum(ts.chars.total for ts in g.text.values())
+        dups = g.dup_instruction.records - len(g.dup_instruction.hashes)
+        rows.append([labels[key], num(g.records), share(g.records, acc.records),
+                     *[num(g.text[name].chars.percentile(50)) for name in acc.text],
+                     share(han, chars), share(dups, g.dup_instruction.records)])
+    return rows
+
+
+def _groups(acc: Accumulator, console, top: int) -> None:
     t = _table(f"by {acc.config.group}: {len(acc.groups):,} groups (median length of the text "
                "fields in characters; dups: duplicate instructions)")
     t.add_column(acc.config.group, max_width=28, overflow="ellipsis", no_wrap=True)
@@ -316,14 +342,8 @@ def _groups(acc: Accumulator, console, top: int) -> None:
                      no_wrap=True)
     t.add_column("Han", justify="right", min_width=6)
     t.add_column("dups", justify="right", min_width=6)
-    for key, g in sorted_groups(acc):
-        g.finish()
-        cells = [num(g.text[name].chars.percentile(50)) for name in acc.text]
-        han = sum(ts.han for ts in g.text.values())
-        chars = sum(ts.chars.total for ts in g.text.values())
-        dups = g.dup_instruction.records - len(g.dup_instruction.hashes)
-        t.add_row(_esc(labels[key]), num(g.records), share(g.records, acc.records), *cells,
-                  share(han, chars), share(dups, g.dup_instruction.records))
+    for label, *cells in group_rows(acc):
+        t.add_row(_esc(label), *cells)
     console.print(t)
     console.print()
 
