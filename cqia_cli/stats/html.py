@@ -106,7 +106,8 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
     if acc.config.tokens:
         body.append("<h2>Text length (jieba words)</h2>")
         body.append(_table(["field", "records", *length_columns()],
-                           [[name, num(ts.tokens.n), *length_cells(ts.tokens)]
+                           [[name, num(ts.tokens.summary()["count"]),
+                             *length_cells(ts.tokens)]
                             for name, ts in acc.text.items()]))
     charts = []
     for name, ts in acc.text.items():

@@ -7,7 +7,8 @@ whitespace-only tokens.
 Diversity, after the verb-noun figure of the COIG-CQIA paper: each instruction's first
 DIVERSITY_CHARS characters are tagged with jieba.posseg; the leading verb is the first word
 tagged as a verb (v, vd, vi, vg, vq) that is not a politeness or auxiliary word (AUX_VERBS:
-请, 请问, 麻烦, 帮, 能, 可以, ...), and its noun is the first word after it tagged as a noun
+请, 请问, 麻烦, 帮, 能, 可以, ..., and any word that starts with 请, such as 请为 and 请将), nor a
+word jieba mistags as a verb (NOT_VERBS: 下列), and its noun is the first word after it tagged as a noun
 (n, nr, ns, nt, nz, ng, ...). Instructions without such a verb are counted as "no verb".
 """
 
@@ -22,6 +23,7 @@ DIVERSITY_CHARS = 100
 VERB_FLAGS = frozenset({"v", "vd", "vi", "vg", "vq"})
 AUX_VERBS = frozenset({"请", "请问", "麻烦", "帮", "帮忙", "帮我", "能", "能否", "可以", "可否",
                        "会", "想", "要", "需要", "让", "希望"})
+NOT_VERBS = frozenset({"下列"})
 PAIR_SEP = "\t"
 
 _jieba = None
@@ -54,7 +56,8 @@ def leading_verb_noun(text: str) -> tuple[str | None, str | None]:
     for pair in posseg.cut(text[:DIVERSITY_CHARS]):
         word, flag = pair.word, pair.flag
         if verb is None:
-            if flag in VERB_FLAGS and word not in AUX_VERBS:
+            if (flag in VERB_FLAGS and word not in AUX_VERBS and word not in NOT_VERBS
+                    and not word.startswith("请")):
                 verb = word
         elif flag.startswith("n"):
             return verb, word

@@ -201,6 +201,7 @@ def _texts(acc: Accumulator, console) -> None:
         for c in length_columns():
             t.add_column(c, justify="right")
         for name, ts in acc.text.items():
+            ts.tokens.fold()
             t.add_row(_esc(name), num(ts.tokens.n), *length_cells(ts.tokens))
         console.print(t)
         console.print()
