@@ -67,9 +67,11 @@ def _load_stats(path: str):
 
 
 def _accumulate(reader, records, config, jobs: int):
-    """One Accumulator over `records` read by `reader` (whose `raw` gives each one's size). With jobs > 1 and --tokens or --diversity,
-    the jieba work of each batch is done in worker processes and the results are added in
-    input order, so the figures are the same for any -j."""
+    """One Accumulator over `records` read by `reader` (whose `raw` gives each one's size).
+
+    With jobs > 1 and --tokens or --diversity, the jieba work of each batch is done in worker
+    processes and the results are added in input order, so the figures are the same for any
+    -j."""
     from collections import deque
 
     from cqia_cli.parallel import chunked, map_batches, resolve_jobs

@@ -19,6 +19,7 @@ from cqia_cli.stats.render import (
     length_cells,
     length_columns,
     num,
+    plural,
     share,
     sorted_groups,
     value_label,
@@ -126,8 +127,8 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
         if rest:
             rows.append(("(other)", rest))
         note = " (detected)" if kind == "auto" else ""
-        charts.append(f'<div class="chart"><h3>{escape(name)}{note}: {len(items):,} values</h3>'
-                      f'{svg_bars(rows, n)}</div>')
+        charts.append(f'<div class="chart"><h3>{escape(name)}{note}: '
+                      f'{plural(len(items), "value")}</h3>{svg_bars(rows, n)}</div>')
     if charts:
         body.append("<h2>Breakdowns</h2><p class=\"note\">Share of records; a list field "
                     "counts each of its values.</p><div class=\"charts\">" + "".join(charts)

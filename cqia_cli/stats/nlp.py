@@ -8,8 +8,9 @@ Diversity, after the verb-noun figure of the COIG-CQIA paper: each instruction's
 DIVERSITY_CHARS characters are tagged with jieba.posseg; the leading verb is the first word
 tagged as a verb (v, vd, vi, vg, vq) that is not a politeness or auxiliary word (AUX_VERBS:
 请, 请问, 麻烦, 帮, 能, 可以, ..., and any word that starts with 请, such as 请为 and 请将), nor a
-word jieba mistags as a verb (NOT_VERBS: 下列), and its noun is the first word after it tagged as a noun
-(n, nr, ns, nt, nz, ng, ...). Instructions without such a verb are counted as "no verb".
+word jieba mistags as a verb (NOT_VERBS: 下列), and its noun is the first word after it
+tagged as a noun (n, nr, ns, nt, nz, ng, ...). Instructions without such a verb are counted as
+"no verb".
 """
 
 from __future__ import annotations

@@ -54,6 +54,10 @@ def num(n) -> str:
     return f"{n:,}"
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" + ("" if n == 1 else "s")
+
+
 def share(part: int, whole: int) -> str:
     return f"{100.0 * part / whole:.1f}%" if whole else "-"
 
@@ -230,8 +234,8 @@ def _categories(acc: Accumulator, console, top: int) -> None:
     for name, kind, tally in category_tallies(acc):
         items = tally.top()
         note = {"auto": ", detected", "by": "", "cqia": ""}[kind]
-        title = (f"{name}: {len(items):,}{'+' if tally.other else ''} values in "
-                 f"{tally.records:,} records{note}")
+        more = "more than " if tally.other else ""
+        title = f"{name}: {more}{plural(len(items), 'value')} in {tally.records:,} records{note}"
         t = _table(title)
         t.add_column("value", max_width=40, overflow="ellipsis", no_wrap=True)
         t.add_column("records", justify="right")
@@ -333,8 +337,8 @@ def group_rows(acc: Accumulator) -> list[list[str]]:
 
 
 def _groups(acc: Accumulator, console, top: int) -> None:
-    t = _table(f"by {acc.config.group}: {len(acc.groups):,} groups (median length of the text "
-               "fields in characters; dups: duplicate instructions)")
+    t = _table(f"by {acc.config.group}: {plural(len(acc.groups), 'group')} (median length of "
+               "the text fields in characters; dups: duplicate instructions)")
     t.add_column(acc.config.group, max_width=28, overflow="ellipsis", no_wrap=True)
     t.add_column("records", justify="right", min_width=9)
     t.add_column("share", justify="right", min_width=6)
