@@ -18,9 +18,10 @@ EXAMPLES = [
      "cqia stats --tokens --diversity -j 2 data.jsonl"),
     ("Per domain, side by side, with the breakdown of a field of your own",
      "cqia stats --group domain --by metadata.source data.jsonl"),
-    ("Statistics of shards on several machines, merged into the report of the whole",
-     "cqia stats --json shard1.jsonl > s1.json; cqia stats --json shard2.jsonl > s2.json; "
-     "cqia stats --merge s1.json s2.json"),
+    ("Keep the statistics of a shard as JSON (run on each machine)",
+     "cqia stats --json shard1.jsonl > s1.json"),
+    ("The report of all shards from their JSON: the same as one run over all records",
+     "cqia stats --merge s1.json s2.json s3.json"),
     ("A self-contained HTML page for a dataset card or a pull request",
      "cqia stats --html report.html data.jsonl > report.txt"),
     ("What a filter step changed",
@@ -158,9 +159,14 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
     short values; a list counts each element); exact duplicates of instructions and of
     (instruction, input, output).
 
-    The report goes to standard output (or -o) as plain text when that is not a terminal;
-    --json writes the figures instead, and --merge adds up such JSON files exactly (fixed
-    length bins). --compare shows two inputs side by side with the differences.
+    --tokens adds jieba word counts; --diversity the leading verb of each instruction and the
+    first noun after it (top verbs and verb-noun pairs, as in the COIG-CQIA paper); --group
+    FIELD the main figures per value of FIELD (@file: per input file), side by side.
+
+    The report goes to standard output (or -o): plain text when that is not a terminal, so it
+    reads well in less or a file. --json writes the figures instead (schema cqia.stats/1), and
+    --merge adds up such JSON files exactly, thanks to fixed length bins. --html also writes
+    one self-contained page. --compare shows two inputs side by side with the differences.
     """
     from cqia_cli.stats import Config
     from cqia_cli.stats.accumulator import DEFAULT_TEXT_FIELDS
