@@ -447,3 +447,22 @@ def test_han_count_matches_the_unicode_names():
     for text in ["", "abc", "中文", "䷀䷁〇", "㐀䶵𠀀豈", HAN_POOL + NOT_HAN + RARE_HAN,
                  *(make_text(rng, 50) for _ in range(50))]:
         assert han_count(text) == ref_han(text), text
+
+
+def test_many_shapes_and_fields_stay_bounded(monkeypatch):
+    import cqia_cli.stats.accumulator as acc_mod
+
+    monkeypatch.setattr(acc_mod, "MAX_SHAPES", 7)
+    monkeypatch.setattr(acc_mod, "MAX_FIELDS", 20)
+    recs = [{"instruction": "问", f"k{i % 30}": i, "meta": {f"m{i}": None, "n": "x"}}
+            for i in range(100)]
+    acc = Accumulator()
+    for r in recs:
+        acc.add(r)
+        assert len(acc._shapes) <= 7 and len(acc._nested) <= 7
+    d = acc.to_json()
+    fields = d["fields"]
+    assert len(fields) == 20
+    assert fields["meta.n"]["present"] == 100 and fields["instruction"]["present"] == 100
+    total = sum(len(r) + len(r["meta"]) for r in recs)
+    assert sum(f["present"] for f in fields.values()) + d["fields_overflow"] == total

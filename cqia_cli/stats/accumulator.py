@@ -388,6 +388,8 @@ class Accumulator:
             sshape = (k, tuple(sub), tuple(map(type, svalues)), tuple(map(bool, svalues)))
             sentry = self._nested.get(sshape)
             if sentry is None:
+                if len(self._nested) >= MAX_SHAPES:
+                    self._flush_shapes()
                 sentry = self._nested[sshape] = [0, *self._make_plan(sshape, k + ".")]
             sentry[0] += 1
             for path, k2 in sentry[2]:
