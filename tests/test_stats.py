@@ -355,7 +355,8 @@ def test_empty_input():
 
 
 INSTRUCTIONS = ["写一篇关于春天的作文", "请翻译下面的句子", "解释这个成语的意思", "写一首诗",
-                "天气很好", "请问如何学习数学", "总结这段文字的内容", "写一篇关于秋天的作文"]
+                "天气很好", "请问如何学习数学", "总结这段文字的内容", "写一篇关于秋天的作文",
+                "天气很好。写一篇日记", "这是什么？"]
 
 
 def jieba_records(n: int = 40) -> list[dict]:
@@ -377,7 +378,7 @@ def test_tokens_and_diversity(tmp_path):
     verbs, pairs, no_verb = Counter(), Counter(), 0
     aux = {"请", "请问", "能", "可以", "帮", "麻烦"}
     for r in recs:
-        tagged = list(jieba.posseg.cut(r["instruction"]))
+        tagged = list(jieba.posseg.cut(re.split("[。？！?!\n]", r["instruction"])[0]))
         idx = next((i for i, p in enumerate(tagged)
                     if p.flag in ("v", "vd", "vi", "vg", "vq") and p.word not in aux
                     and p.word[0] != "请" and p.word != "下列"), None)

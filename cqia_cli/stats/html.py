@@ -38,6 +38,7 @@ svg text{font-size:11px;fill:#333}.note{color:#666;font-size:.9em}
 """
 
 BAR_COLOUR = "#4c78a8"
+OTHER_COLOUR = "#b8b8b8"
 
 
 def svg_bars(rows: list[tuple[str, int]], total: int, *, width: int = 460) -> str:
@@ -56,8 +57,9 @@ def svg_bars(rows: list[tuple[str, int]], total: int, *, width: int = 460) -> st
         shown = label if len(label) <= 18 else label[:17] + "…"
         parts.append(f'<text x="{label_w - 6}" y="{y + 12}" text-anchor="end">'
                      f'<title>{escape(label)}</title>{escape(shown)}</text>')
+        colour = OTHER_COLOUR if label.startswith("(other") else BAR_COLOUR
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{w}" height="{row_h - 5}" '
-                     f'fill="{BAR_COLOUR}"/>')
+                     f'fill="{colour}"/>')
         parts.append(f'<text x="{label_w + bar_w + 6}" y="{y + 12}">{c:,} '
                      f'({share(c, total)})</text>')
     parts.append("</svg>")

@@ -4,8 +4,9 @@
 Word count: the words jieba.cut (default dictionary, HMM on) finds in the text, not counting
 whitespace-only tokens.
 
-Diversity, after the verb-noun figure of the COIG-CQIA paper: each instruction's first
-DIVERSITY_CHARS characters are tagged with jieba.posseg; the leading verb is the first word
+Diversity, after the verb-noun figure of the COIG-CQIA paper: the first sentence of each
+instruction (up to 。？！?! or a line break, at most DIVERSITY_CHARS characters) is tagged with
+jieba.posseg; the leading verb is the first word
 tagged as a verb (v, vd, vi, vg, vq) that is not a politeness or auxiliary word (AUX_VERBS:
 请, 请问, 麻烦, 帮, 能, 可以, ..., and any word that starts with 请, such as 请为 and 请将), nor a
 word jieba mistags as a verb (NOT_VERBS: 下列), and its noun is the first word after it
@@ -15,12 +16,14 @@ tagged as a noun (n, nr, ns, nt, nz, ng, ...). Instructions without such a verb 
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from cqia_cli.fields import as_text
 from cqia_cli.stats.accumulator import Tally
 
 DIVERSITY_CHARS = 100
+_SENTENCE_END = re.compile(r"[。？！?!\n]")
 VERB_FLAGS = frozenset({"v", "vd", "vi", "vg", "vq"})
 AUX_VERBS = frozenset({"请", "请问", "麻烦", "帮", "帮忙", "帮我", "能", "能否", "可以", "可否",
                        "会", "想", "要", "需要", "让", "希望"})
@@ -54,7 +57,8 @@ def leading_verb_noun(text: str) -> tuple[str | None, str | None]:
     """The leading verb of an instruction and the first noun after it (None when absent)."""
     _, posseg = _load()
     verb = None
-    for pair in posseg.cut(text[:DIVERSITY_CHARS]):
+    first = _SENTENCE_END.split(text[:DIVERSITY_CHARS], 1)[0]
+    for pair in posseg.cut(first):
         word, flag = pair.word, pair.flag
         if verb is None:
             if (flag in VERB_FLAGS and word not in AUX_VERBS and word not in NOT_VERBS
