@@ -467,3 +467,27 @@ def test_many_shapes_and_fields_stay_bounded(monkeypatch):
     assert fields["meta.n"]["present"] == 100 and fields["instruction"]["present"] == 100
     total = sum(len(r) + len(r["meta"]) for r in recs)
     assert sum(f["present"] for f in fields.values()) + d["fields_overflow"] == total
+
+
+def test_terminal_console_has_colour_and_plain_has_none(data):
+    from cqia_cli.stats.render import console_for, render_report, rendered
+
+    path, recs = data
+    acc = Accumulator()
+    for r in recs:
+        acc.add(r)
+    tty, plain = console_for(tty=True), console_for(tty=False)
+    render_report(acc, tty, title="t")
+    render_report(acc, plain, title="t")
+    assert "\x1b[" in rendered(tty) and "\x1b[" not in rendered(plain)
+
+
+def test_compressed_stats_json_and_env_options(tmp_path, data):
+    path, recs = data
+    gz = tmp_path / "s.json.gz"
+    assert invoke(["stats", "--json", path, "-o", gz]).exit_code == 0
+    res = invoke(["stats", "--merge", "--json", gz])
+    assert res.exit_code == 0 and json.loads(res.stdout)["records"] == len(recs)
+    res = invoke(["stats", path], env={"CQIA_STATS_TOP": "2"})
+    table = res.stdout.split("domain:")[1].split("\n\n")[0]
+    assert len([line for line in table.splitlines() if "%" in line]) == 3  # 2 values + other
