@@ -287,6 +287,11 @@ def test_compare(tmp_path, data):
     text = invoke(["stats", "--compare", path, after]).stdout
     n_llm = sum(r["answer_from"] == "llm" for r in recs)
     assert re.search(rf"llm\s+{n_llm:,}\s+0\s+-{n_llm:,}\s+-100.0%", text)
+    page = tmp_path / "cmp.html"
+    assert invoke(["stats", "-q", "--compare", "--html", page, path, after]).exit_code == 0
+    html = page.read_text("utf-8")
+    assert "<script" not in html and html.count("<svg") >= 10
+    assert f"<td>llm</td><td>{n_llm:,}</td><td>0</td><td>-{n_llm:,}</td>" in html
     # a saved stats JSON compares as well as the JSONL it came from
     saved = tmp_path / "before.json"
     invoke(["stats", "--json", path, "-o", saved])
