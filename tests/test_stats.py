@@ -496,3 +496,19 @@ def test_compressed_stats_json_and_env_options(tmp_path, data):
     res = invoke(["stats", path], env={"CQIA_STATS_TOP": "2"})
     table = res.stdout.split("domain:")[1].split("\n\n")[0]
     assert len([line for line in table.splitlines() if "%" in line]) == 3  # 2 values + other
+
+
+def test_no_duplicates_keeps_no_hashes(tmp_path, data):
+    path, recs = data
+    d = stats_json(path, "--no-duplicates", "--group", "answer_from")
+    assert d["duplicates"] is None and d["config"]["duplicates"] is False
+    assert all(g["duplicates"] is None for _, g in d["groups"]["values"])
+    full = stats_json(path)
+    assert d["text"] == full["text"] and d["categories"] == full["categories"]
+    res = invoke(["stats", "--no-duplicates", "--group", "answer_from", path])
+    assert res.exit_code == 0 and "exact duplicates" not in res.stdout
+    saved = tmp_path / "nodup.json"
+    invoke(["stats", "--json", "--no-duplicates", path, "-o", saved])
+    res = invoke(["stats", "--compare", saved, path])
+    assert res.exit_code == 0 and "\nduplicates" not in res.stdout
+    assert invoke(["stats", "--merge", saved, saved]).exit_code == 0

@@ -142,6 +142,9 @@ def _sized(reader, records):
 @click.option("--tokens", is_flag=True, help="Add jieba word counts of each text field.")
 @click.option("--diversity", is_flag=True,
               help="Add the leading verbs of instructions and their first nouns (jieba.posseg).")
+@click.option("--no-duplicates", "no_duplicates", is_flag=True,
+              help="Skip exact duplicates: memory stays flat however many distinct records "
+                   "(they need about 180 bytes each), and the JSON stays small.")
 @click.option("--top", type=click.IntRange(min=1), default=10, show_default=True, metavar="K",
               help="Values shown per breakdown; the rest are summed as \"other\".")
 @click.option("--max-distinct", type=click.IntRange(min=1), default=10_000, show_default=True,
@@ -149,8 +152,8 @@ def _sized(reader, records):
               help="Distinct values counted per breakdown (first seen first); later new values "
                    "are counted together as \"other\", so memory stays flat.")
 def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compare: bool,
-        group: str | None, by: tuple, tokens: bool, diversity: bool, top: int,
-        max_distinct: int) -> None:
+        group: str | None, by: tuple, tokens: bool, diversity: bool, no_duplicates: bool,
+        top: int, max_distinct: int) -> None:
     """Report what a dataset holds: records and bytes; fields, their fill rate, empty values and
     types; for each text field (instruction, input, output, and --field) the length in
     characters (min, p5, p25, median, p75, p95, max, mean), a histogram and the share of Han
@@ -175,7 +178,8 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
         raise click.UsageError("--merge and --compare cannot be used together")
     if merge:
         given = [n for n, v in (("--field", io.fields), ("--by", by), ("--group", group),
-                                ("--tokens", tokens), ("--diversity", diversity)) if v]
+                                ("--tokens", tokens), ("--diversity", diversity),
+                                ("--no-duplicates", no_duplicates)) if v]
         if given:
             raise click.UsageError(f"with --merge the options come from the stats files; "
                                    f"drop {', '.join(given)}")
@@ -191,7 +195,7 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
 
     text_fields = tuple(dict.fromkeys(DEFAULT_TEXT_FIELDS + tuple(io.fields)))
     config = Config(text_fields=text_fields, by=tuple(by), tokens=tokens, diversity=diversity,
-                    group=group, max_distinct=max_distinct)
+                    group=group, max_distinct=max_distinct, duplicates=not no_duplicates)
     names = tuple(display_name(f) for f in (io.files or ("-",)))
 
     with io.job() as job:

@@ -117,6 +117,7 @@ class Config:
     diversity: bool = False
     group: str | None = None
     max_distinct: int = DEFAULT_MAX_DISTINCT
+    duplicates: bool = True
     bins: str = BINS_VERSION
 
     def to_json(self) -> dict:
@@ -130,7 +131,7 @@ class Config:
         return cls(text_fields=tuple(d["text_fields"]), by=tuple(d["by"]),
                    tokens=bool(d["tokens"]), diversity=bool(d["diversity"]),
                    group=d.get("group"), max_distinct=int(d["max_distinct"]),
-                   bins=d["bins"])
+                   duplicates=bool(d.get("duplicates", True)), bins=d["bins"])
 
     def category_fields(self) -> tuple:
         return tuple(dict.fromkeys(CQIA_CATEGORIES + tuple(self.by)))
@@ -347,8 +348,9 @@ class Accumulator:
         #: auto-detected categories: path -> Tally (dropped ones stay, marked)
         self.auto: dict[str, Tally] = {}
         self._not_auto = set(config.text_fields) | set(cats) | set(DEFAULT_TEXT_FIELDS)
-        self.dup_instruction = DupSet()
-        self.dup_triple = DupSet()
+        #: None with --no-duplicates
+        self.dup_instruction = DupSet() if config.duplicates else None
+        self.dup_triple = DupSet() if config.duplicates else None
         self.diversity = None
         if config.diversity:
             from cqia_cli.stats.nlp import Diversity
@@ -464,7 +466,8 @@ class Accumulator:
         inst = rec.get("instruction")
         inp = rec.get("input")
         out = rec.get("output")
-        if inst is not None or inp is not None or out is not None:
+        if self.dup_triple is not None and (inst is not None or inp is not None
+                                            or out is not None):
             if type(inst) is not str:
                 inst = as_text(inst) if inst is not None else None
             h = _blake2b(inst.encode() if inst else b"", digest_size=8)
@@ -633,8 +636,9 @@ class Accumulator:
             mine.merge(tally)
             if len(mine.counts) > AUTO_DISTINCT:
                 self._drop_auto(path)
-        self.dup_instruction.merge(other.dup_instruction)
-        self.dup_triple.merge(other.dup_triple)
+        if self.dup_triple is not None:
+            self.dup_instruction.merge(other.dup_instruction)
+            self.dup_triple.merge(other.dup_triple)
         if self.diversity is not None:
             self.diversity.merge(other.diversity)
         if self.groups is not None:
@@ -670,8 +674,8 @@ class Accumulator:
         d["categories"] = {name: t.to_json() for name, t in self.categories.items()}
         d["auto_categories"] = {p: (None if t.dropped else t.to_json())
                                 for p, t in self.auto.items()}
-        d["duplicates"] = {"instruction": self.dup_instruction.to_json(),
-                           "triple": self.dup_triple.to_json()}
+        d["duplicates"] = None if self.dup_triple is None else {
+            "instruction": self.dup_instruction.to_json(), "triple": self.dup_triple.to_json()}
         if self.diversity is not None:
             d["diversity"] = self.diversity.to_json()
         if self.groups is not None:
@@ -708,8 +712,9 @@ class Accumulator:
             else:
                 tally = Tally.from_json(t, AUTO_DISTINCT + 1)
             acc.auto[path] = tally
-        acc.dup_instruction = DupSet.from_json(d["duplicates"]["instruction"])
-        acc.dup_triple = DupSet.from_json(d["duplicates"]["triple"])
+        if config.duplicates:
+            acc.dup_instruction = DupSet.from_json(d["duplicates"]["instruction"])
+            acc.dup_triple = DupSet.from_json(d["duplicates"]["triple"])
         if config.diversity:
             from cqia_cli.stats.nlp import Diversity
 

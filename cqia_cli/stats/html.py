@@ -136,8 +136,9 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
                     "counts each of its values.</p><div class=\"charts\">" + "".join(charts)
                     + "</div>")
 
-    body.append("<h2>Exact duplicates</h2>")
-    body.append(_table(DUPLICATE_COLUMNS, duplicate_rows(acc)))
+    if acc.dup_triple is not None:
+        body.append("<h2>Exact duplicates</h2>")
+        body.append(_table(DUPLICATE_COLUMNS, duplicate_rows(acc)))
 
     if acc.diversity is not None:
         div = acc.diversity

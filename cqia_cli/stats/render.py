@@ -151,7 +151,8 @@ def render_report(acc: Accumulator, console, *, title: str, top: int = 10) -> No
     _texts(acc, console)
     _histograms(acc, console)
     _categories(acc, console, top)
-    _duplicates(acc, console)
+    if acc.dup_triple is not None:
+        _duplicates(acc, console)
     if acc.diversity is not None:
         _diversity(acc, console, top)
     if acc.groups is not None:
@@ -329,10 +330,11 @@ def group_rows(acc: Accumulator) -> list[list[str]]:
         g.finish()
         han = sum(ts.han for ts in g.text.values())
         chars = sum(ts.chars.total for ts in g.text.values())
-        dups = g.dup_instruction.records - len(g.dup_instruction.hashes)
+        d = g.dup_instruction
         rows.append([labels[key], num(g.records), share(g.records, acc.records),
                      *[num(g.text[name].chars.percentile(50)) for name in acc.text],
-                     share(han, chars), share(dups, g.dup_instruction.records)])
+                     share(han, chars),
+                     "-" if d is None else share(d.records - len(d.hashes), d.records)])
     return rows
 
 
@@ -377,14 +379,15 @@ def compare_rows(before: Accumulator, after: Accumulator) -> Iterable[tuple]:
     after.finish()
     yield ("", "records", before.records, after.records)
     yield ("", "bytes", before.bytes, after.bytes)
-    for name in before.text:
+    for name in [n for n in before.text if n in after.text]:
         sb, sa = before.text[name].chars.summary(), after.text[name].chars.summary()
         for m in ("count", "median", "mean", "p95", "max"):
             yield (f"{name} length", m if m != "count" else "records", sb[m], sa[m])
-    yield ("duplicates", "instruction", _dups(before.dup_instruction),
-           _dups(after.dup_instruction))
-    yield ("duplicates", "instruction + input + output", _dups(before.dup_triple),
-           _dups(after.dup_triple))
+    if before.dup_triple is not None and after.dup_triple is not None:
+        yield ("duplicates", "instruction", _dups(before.dup_instruction),
+               _dups(after.dup_instruction))
+        yield ("duplicates", "instruction + input + output", _dups(before.dup_triple),
+               _dups(after.dup_triple))
     cats_b = {name: tally for name, _, tally in category_tallies(before)}
     cats_a = {name: tally for name, _, tally in category_tallies(after)}
     for name in dict.fromkeys(list(cats_b) + list(cats_a)):
