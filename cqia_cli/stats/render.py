@@ -40,7 +40,11 @@ def console_for(tty: bool):
 
 
 def rendered(console) -> str:
-    return console.file.getvalue()
+    """What was printed; plain text without the trailing blanks that pad table cells."""
+    text = console.file.getvalue()
+    if console.is_terminal:
+        return text
+    return "".join(line.rstrip() + "\n" for line in text.splitlines())
 
 
 # -- formatting -----------------------------------------------------------------------------
