@@ -387,11 +387,15 @@ def compare_rows(before: Accumulator, after: Accumulator) -> Iterable[tuple]:
         sb, sa = before.text[name].chars.summary(), after.text[name].chars.summary()
         for m in ("count", "median", "mean", "p95", "max"):
             yield (f"{name} length", m if m != "count" else "records", sb[m], sa[m])
+        yield (f"{name} length", "Han %", _han_pct(before.text[name]), _han_pct(after.text[name]))
     if before.dup_triple is not None and after.dup_triple is not None:
         yield ("duplicates", "instruction", _dups(before.dup_instruction),
                _dups(after.dup_instruction))
         yield ("duplicates", "instruction + input + output", _dups(before.dup_triple),
                _dups(after.dup_triple))
+    fb, fa = before.fields.present, after.fields.present
+    for path in field_order(dict.fromkeys([*fb, *fa])):
+        yield ("fields present", path, fb.get(path, 0), fa.get(path, 0))
     cats_b = {name: tally for name, _, tally in category_tallies(before)}
     cats_a = {name: tally for name, _, tally in category_tallies(after)}
     for name in dict.fromkeys(list(cats_b) + list(cats_a)):
@@ -401,6 +405,11 @@ def compare_rows(before: Accumulator, after: Accumulator) -> Iterable[tuple]:
         for k in keys:
             yield (name, key_label(k), tb.counts.get(k, 0) if tb else 0,
                    ta.counts.get(k, 0) if ta else 0)
+
+
+def _han_pct(ts) -> float | None:
+    ts.chars.fold()
+    return round(100.0 * ts.han / ts.chars.total, 1) if ts.chars.total else None
 
 
 def _dups(d) -> int:
@@ -424,7 +433,7 @@ def render_compare(before: Accumulator, after: Accumulator, console, *, names: t
         t.add_column("after", justify="right")
         t.add_column("change", justify="right")
         t.add_column("", justify="right")
-        if section not in ("", "duplicates") and not section.endswith(" length"):
+        if section not in ("", "duplicates", "fields present") and not section.endswith(" length"):
             rows = sorted(rows, key=lambda r: -max(r[1], r[2]))
             more = rows[top:]
             rows = rows[:top]
