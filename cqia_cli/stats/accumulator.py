@@ -442,17 +442,7 @@ class Accumulator:
                 continue
             tally.records += 1
             counts = tally.counts
-            if type(value) is not list:
-                if type(value) is not str:
-                    value = value_key(value)
-                if value in counts:
-                    counts[value] += 1
-                elif len(counts) < tally.cap:
-                    counts[value] = 1
-                else:
-                    tally.other += 1
-                continue
-            for v in value:
+            for v in (value if type(value) is list else (value,)):
                 if type(v) is not str:
                     v = value_key(v)
                 if v in counts:
