@@ -512,3 +512,18 @@ def test_no_duplicates_keeps_no_hashes(tmp_path, data):
     res = invoke(["stats", "--compare", saved, path])
     assert res.exit_code == 0 and "\nduplicates" not in res.stdout
     assert invoke(["stats", "--merge", saved, saved]).exit_code == 0
+
+
+@pytest.mark.parametrize("batch", [1, 50, 1 << 16])
+def test_han_counted_in_batches_is_exact(monkeypatch, batch):
+    import cqia_cli.stats.accumulator as acc_mod
+
+    monkeypatch.setattr(acc_mod, "HAN_BATCH_CHARS", batch)
+    rng = random.Random(batch)
+    texts = [make_text(rng, rng.randint(0, 80)) if i % 9 == 0 else
+             "".join(rng.choice(HAN_POOL + "，。abc") for _ in range(rng.randint(0, 80)))
+             for i in range(300)]
+    acc = Accumulator()
+    for t in texts:
+        acc.add({"instruction": t})
+    assert acc.text["instruction"].han == sum(ref_han(t) for t in texts)

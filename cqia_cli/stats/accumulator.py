@@ -53,6 +53,8 @@ AUTO_VALUE_CHARS = 50
 MAX_GROUPS = 100
 #: distinct record shapes (keys and value types) counted before they are expanded
 MAX_SHAPES = 10_000
+#: characters of text whose Han characters are counted in one go
+HAN_BATCH_CHARS = 1 << 16
 DEFAULT_MAX_DISTINCT = 10_000
 OTHER_GROUP = "(other)"
 #: the --group value that groups by input file instead of by a field
@@ -249,19 +251,40 @@ class FieldCounts:
 class TextStats:
     """One text field: records with it, lengths in characters, Han characters, word counts."""
 
-    __slots__ = ("missing", "chars", "han", "tokens", "raw")
+    __slots__ = ("missing", "chars", "_han", "tokens", "raw", "pending", "pending_chars")
 
     def __init__(self, tokens: bool) -> None:
         self.missing = 0
         self.chars = LengthDist()
         self.raw = self.chars.raw  # the hot path counts exact lengths here
-        self.han = 0
+        self._han = 0
+        #: non-ASCII values whose Han characters are still to be counted, in one pass over
+        #: their concatenation (a count adds up over concatenated texts); flushed at
+        #: HAN_BATCH_CHARS characters, so they hold at most that much in memory
+        self.pending: list[str] = []
+        self.pending_chars = 0
         self.tokens = LengthDist() if tokens else None
+
+    @property
+    def han(self) -> int:
+        """Han characters in all values so far."""
+        if self.pending:
+            self.count_pending()
+        return self._han
+
+    def count_pending(self) -> None:
+        hi = "".join(self.pending).encode("utf-16-be", "surrogatepass")[0::2]
+        if 0x4D in hi or 0xD8 in hi or 0xD9 in hi or 0xDA in hi or 0xDB in hi:
+            self._han += sum(map(han_count, self.pending))  # the rare exact path, per value
+        else:
+            self._han += len(hi.translate(None, _NOT_HAN_HI))
+        self.pending.clear()
+        self.pending_chars = 0
 
     def merge(self, other: "TextStats") -> None:
         self.missing += other.missing
         self.chars.merge(other.chars)
-        self.han += other.han
+        self._han = self.han + other.han
         if self.tokens is not None:
             self.tokens.merge(other.tokens)
 
@@ -281,7 +304,7 @@ class TextStats:
     def from_json(cls, d: dict, tokens: bool) -> "TextStats":
         t = cls(tokens)
         t.missing = int(d["missing"])
-        t.han = int(d["han"])
+        t._han = int(d["han"])
         t.chars = LengthDist.from_json(d["length_dist"])
         t.raw = t.chars.raw
         if tokens:
@@ -414,12 +437,11 @@ class Accumulator:
             raw = ts.raw
             n = len(value)
             raw[n] = raw.get(n, 0) + 1
-            if not value.isascii():  # han_count(value), inlined
-                hi = value.encode("utf-16-be", "surrogatepass")[0::2]
-                if 0x4D in hi or 0xD8 in hi or 0xD9 in hi or 0xDA in hi or 0xDB in hi:
-                    ts.han += len(_NOT_HAN.sub("", value))
-                else:
-                    ts.han += len(hi.translate(None, _NOT_HAN_HI))
+            if not value.isascii():
+                ts.pending.append(value)
+                ts.pending_chars += n
+                if ts.pending_chars > HAN_BATCH_CHARS:
+                    ts.count_pending()
         if self._words is not None:
             words = nlp[0] if nlp is not None else None
             for i, (ts, key, path) in enumerate(self._text_slots):
