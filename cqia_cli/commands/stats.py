@@ -81,9 +81,9 @@ def _accumulate(reader, records, config, jobs: int):
 
     acc = Accumulator(config)
     if config.tokens or config.diversity:
-        from cqia_cli.stats.nlp import _load, measure
+        from cqia_cli.stats.nlp import load_jieba, measure
 
-        _load()  # once, before the workers fork
+        load_jieba()  # once, before the workers fork
     by_file = config.group == FILE_GROUP
     if resolve_jobs(jobs) == 1 or not (config.tokens or config.diversity):
         add = acc.add

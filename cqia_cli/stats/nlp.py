@@ -34,7 +34,8 @@ _jieba = None
 _posseg = None
 
 
-def _load():
+def load_jieba():
+    """jieba and jieba.posseg, loaded once per process (quietly)."""
     global _jieba, _posseg
     if _jieba is None:
         import logging
@@ -49,13 +50,13 @@ def _load():
 
 
 def word_count(text: str) -> int:
-    jieba, _ = _load()
+    jieba, _ = load_jieba()
     return sum(1 for w in jieba.cut(text) if not w.isspace())
 
 
 def leading_verb_noun(text: str) -> tuple[str | None, str | None]:
     """The leading verb of an instruction and the first noun after it (None when absent)."""
-    _, posseg = _load()
+    _, posseg = load_jieba()
     verb = None
     first = _SENTENCE_END.split(text[:DIVERSITY_CHARS], 1)[0]
     for pair in posseg.cut(first):
