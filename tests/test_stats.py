@@ -527,3 +527,14 @@ def test_han_counted_in_batches_is_exact(monkeypatch, batch):
     for t in texts:
         acc.add({"instruction": t})
     assert acc.text["instruction"].han == sum(ref_han(t) for t in texts)
+
+
+def test_groups_with_jieba_figures_equal_the_subsets(tmp_path):
+    recs = jieba_records(30)
+    path = write_jsonl(tmp_path / "j.jsonl", recs)
+    d = stats_json(path, "--tokens", "--diversity", "--group", "answer_from")
+    for key, group in d["groups"]["values"]:
+        sub = write_jsonl(tmp_path / f"{key}.jsonl", [r for r in recs if r["answer_from"] == key])
+        alone = stats_json(sub, "--tokens", "--diversity")
+        for part in ("text", "diversity", "duplicates", "fields"):
+            assert group[part] == alone[part], (key, part)

@@ -344,6 +344,26 @@ class DupSet:
         return s
 
 
+def _digests(rec: dict) -> tuple | None:
+    """(hash of the instruction or None when it is absent, hash of instruction, input and
+    output), or None when the record has none of the three."""
+    inst = rec.get("instruction")
+    inp = rec.get("input")
+    out = rec.get("output")
+    if inst is None and inp is None and out is None:
+        return None
+    if type(inst) is not str:
+        inst = as_text(inst) if inst is not None else None
+    h = _blake2b(inst.encode() if inst else b"", digest_size=8)
+    first = h.digest() if inst is not None else None
+    if type(inp) is not str:
+        inp = as_text(inp)
+    if type(out) is not str:
+        out = as_text(out)
+    h.update(f"\x00{inp}\x00{out}".encode())
+    return first, h.digest()
+
+
 def _auto_ok(value: Any) -> bool:
     """Whether a value fits an auto-detected category: a short scalar or a list of them."""
     t = type(value)
@@ -393,18 +413,28 @@ class Accumulator:
     # -- adding -----------------------------------------------------------------------------
 
     def add(self, rec: dict, size: int = 0, nlp: tuple | None = None,
-            source: str | None = None) -> None:
+            source: str | None = None, _memo: tuple | None = None) -> None:
         """Count one record; `size` is the length in bytes of its line; `nlp` is what
         `nlp_inputs(rec)` gives, measured by cqia_cli.stats.nlp.measure (for -j), when the
-        jieba figures were computed elsewhere; `source` names the input file (--group @file)."""
+        jieba figures were computed elsewhere; `source` names the input file (--group @file).
+        `_memo` hands a group what its parent already computed for the record (shape, hashes).
+        """
         self.records += 1
         self.bytes += size
         if not self.records & 1023:
             self._fold_pending()
+        if nlp is None and self.groups is not None and (self.config.tokens
+                                                        or self.config.diversity):
+            from cqia_cli.stats.nlp import measure
+
+            nlp = measure([self.nlp_inputs(rec)])[0]  # once for the record and its groups
         # fields: counted per record shape (keys, value types, truth), expanded when read;
         # each shape's entry is [count, keys of nested objects, keys to auto-detect]
-        values = rec.values()
-        shape = (tuple(rec), tuple(map(type, values)), tuple(map(bool, values)))
+        if _memo is None:
+            values = rec.values()
+            shape = (tuple(rec), tuple(map(type, values)), tuple(map(bool, values)))
+        else:
+            shape = _memo[0]
         entry = self._shapes.get(shape)
         if entry is None:
             if len(self._shapes) >= MAX_SHAPES:
@@ -474,25 +504,16 @@ class Accumulator:
                 else:
                     tally.other += 1
 
-        # exact duplicates
-        inst = rec.get("instruction")
-        inp = rec.get("input")
-        out = rec.get("output")
-        if self.dup_triple is not None and (inst is not None or inp is not None
-                                            or out is not None):
-            if type(inst) is not str:
-                inst = as_text(inst) if inst is not None else None
-            h = _blake2b(inst.encode() if inst else b"", digest_size=8)
-            if inst is not None:
-                self.dup_instruction.records += 1
-                self.dup_instruction.hashes.add(h.digest())
-            if type(inp) is not str:
-                inp = as_text(inp)
-            if type(out) is not str:
-                out = as_text(out)
-            h.update(f"\x00{inp}\x00{out}".encode())
-            self.dup_triple.records += 1
-            self.dup_triple.hashes.add(h.digest())
+        # exact duplicates: 8-byte hashes of the instruction and of the triple
+        digests = None
+        if self.dup_triple is not None:
+            digests = _memo[1] if _memo is not None else _digests(rec)
+            if digests is not None:
+                if digests[0] is not None:
+                    self.dup_instruction.records += 1
+                    self.dup_instruction.hashes.add(digests[0])
+                self.dup_triple.records += 1
+                self.dup_triple.hashes.add(digests[1])
 
         if self.diversity is not None:
             if nlp is None:
@@ -501,11 +522,12 @@ class Accumulator:
                 self.diversity.add_result(*nlp[1])
 
         if self.groups is not None:
+            memo = (shape, digests)
             if self._group_path is None:
-                self._group(source or MISSING_GROUP).add(rec, size, nlp)
+                self._group(source or MISSING_GROUP).add(rec, size, nlp, None, memo)
                 return
             for key in self._group_keys(rec):
-                self._group(key).add(rec, size, nlp)
+                self._group(key).add(rec, size, nlp, None, memo)
 
     def nlp_inputs(self, rec: dict) -> tuple:
         """The texts the jieba figures of `rec` need: (text of each text field or None when
