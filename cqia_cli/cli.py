@@ -113,8 +113,13 @@ def _run(fn) -> int:
         return rv if isinstance(rv, int) else ExitStatus.OK
     except click.exceptions.Exit as e:
         return e.exit_code
+    except click.UsageError as e:
+        # one line, like every other error: `cqia COMMAND: problem (see --help)`
+        hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+        console.message(e.format_message().replace("\n", " ") + hint)
+        return e.exit_code
     except click.ClickException as e:
-        e.show()
+        console.message(e.format_message().replace("\n", " "))
         return e.exit_code
     except click.exceptions.Abort:
         console.message("interrupted")
