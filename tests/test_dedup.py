@@ -94,7 +94,7 @@ def test_kept_plus_dupes_is_the_input_in_order(corpus, tmp_path):
 def test_exact_normalisation_width_case_space_punctuation():
     recs = [{"instruction": "Hello，世界！ ABC", "output": "测试一下"},
             {"instruction": "ｈｅｌｌｏ,世界!abc", "output": "测试 一下。"},
-            {"instruction": "hello 世界 abd", "output": "测试一下"}]
+            {"instruction": "goodbye 朋友 xyz", "output": "另一段话"}]
     res = invoke(["dedup", "--mark", "-q"], input="".join(json.dumps(r, ensure_ascii=False) + "\n"
                                                        for r in recs))
     out = res.records()

@@ -8,7 +8,7 @@ from cqia_cli.options import IOOptions, command, io_options
 
 #: measured on bench/dedup_groundtruth.py (see docs/dedup.md)
 DEFAULT_NGRAM = {"char": 3, "jieba": 2}
-DEFAULT_THRESHOLD = 0.5
+DEFAULT_THRESHOLD = 0.4
 DEFAULT_NUM_PERM = 128
 
 EXAMPLES = [

@@ -3,14 +3,17 @@
 An *entry* is one indexed record (a survivor of this run, a reference record of --against, or an
 entry of a loaded --index). Per entry the index keeps:
 
-    exact key      8 bytes + 4 (entry id)   64-bit hash of the normalised text
-    band hashes    bands x (8 + 4) bytes    only for records long enough to have shingles
-    signature      num_perm x 4 bytes       to verify LSH candidates (estimated Jaccard)
-    origin         4 + 8 bytes              which source (label) and record number
+    exact key      8 + 4 bytes (entry id)   64-bit hash of the normalised text
+    band hashes    bands x (4 + 4) bytes    low 32 bits of each band's hash; only for records
+                                            long enough to have shingles
+    signature      num_perm x 2 bytes       low 16 bits of each bin, to verify LSH candidates
+    row, origin    8 + 4 + 8 bytes          signature row, source (label), record number
     id             only with --id-field     the record's id value
 
-With the defaults (128 bins, 25 bands) that is 12 + 300 + 512 + 12 = 836 bytes per survivor;
-duplicates cost nothing. Keys live in `SortedRuns`: sorted uint64 arrays that are merged like a
+With the defaults (128 bins, 31 bands of 3 rows) that is 12 + 248 + 256 + 20 = 536 bytes per
+survivor; duplicates cost nothing. Truncation is safe because candidates are verified: a 32-bit
+band collision only adds a candidate (about one query in 140 at a million survivors), and 16-bit
+bins raise an estimated similarity by at most (1 - J) / 65,536. Keys live in `SortedRuns`: sorted uint64 arrays that are merged like a
 log-structured merge tree, so that a batch of keys is added or looked up with a few vectorised
 `searchsorted` calls and no Python object per key.
 """
@@ -25,15 +28,17 @@ from typing import Any
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import EMPTY, Params
+from cqia_cli.dedup.minhash import Params
 
 FORMAT = "cqia-dedup-index/1"
 
 
 class SortedRuns:
-    """A multimap uint64 -> int32 made of sorted runs; batches in, vectorised lookups out."""
+    """A multimap (uint64 or uint32 keys) -> int32 made of sorted runs; batches in, vectorised
+    lookups out."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype=np.uint64) -> None:
+        self.dtype = np.dtype(dtype)
         self.keys: list[np.ndarray] = []
         self.vals: list[np.ndarray] = []
 
@@ -47,8 +52,9 @@ class SortedRuns:
     def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
         if keys.size == 0:
             return
+        keys = keys.astype(self.dtype, copy=False)
         order = np.argsort(keys, kind="stable")
-        self.keys.append(keys[order].astype(np.uint64, copy=False))
+        self.keys.append(keys[order])
         self.vals.append(vals[order].astype(np.int32, copy=False))
         # merge while the newest run is at least half the size of the one before it
         while len(self.keys) > 1 and self.keys[-1].size * 2 >= self.keys[-2].size:
@@ -65,6 +71,7 @@ class SortedRuns:
         qis, vals = [], []
         if not self.keys or q.size == 0:
             return np.empty(0, np.int64), np.empty(0, np.int32)
+        q = q.astype(self.dtype, copy=False)
         order = np.argsort(q)  # sorted queries: searchsorted walks each run once, cache-warm
         qs = q[order]
         for keys, values in zip(self.keys, self.vals):
@@ -93,7 +100,7 @@ class SortedRuns:
 
     def merged(self) -> tuple[np.ndarray, np.ndarray]:
         if not self.keys:
-            return np.empty(0, np.uint64), np.empty(0, np.int32)
+            return np.empty(0, self.dtype), np.empty(0, np.int32)
         k = np.concatenate(self.keys)
         v = np.concatenate(self.vals)
         order = np.lexsort((v, k))
@@ -101,25 +108,26 @@ class SortedRuns:
 
 
 class Rows:
-    """A growable uint32 matrix (one signature per row) in fixed blocks: no doubling copies."""
+    """A growable matrix (one signature per row) in fixed blocks: no doubling copies."""
 
     BLOCK = 1 << 14
 
-    def __init__(self, width: int) -> None:
+    def __init__(self, width: int, dtype=np.uint16) -> None:
         self.width = width
+        self.dtype = np.dtype(dtype)
         self.blocks: list[np.ndarray] = []
         self.size = 0
 
     @property
     def nbytes(self) -> int:
-        return self.size * self.width * 4
+        return self.size * self.width * self.dtype.itemsize
 
     def append(self, rows: np.ndarray) -> None:
         done = 0
         while done < rows.shape[0]:
             off = self.size % self.BLOCK
             if off == 0:
-                self.blocks.append(np.empty((self.BLOCK, self.width), dtype=np.uint32))
+                self.blocks.append(np.empty((self.BLOCK, self.width), dtype=self.dtype))
             take = min(self.BLOCK - off, rows.shape[0] - done)
             self.blocks[-1][off:off + take] = rows[done:done + take]
             done += take
@@ -127,7 +135,7 @@ class Rows:
 
     def get(self, ids: np.ndarray) -> np.ndarray:
         ids = np.asarray(ids, dtype=np.int64)
-        out = np.empty((ids.size, self.width), dtype=np.uint32)
+        out = np.empty((ids.size, self.width), dtype=self.dtype)
         blk = ids // self.BLOCK
         off = ids % self.BLOCK
         for b in np.unique(blk).tolist():
@@ -137,7 +145,7 @@ class Rows:
 
     def all(self) -> np.ndarray:
         if not self.blocks:
-            return np.empty((0, self.width), np.uint32)
+            return np.empty((0, self.width), self.dtype)
         return np.concatenate(self.blocks)[: self.size]
 
 
@@ -147,7 +155,7 @@ class MemoryIndex:
     def __init__(self, params: Params, *, keep_ids: bool = False) -> None:
         self.params = params
         self.exact = SortedRuns()
-        self.bands = SortedRuns()
+        self.bands = SortedRuns(np.uint32)
         self.sigs = Rows(params.num_perm)
         self.row = array("q")  # each entry's signature row
         self.src = array("i")
@@ -269,4 +277,4 @@ class MemoryIndex:
             self.ids.extend(ids if ids is not None else [None] * int(meta["entries"]))
 
 
-__all__ = ["MemoryIndex", "SortedRuns", "Rows", "EMPTY"]
+__all__ = ["MemoryIndex", "SortedRuns", "Rows"]

@@ -24,7 +24,7 @@ class MissingDependency(Exception):
 @dataclass
 class Sketch:
     keys: np.ndarray   # uint64[n]: hash of the normalised text (exact duplicates)
-    sigs: np.ndarray   # uint32[n, num_perm]
+    sigs: np.ndarray   # uint16[n, num_perm]: the low 16 bits of each bin (verification)
     bands: np.ndarray  # uint64[n, bands]
     near: np.ndarray   # bool[n]: long enough for at least one shingle
 
@@ -101,7 +101,7 @@ def sketch_batch(texts: list[str], params: Params) -> Sketch:
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
     sigs = signatures(units, lens, params)
-    return Sketch(keys, sigs, band_hashes(sigs, params), lens >= params.ngram)
+    return Sketch(keys, sigs.astype(np.uint16), band_hashes(sigs, params), lens >= params.ngram)
 
 
 # -- for map_batches: the params travel once per worker, not with every batch -----------------
