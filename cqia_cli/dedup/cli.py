@@ -31,6 +31,10 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
             compile_path(id_field)
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--id-field") from None
+    if storage and keep != "first":
+        raise click.UsageError("--storage works with --keep first only")
+    if shards and clusters_path:
+        raise click.UsageError("--clusters is not available with --shards")
     if storage and (index_path or save_index):
         raise click.UsageError("--storage keeps the index in Redis: it cannot be used with "
                                "--index or --save-index")
@@ -88,10 +92,14 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
     opts = Options(params=params, threshold=threshold, keep=keep, mark=mark, id_field=id_field,
                    against=against, jobs=io.jobs, stream_name=stream_name)
 
+    redis_index = None
     if storage:
         from cqia_cli.dedup.redis_index import open_storage
 
-        index = open_storage(storage, namespace, params, keep_ids=bool(id_field))
+        redis_index = open_storage(storage, namespace, params, keep_ids=bool(id_field))
+        redis_index.stream_name = stream_name
+    if redis_index is not None and not shards:
+        index = redis_index
     else:
         index = MemoryIndex(params, keep_ids=bool(id_field))
     if loaded is not None:
@@ -109,10 +117,18 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
         clusters = Clusters() if clusters_out is not None else None
         write = job.out.write
         write_dupe = dupes.write if dupes is not None else (lambda rec: None)
-        if not two_pass:
+        if shards:
+            from cqia_cli.dedup.run import run_sharded
+
+            def sharded(records, reread, write, write_dupe, clusters):
+                run_sharded(runner, redis_index, records, reread, write, write_dupe,
+                            shards=shards, shard=shard_name or stream_name, note=job.note)
+
+            _two_pass(job, io, sharded, write, write_dupe, clusters)
+        elif not two_pass:
             runner.run_first(job.records(), write, write_dupe, clusters)
         else:
-            _two_pass(job, io, runner, write, write_dupe, clusters)
+            _two_pass(job, io, runner.run_two_pass, write, write_dupe, clusters)
         if clusters is not None:
             clusters.write(clusters_out, runner)
         if save_index:
@@ -126,7 +142,7 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
         kept = st.records - st.removed
         detail = f"{st.exact:,} exact, {st.near:,} near"
         if st.external:
-            detail += f"; {st.external:,} of them duplicate a reference or indexed record"
+            detail += f"; {st.external:,} of them of records outside this input"
         verb = "marked" if mark else "removed"
         job.summary(f"dedup: kept {kept:,} of {st.records:,} ({console.fmt_share(kept, st.records)}); "
                     f"{verb} {st.removed:,} ({detail})")
@@ -141,8 +157,9 @@ def _check_save_path(path: str, inputs) -> None:
             raise OutputError(f"{path}: refusing to write over an input file (--save-index)")
 
 
-def _two_pass(job, io, runner, write, write_dupe, clusters) -> None:
-    """--keep longest|best: decide over the whole input, then read it again to write."""
+def _two_pass(job, io, run, write, write_dupe, clusters) -> None:
+    """--keep longest|best and --shards: decide over the whole input, then read it again to
+    write (standard input is spooled to a temporary file for that)."""
     from cqia_cli.dedup.run import Spool
 
     spool = None
@@ -168,7 +185,7 @@ def _two_pass(job, io, runner, write, write_dupe, clusters) -> None:
                 paths = job.files
             return iter(RecordReader(paths, encoding=io.encoding, on_error="skip"))
 
-        runner.run_two_pass(records, reread, write, write_dupe, clusters)
+        run(records, reread, write, write_dupe, clusters)
     finally:
         if spool is not None:
             spool.close()

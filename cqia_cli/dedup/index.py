@@ -201,6 +201,9 @@ class MemoryIndex:
         ident = self.ids[entry] if self.ids is not None and entry < len(self.ids) else None
         return self.labels[self.src[entry]], self.num[entry], ident
 
+    def is_current(self, entry: int, label: int) -> bool:
+        return self.src[entry] == label
+
     # -- updates ------------------------------------------------------------------------------
 
     def add(self, keys: np.ndarray, sigs: np.ndarray | None, bands: np.ndarray,

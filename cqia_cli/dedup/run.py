@@ -94,13 +94,13 @@ class Runner:
         return out
 
     def is_current(self, entry: int) -> bool:
-        return self.index.src[int(entry)] == self.label
+        return self.index.is_current(int(entry), self.label)
 
     def cluster_id(self, entry: int, line: int) -> int:
         """_cluster: the stream position of the cluster's first record (--keep first: the
         survivor; a reference or loaded entry: the first record that duplicates it)."""
         if self.is_current(entry):
-            return self.index.num[int(entry)]
+            return self.index.origin(entry)[1]
         return self.ext_cluster.setdefault(int(entry), line)
 
     def sketches(self, batches: Iterator[list[str]]):
@@ -142,6 +142,7 @@ class Runner:
         line = 0
         for sk in self.sketches(texts()):
             batch = pending.popleft()
+            self.last_sketch = sk
             nums = np.arange(line + 1, line + len(batch) + 1, dtype=np.int64)
             rows = self.index.add_rows(sk.sigs) if keep_rows else None
             ids = [self.ident(r) for r in batch] if self.id_path is not None else None
@@ -161,8 +162,11 @@ class Runner:
         """--keep first: stream."""
         mark = self.o.mark
         line = 0
+        prefetch = getattr(self.index, "origins", None)
         for batch, d, _ in self.decided(records):
             self.count(d, None)
+            if prefetch is not None:
+                prefetch(d.entry[d.entry >= 0].tolist())
             entries = d.entry.tolist()
             sims = d.sim.tolist()
             new = d.new_entry.tolist() if (mark or clusters is not None) else None
@@ -264,6 +268,129 @@ class Runner:
                 write({**rec, "_cluster": cid, "_dup_of": dup_of})
             else:
                 write_dupe({**rec, "_dup_of": dup_of})
+
+
+def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
+                reread: Callable[[], Iterator[dict]], write, write_dupe, *, shards: int,
+                shard: str, note: Callable[[str], None]) -> None:
+    """--storage with --shards: dedup this part locally, publish its survivors, wait for every
+    part, then apply the cross-part rule (see redis_index) while writing."""
+    from cqia_cli.dedup.redis_index import record_rank
+
+    o = runner.o
+    local = runner.index
+    redis_index.stream_name = shard
+    r_label = redis_index.label(CURRENT)
+    use_id = runner.id_path is not None
+    dup_line = array("q")
+    dup_sim = array("f")
+    line = 0
+    for batch, d, _ in runner.decided(records):
+        runner.count(d, None)
+        surv = np.flatnonzero(d.entry < 0)
+        for i, rec in enumerate(batch):
+            e = int(d.entry[i])
+            dup_line.append(local.origin(e)[1] if e >= 0 else 0)
+            dup_sim.append(float(d.sim[i]) if e >= 0 else 1.0)
+        if surv.size:
+            sk = runner.last_sketch
+            ids = [runner.ident(batch[i]) for i in surv.tolist()] if use_id else None
+            ranks = [record_rank(batch[i], int(sk.keys[i]), ids[j] if use_id else None, use_id,
+                                 shard, line + i + 1) for j, i in enumerate(surv.tolist())]
+            redis_index.add(sk.keys[surv], sk.sigs[surv], sk.bands[surv], sk.near[surv],
+                            r_label, np.arange(line + 1, line + len(batch) + 1)[surv], ids,
+                            ranks=ranks)
+        line += len(batch)
+    redis_index.publish_done()
+    redis_index.wait_for(shards, note)
+
+    lines = np.frombuffer(dup_line, dtype=np.int64)
+    sims = np.frombuffer(dup_sim, dtype=np.float32)
+    n = lines.size
+    pending: deque = deque()
+
+    def texts():
+        for batch in _chunks(iter(reread()), o.batch):
+            pending.append(batch)
+            yield [runner.get_text(r) for r in batch]
+
+    mark = o.mark
+    cross = 0
+    line = 0
+    for sk in runner.sketches(texts()):
+        batch = pending.popleft()
+        base = line
+        line += len(batch)
+        todo = [i for i in range(len(batch)) if base + i < n and lines[base + i] == 0]
+        best = _cross_shard(redis_index, sk, todo, batch, base, shard, use_id, runner,
+                            o.threshold) if todo else {}
+        for i, rec in enumerate(batch):
+            ln = base + i + 1
+            if ln > n:
+                break
+            if lines[ln - 1] == 0 and i not in best:
+                write({**rec, "_cluster": ln} if mark else rec)
+                continue
+            if lines[ln - 1]:
+                dup_of = {"line": int(lines[ln - 1]), "similarity": round(float(sims[ln - 1]), 4)}
+                cid = int(lines[ln - 1])
+            else:
+                cross += 1
+                entry, s = best[i]
+                source, num, ident = redis_index.origin(entry)
+                dup_of = {"source": source, "line": num}
+                if use_id and ident is not None:
+                    dup_of["id"] = ident
+                dup_of["similarity"] = round(float(s), 4)
+                cid = ln
+            if mark:
+                write({**rec, "_cluster": cid, "_dup_of": dup_of})
+            else:
+                write_dupe({**rec, "_dup_of": dup_of})
+    runner.stats.near += cross
+    runner.stats.external += cross
+
+
+def _cross_shard(index, sk, todo: list[int], batch, base: int, shard: str, use_id: bool,
+                 runner: Runner, threshold: float) -> dict[int, tuple[int, float]]:
+    """For this part's survivors (rows `todo` of the batch): the record of another part that
+    removes it under the rule, as {row: (entry, similarity)}."""
+    from cqia_cli.dedup.redis_index import record_rank
+
+    rows = np.asarray(todo, dtype=np.int64)
+    pairs: dict[tuple[int, int], float] = {}
+    for r, vals in zip(rows.tolist(), index.exact_lists(sk.keys[rows])):
+        for e in vals:
+            pairs[(r, e)] = 1.0
+    near_rows = rows[sk.near[rows]]
+    if near_rows.size:
+        qi, ent = index.band_lookup(sk.bands[near_rows])
+        if qi.size:
+            uniq = np.unique((near_rows[qi] << 32) | ent)
+            rr, ee = uniq >> 32, uniq & 0xFFFFFFFF
+            sims = (sk.sigs[rr] == index.signatures(ee)).mean(axis=1)
+            for r, e, s in zip(rr.tolist(), ee.tolist(), sims.tolist()):
+                if s >= threshold and (r, e) not in pairs:
+                    pairs[(r, e)] = s
+    if not pairs:
+        return {}
+    index.origins([e for _, e in pairs])
+    best: dict[int, tuple[float, list, int]] = {}
+    mine = {}
+    for (r, e), s in pairs.items():
+        if index.is_current(e, 0):
+            continue
+        if r not in mine:
+            rec = batch[r]
+            ident = runner.ident(rec) if use_id else None
+            mine[r] = record_rank(rec, int(sk.keys[r]), ident, use_id, shard, base + r + 1)
+        other = index.rank(e)
+        if other is None or other >= mine[r]:
+            continue
+        cur = best.get(r)
+        if cur is None or s > cur[0] or (s == cur[0] and other < cur[1]):
+            best[r] = (s, other, e)
+    return {r: (e, s) for r, (s, _, e) in best.items()}
 
 
 class Clusters:
