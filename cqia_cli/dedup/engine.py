@@ -26,6 +26,52 @@ from cqia_cli.dedup.sketch import Sketch
 NEIGHBOURS = 8
 
 
+def local_pairs(sigs: np.ndarray, bands: np.ndarray, near: np.ndarray,
+                threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In-batch near candidates (earlier, later, similarity) with similarity >= threshold: each
+    record against the first record of each of its band buckets and up to NEIGHBOURS earlier
+    records of the bucket."""
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
+    rows = np.flatnonzero(near)
+    if rows.size < 2:
+        return empty
+    nb = bands.shape[1]
+    h = bands[rows].reshape(-1)
+    rec = np.repeat(rows, nb)
+    order = np.argsort(h, kind="stable")  # rec is ascending already: (hash, record) order
+    h, rec = h[order], rec[order]
+    pos = np.arange(h.size)
+    start = np.ones(h.size, dtype=bool)
+    start[1:] = h[1:] != h[:-1]
+    gstart = np.maximum.accumulate(np.where(start, pos, 0))
+    a = [rec[gstart]]
+    b = [rec]
+    for s in range(1, NEIGHBOURS + 1):
+        same = h[s:] == h[:-s]
+        if not same.any():
+            break
+        a.append(rec[:-s][same])
+        b.append(rec[s:][same])
+    a = np.concatenate(a)
+    b = np.concatenate(b)
+    keep = a < b
+    if not keep.any():
+        return empty
+    pair = np.unique((a[keep].astype(np.int64) << 32) | b[keep])
+    a, b = pair >> 32, pair & 0xFFFFFFFF
+    sims = similarity(sigs[a], sigs[b])
+    ok = sims >= threshold
+    return a[ok], b[ok], sims[ok]
+
+
+def earlier_equal(keys: np.ndarray) -> np.ndarray:
+    """For each record, the first earlier record of the batch with the same exact key, or -1."""
+    _, first_idx, inv = np.unique(keys, return_index=True, return_inverse=True)
+    prev = first_idx[inv.reshape(-1)].astype(np.int64)
+    prev[prev == np.arange(keys.size)] = -1
+    return prev
+
+
 @dataclass
 class Decisions:
     entry: np.ndarray     # int64[n]: the entry each record duplicates, -1 for a survivor
@@ -66,38 +112,13 @@ class Deduper:
         return g_entry, g_sim
 
     def _local(self, sk: Sketch) -> dict[int, list[tuple[int, float]]]:
-        """Verified near candidates among earlier records of the same batch: {later: [(earlier,
-        similarity)]}."""
-        rows = np.flatnonzero(sk.near)
-        if rows.size < 2:
-            return {}
-        nb = sk.bands.shape[1]
-        h = sk.bands[rows].reshape(-1)
-        rec = np.repeat(rows, nb)
-        order = np.lexsort((rec, h))
-        h, rec = h[order], rec[order]
-        pos = np.arange(h.size)
-        start = np.ones(h.size, dtype=bool)
-        start[1:] = h[1:] != h[:-1]
-        gstart = np.maximum.accumulate(np.where(start, pos, 0))
-        a = [rec[gstart], ]
-        b = [rec, ]
-        for s in range(1, NEIGHBOURS + 1):
-            same = h[s:] == h[:-s]
-            a.append(rec[:-s][same])
-            b.append(rec[s:][same])
-        a = np.concatenate(a)
-        b = np.concatenate(b)
-        keep = a < b
-        if not keep.any():
-            return {}
-        pair = np.unique((a[keep].astype(np.int64) << 32) | b[keep])
-        a, b = pair >> 32, pair & 0xFFFFFFFF
-        sims = similarity(sk.sigs[a], sk.sigs[b])
+        """Verified near candidates among earlier records of the same batch (computed with the
+        sketch, in the worker): {later: [(earlier, similarity)]}."""
+        a, b, sims = sk.local
         ok = sims >= self.threshold
         out: dict[int, list[tuple[int, float]]] = {}
-        for j, i, s in zip(a[ok].tolist(), b[ok].tolist(), sims[ok].tolist()):
-            out.setdefault(i, []).append((j, s))
+        for j, i, v in zip(a[ok].tolist(), b[ok].tolist(), sims[ok].tolist()):
+            out.setdefault(i, []).append((j, v))
         return out
 
     def decide(self, sk: Sketch, nums: np.ndarray, ids: list | None = None,
@@ -106,9 +127,7 @@ class Deduper:
         n = len(sk)
         exact = self.index.exact_lookup(sk.keys) if len(self.index) else np.full(n, -1, np.int64)
         g_entry, g_sim = self._global(sk, exact)
-        _, first_idx, inv = np.unique(sk.keys, return_index=True, return_inverse=True)
-        exact_prev = first_idx[inv.reshape(-1)].astype(np.int64)
-        exact_prev[exact_prev == np.arange(n)] = -1
+        exact_prev = sk.exact_prev
         local = self._local(sk)
 
         entry = np.full(n, -1, dtype=np.int64)

@@ -105,7 +105,7 @@ class Runner:
 
     def sketches(self, batches: Iterator[list[str]]):
         return map_batches(sketch_in_worker, batches, self.o.jobs, initializer=init_worker,
-                           initargs=(self.o.params,))
+                           initargs=(self.o.params, self.o.threshold))
 
     # -- references and loaded indexes --------------------------------------------------------
 

@@ -27,6 +27,8 @@ class Sketch:
     sigs: np.ndarray   # uint16[n, num_perm]: the low 16 bits of each bin (verification)
     bands: np.ndarray  # uint64[n, bands]
     near: np.ndarray   # bool[n]: long enough for at least one shingle
+    exact_prev: np.ndarray  # int64[n]: first earlier record of the batch with the same key
+    local: tuple       # in-batch near candidates (earlier, later, similarity) >= threshold
 
     def __len__(self) -> int:
         return self.keys.size
@@ -92,7 +94,10 @@ def word_units(units: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.asarray(words, dtype=np.uint32), counts
 
 
-def sketch_batch(texts: list[str], params: Params) -> Sketch:
+def sketch_batch(texts: list[str], params: Params, threshold: float = 1.0) -> Sketch:
+    """Everything about a batch that does not need the index (so -j workers can do it)."""
+    from cqia_cli.dedup.engine import earlier_equal, local_pairs
+
     if params.t2s:
         convert = t2s_converter()
         texts = [convert(t) for t in texts]
@@ -100,18 +105,23 @@ def sketch_batch(texts: list[str], params: Params) -> Sketch:
     keys = exact_keys(units, lens, texts)
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
-    sigs = signatures(units, lens, params)
-    return Sketch(keys, sigs.astype(np.uint16), band_hashes(sigs, params), lens >= params.ngram)
+    sigs32 = signatures(units, lens, params)
+    bands = band_hashes(sigs32, params)
+    sigs = sigs32.astype(np.uint16)
+    near = lens >= params.ngram
+    return Sketch(keys, sigs, bands, near, earlier_equal(keys),
+                  local_pairs(sigs, bands, near, threshold))
 
 
 # -- for map_batches: the params travel once per worker, not with every batch -----------------
 
 _params: Params | None = None
+_threshold = 1.0
 
 
-def init_worker(params: Params) -> None:
-    global _params
-    _params = params
+def init_worker(params: Params, threshold: float) -> None:
+    global _params, _threshold
+    _params, _threshold = params, threshold
     if params.t2s:
         t2s_converter()
     if params.tokenizer == "jieba":
@@ -119,4 +129,4 @@ def init_worker(params: Params) -> None:
 
 
 def sketch_in_worker(texts: list[str]) -> Sketch:
-    return sketch_batch(texts, _params)
+    return sketch_batch(texts, _params, _threshold)
