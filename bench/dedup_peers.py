@@ -40,28 +40,28 @@ def rensa_bands(threshold: float) -> int:
 
 def greedy(tool: str, texts: list[str], ngram: int, threshold: float) -> list[int]:
     """Survivor (0-based index) of each record, or -1 for a kept record."""
-    out = []
     if tool == "rensa":
         from rensa import RMinHash, RMinHashLSH
 
         lsh = RMinHashLSH(threshold=threshold, num_perm=NUM_PERM,
                           num_bands=rensa_bands(threshold))
-        for i, t in enumerate(texts):
+
+        def sketch(t):
             m = RMinHash(num_perm=NUM_PERM, seed=SEED)
             m.update(shingles(t, ngram))
-            cands = lsh.query(m)
-            if cands:
-                out.append(min(cands))
-            else:
-                lsh.insert(i, m)
-                out.append(-1)
-        return out
-    from datasketch import MinHash, MinHashLSH
+            return m
+    else:
+        from datasketch import MinHash, MinHashLSH
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+        lsh = MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+
+        def sketch(t):
+            m = MinHash(num_perm=NUM_PERM, seed=SEED)
+            m.update_batch([s.encode("utf-8") for s in set(shingles(t, ngram))])
+            return m
+    out = []
     for i, t in enumerate(texts):
-        m = MinHash(num_perm=NUM_PERM, seed=SEED)
-        m.update_batch([s.encode("utf-8") for s in set(shingles(t, ngram))])
+        m = sketch(t)
         cands = lsh.query(m)
         if cands:
             out.append(min(cands))

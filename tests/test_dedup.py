@@ -330,3 +330,43 @@ def test_domain_signatures_estimate_jaccard():
     exact = np.array([jaccard(shingles(a), shingles(b)) for a, b in zip(texts, edited)])
     assert abs(float((est - exact).mean())) < 0.03
     assert float(np.abs(est - exact).max()) < 0.2
+
+
+def test_t2s_without_opencc_is_a_clear_usage_error(tmp_path, monkeypatch):
+    import sys
+
+    from cqia_cli.dedup import sketch
+
+    monkeypatch.setitem(sys.modules, "opencc", None)  # import opencc raises ImportError
+    sketch.t2s_converter.cache_clear()
+    try:
+        res = invoke(["dedup", "--t2s", write_jsonl(tmp_path / "t.jsonl", [{"instruction": "a"}])])
+    finally:
+        sketch.t2s_converter.cache_clear()
+    assert res.exit_code == 2
+    assert res.stderr == ("cqia dedup: --t2s needs the optional OpenCC package: "
+                          "pip install 'cqia[t2s]' (or opencc)\n")
+
+
+def test_keep_best_saves_an_index_that_names_the_survivors(tmp_path):
+    base = base_records()[0]
+    a = dict(base, human_verified=False)
+    c = dict(base, human_verified=True)
+    idx = tmp_path / "i.npz"
+    res = invoke(["dedup", "-q", "--keep", "best", "--save-index", idx,
+                  write_jsonl(tmp_path / "a.jsonl", [a, c])])
+    assert res.records() == [c]
+    again = invoke(["dedup", "-q", "--index", idx, "--mark",
+                    write_jsonl(tmp_path / "b.jsonl", [a])])
+    assert again.records()[0]["_dup_of"] == {"source": str(tmp_path / "a.jsonl"), "line": 2,
+                                             "similarity": 1.0}
+
+
+def test_storage_options_are_checked_before_connecting(tmp_path, corpus):
+    path, _, _ = corpus
+    res = invoke(["dedup", "--storage", "redis://127.0.0.1:1/0", "--keep", "best", path])
+    assert res.exit_code == 2 and "--storage works with --keep first only" in res.stderr
+    res = invoke(["dedup", "--shards", "2", path])
+    assert res.exit_code == 2 and "--shards and --shard-name need --storage" in res.stderr
+    res = invoke(["dedup", "--storage", "http://x/0", path])
+    assert res.exit_code == 2 and "expected redis://HOST:PORT/DB" in res.stderr
