@@ -17,7 +17,7 @@ complete JSONL filter in its own process: `cqia dedup -q` with -j 1 and -j 2, re
 digest-matrix API), datasketch (update_batch), and the bare orjson loop as the floor.
 
 Memory: peak RSS of `cqia dedup` over --memory records that are all different (sentences of
-real records shuffled together), minus its peak over 10,000 such records, per record.
+real records shuffled together), and its growth per record from a tenth of them.
 """
 
 from __future__ import annotations
@@ -156,23 +156,30 @@ def unique_input(n: int) -> str:
 
 
 def memory(n: int) -> dict:
+    """Peak RSS over n different records, and the growth per record between n/10 and n
+    (what the index costs per record, without the interpreter's and numpy's fixed cost)."""
     cqia = cqia_command()
-    small = measure("cqia dedup, 10,000 different records",
-                    cqia + ["dedup", "-q", unique_input(10_000)], records=10_000, repeat=1)
+    m = n // 10
     kept_path = CACHE / "dedup-unique-kept.jsonl"
-    big = measure(f"cqia dedup, {n:,} different records",
-                  cqia + ["dedup", "-q", unique_input(n)], records=n, repeat=1,
-                  stdout=str(kept_path))
-    with open(kept_path, "rb") as f:
-        kept = sum(1 for _ in f)
+    rows = []
+    for size in (m, n):
+        r = measure(f"cqia dedup, {size:,} different records",
+                    cqia + ["dedup", "-q", unique_input(size)], records=size, repeat=1,
+                    stdout=str(kept_path))
+        with open(kept_path, "rb") as f:
+            kept = sum(1 for _ in f)
+        rows.append((r, kept))
     kept_path.unlink()
-    per = (big.peak_rss_mb - small.peak_rss_mb) * 1024 * 1024 / (n - 10_000)
-    print(f"\n## memory: {n:,} records ({kept:,} kept), peak RSS {big.peak_rss_mb:,.0f} MB "
-          f"(10,000 records: {small.peak_rss_mb:,.0f} MB): {per:,.0f} bytes per record "
-          f"(target <= 1,024)")
+    (small, kept_small), (big, kept) = rows
+    per = (big.peak_rss_mb - small.peak_rss_mb) * 1024 * 1024 / (n - m)
+    per_kept = (big.peak_rss_mb - small.peak_rss_mb) * 1024 * 1024 / max(1, kept - kept_small)
+    print(f"\n## memory: {n:,} different records ({kept:,} kept): peak RSS {big.peak_rss_mb:,.0f} MB "
+          f"({big.records_per_s:,.0f} records/s); {m:,} records: {small.peak_rss_mb:,.0f} MB; "
+          f"growth {per:,.0f} bytes per record, {per_kept:,.0f} per survivor (target <= 1,024)")
     return {"records": n, "kept": kept, "peak_mb": big.peak_rss_mb,
-            "small_peak_mb": small.peak_rss_mb, "bytes_per_record": per,
-            "seconds": big.seconds}
+            "small_records": m, "small_peak_mb": small.peak_rss_mb,
+            "bytes_per_record": per, "bytes_per_survivor": per_kept,
+            "records_per_s": big.records_per_s}
 
 
 def main() -> None:

@@ -107,6 +107,72 @@ class SortedRuns:
         return k[order], v[order]
 
 
+class PackedRuns:
+    """A multimap uint32 -> uint32 packed as sorted uint64 runs (key << 32 | value): 8 bytes an
+    item, merged with an in-place sort (no index array), and no run grows past MAX_RUN items,
+    so a merge never needs more than 2 x 64 MB of scratch however large the index grows."""
+
+    MAX_RUN = 1 << 23
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def __len__(self) -> int:
+        return sum(r.size for r in self.runs)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(r.nbytes for r in self.runs)
+
+    def add(self, keys: np.ndarray, vals: np.ndarray) -> None:
+        if keys.size == 0:
+            return
+        run = (keys.astype(np.uint64) & np.uint64(0xFFFFFFFF)) << np.uint64(32)
+        run |= vals.astype(np.uint64)
+        run.sort()
+        self.runs.append(run)
+        while len(self.runs) > 1 and self.runs[-1].size * 2 >= self.runs[-2].size and \
+                self.runs[-1].size + self.runs[-2].size <= self.MAX_RUN:
+            b, a = self.runs.pop(), self.runs.pop()
+            merged = np.concatenate([a, b])
+            del a, b
+            merged.sort(kind="stable")
+            self.runs.append(merged)
+
+    def lookup(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """All (position in q, value) pairs whose key equals q[position] (q: 32-bit keys)."""
+        if not self.runs or q.size == 0:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        q = q.astype(np.uint64) & np.uint64(0xFFFFFFFF)
+        order = np.argsort(q)
+        lo_q = q[order] << np.uint64(32)
+        hi_q = lo_q | np.uint64(0xFFFFFFFF)
+        qis, vals = [], []
+        for run in self.runs:
+            left = np.searchsorted(run, lo_q, "left")
+            hit = np.flatnonzero((left < run.size)
+                                 & ((run[np.minimum(left, run.size - 1)] >> np.uint64(32))
+                                    == (lo_q >> np.uint64(32))))
+            if hit.size == 0:
+                continue
+            lo = left[hit]
+            c = np.searchsorted(run, hi_q[hit], "right") - lo
+            qi = np.repeat(order[hit], c)
+            pos = np.repeat(lo - (np.cumsum(c) - c), c) + np.arange(qi.size)
+            qis.append(qi)
+            vals.append((run[pos] & np.uint64(0xFFFFFFFF)).astype(np.int64))
+        if not qis:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(qis), np.concatenate(vals)
+
+    def merged(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.runs:
+            return np.empty(0, np.uint32), np.empty(0, np.int32)
+        allr = np.sort(np.concatenate(self.runs))
+        return (allr >> np.uint64(32)).astype(np.uint32), \
+            (allr & np.uint64(0xFFFFFFFF)).astype(np.int32)
+
+
 class Rows:
     """A growable matrix (one signature per row) in fixed blocks: no doubling copies."""
 
@@ -155,7 +221,7 @@ class MemoryIndex:
     def __init__(self, params: Params, *, keep_ids: bool = False) -> None:
         self.params = params
         self.exact = SortedRuns()
-        self.bands = SortedRuns(np.uint32)
+        self.bands = PackedRuns()
         self.sigs = Rows(params.num_perm)
         self.row = array("q")  # each entry's signature row
         self.src = array("i")
@@ -280,4 +346,4 @@ class MemoryIndex:
             self.ids.extend(ids if ids is not None else [None] * int(meta["entries"]))
 
 
-__all__ = ["MemoryIndex", "SortedRuns", "Rows"]
+__all__ = ["MemoryIndex", "SortedRuns", "PackedRuns", "Rows"]
