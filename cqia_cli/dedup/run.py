@@ -43,7 +43,7 @@ class Options:
     batch: int = BATCH
 
 
-def score_of(keep: str, get_text: Callable[[dict], str]) -> Callable[[dict, str], int]:
+def score_of(keep: str) -> Callable[[dict, str], int]:
     if keep == "longest":
         return lambda rec, text: len(text)
 
@@ -149,7 +149,7 @@ class Runner:
             yield batch, self.deduper.decide(sk, nums, ids, rows=rows), rows
             line += len(batch)
 
-    def count(self, d, lines) -> None:
+    def count(self, d) -> None:
         self.stats.records += len(d.entry)
         dup = d.entry >= 0
         exact = dup & (d.sim >= 1.0)
@@ -164,7 +164,7 @@ class Runner:
         line = 0
         prefetch = getattr(self.index, "origins", None)
         for batch, d, _ in self.decided(records):
-            self.count(d, None)
+            self.count(d)
             if prefetch is not None:
                 prefetch(d.entry[d.entry >= 0].tolist())
             entries = d.entry.tolist()
@@ -192,14 +192,14 @@ class Runner:
 
     def run_two_pass(self, records: Iterator[dict], reread: Callable[[], Iterator[dict]],
                      write, write_dupe, clusters) -> None:
-        score = score_of(self.o.keep, self.get_text)
+        score = score_of(self.o.keep)
         n_entries_before = len(self.index)
         entry_of: list[np.ndarray] = []
         sim_of: list[np.ndarray] = []
         score_of_rec: list[np.ndarray] = []
         row_of: list[np.ndarray] = []
         for batch, d, rows in self.decided(records, keep_rows=True):
-            self.count(d, None)
+            self.count(d)
             own = np.where(d.entry >= 0, d.entry, d.new_entry)
             entry_of.append(own)
             sim_of.append(np.where(d.entry >= 0, d.sim, 1.0).astype(np.float32))
@@ -286,7 +286,7 @@ def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
     dup_sim = array("f")
     line = 0
     for batch, d, _ in runner.decided(records):
-        runner.count(d, None)
+        runner.count(d)
         surv = np.flatnonzero(d.entry < 0)
         for i, rec in enumerate(batch):
             e = int(d.entry[i])
