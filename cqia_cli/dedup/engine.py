@@ -77,6 +77,7 @@ class Decisions:
     entry: np.ndarray     # int64[n]: the entry each record duplicates, -1 for a survivor
     sim: np.ndarray       # float32[n]: similarity with that entry (1.0 for exact)
     new_entry: np.ndarray  # int64[n]: the entry created for a survivor, -1 otherwise
+    exact: np.ndarray     # bool[n]: the duplicate has the same normalised text as its survivor
 
 
 class Deduper:
@@ -134,20 +135,21 @@ class Deduper:
         loc = np.full(n, -1, dtype=np.int64)
         sim = np.zeros(n, dtype=np.float32)
         survived = np.ones(n, dtype=bool)
+        same = np.zeros(n, dtype=bool)
         busy = (exact >= 0) | (exact_prev >= 0) | (g_entry >= 0)
         todo = np.flatnonzero(busy).tolist()
         if local:
             todo = sorted(set(todo).union(local))
         for i in todo:
             if exact[i] >= 0:
-                entry[i], sim[i], survived[i] = exact[i], 1.0, False
+                entry[i], sim[i], survived[i], same[i] = exact[i], 1.0, False, True
                 continue
             j = exact_prev[i]
             if j >= 0:
                 if survived[j]:
-                    loc[i], sim[i] = j, 1.0
+                    loc[i], sim[i], same[i] = j, 1.0, True
                 else:
-                    entry[i], loc[i], sim[i] = entry[j], loc[j], sim[j]
+                    entry[i], loc[i], sim[i], same[i] = entry[j], loc[j], sim[j], same[j]
                 survived[i] = False
                 continue
             best_sim, best_entry, best_loc = -1.0, -1, -1
@@ -168,4 +170,4 @@ class Deduper:
                 rows=None if rows is None else rows[survived])
         has_loc = loc >= 0
         entry[has_loc] = new_entry[loc[has_loc]]
-        return Decisions(entry, sim, new_entry)
+        return Decisions(entry, sim, new_entry, same)

@@ -152,7 +152,7 @@ class Runner:
     def count(self, d) -> None:
         self.stats.records += len(d.entry)
         dup = d.entry >= 0
-        exact = dup & (d.sim >= 1.0)
+        exact = dup & d.exact
         self.stats.exact += int(exact.sum())
         self.stats.near += int((dup & ~exact).sum())
         if dup.any():
@@ -164,9 +164,9 @@ class Runner:
         line = 0
         prefetch = getattr(self.index, "origins", None)
         for batch, d, _ in self.decided(records):
-            self.count(d)
             if prefetch is not None:
                 prefetch(d.entry[d.entry >= 0].tolist())
+            self.count(d)
             entries = d.entry.tolist()
             sims = d.sim.tolist()
             new = d.new_entry.tolist() if (mark or clusters is not None) else None
