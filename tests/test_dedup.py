@@ -370,3 +370,37 @@ def test_storage_options_are_checked_before_connecting(tmp_path, corpus):
     assert res.exit_code == 2 and "--shards and --shard-name need --storage" in res.stderr
     res = invoke(["dedup", "--storage", "http://x/0", path])
     assert res.exit_code == 2 and "expected redis://HOST:PORT/DB" in res.stderr
+
+
+def test_property_kept_plus_dupes_is_the_input(tmp_path_factory):
+    from hypothesis import given, settings, strategies as st
+
+    words = st.sampled_from(["数据", "模型", "问题", "答案", "中国", "学习", "，", "。", "A", "a", " "])
+    text = st.lists(words, min_size=0, max_size=40).map("".join)
+    recs = st.lists(st.fixed_dictionaries({"instruction": text, "output": text}), max_size=30)
+
+    @settings(max_examples=40, deadline=None)
+    @given(recs, st.sampled_from(["first", "longest", "best"]), st.sampled_from([0.3, 0.7, 1.0]))
+    def check(records, keep, threshold):
+        d = tmp_path_factory.mktemp("p")
+        inp = d / "in.jsonl"
+        inp.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in records))
+        res = invoke(["dedup", "-q", "--keep", keep, "--threshold", threshold,
+                      "--dupes", d / "dupes.jsonl", inp])
+        assert res.exit_code == 0, res
+        kept = res.records()
+        dupes = [orjson.loads(x) for x in (d / "dupes.jsonl").read_bytes().splitlines()]
+        assert len(kept) + len(dupes) == len(records)
+        marked = invoke(["dedup", "-q", "--keep", keep, "--threshold", threshold, "--mark",
+                         inp]).records()
+        assert [{k: v for k, v in m.items() if k not in ("_cluster", "_dup_of")}
+                for m in marked] == records
+        survivors = [m for m in marked if "_dup_of" not in m]
+        assert [{k: v for k, v in m.items() if k != "_cluster"} for m in survivors] == kept
+        lines_kept = {i for i, m in enumerate(marked, 1) if "_dup_of" not in m}
+        for m in marked:
+            if "_dup_of" in m:
+                assert m["_dup_of"]["line"] in lines_kept  # names a survivor
+                assert marked[m["_cluster"] - 1]["_cluster"] == m["_cluster"]
+
+    check()
