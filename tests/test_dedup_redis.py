@@ -132,3 +132,15 @@ def test_two_concurrent_shards_obey_the_rule_whatever_the_timing(corpus, tmp_pat
         assert src["source"] != ("a" if mine in recs[:200] else "b")
         assert key(other) <= key(mine)
         assert src["similarity"] >= 0.4
+
+
+def test_a_finished_sharded_namespace_is_refused(corpus, tmp_path, redis_url, request):
+    path, recs = corpus
+    ns = _ns(request)
+    one = invoke(["dedup", "-q", "--storage", redis_url, "--namespace", ns, "--shards", "1",
+                  path])
+    assert one.exit_code == 0, one
+    assert one.records() == invoke(["dedup", "-q", path]).records()
+    again = invoke(["dedup", "--storage", redis_url, "--namespace", ns, "--shards", "1", path])
+    assert again.exit_code == 2
+    assert "already holds a finished run of 1 shards" in again.stderr

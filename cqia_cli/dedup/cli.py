@@ -98,6 +98,8 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
 
         redis_index = open_storage(storage, namespace, params, keep_ids=bool(id_field))
         redis_index.stream_name = stream_name
+        if shards:
+            redis_index.check_fresh(shards)
     if redis_index is not None and not shards:
         index = redis_index
     else:

@@ -193,6 +193,13 @@ class RedisIndex:
 
     # -- --shards: the barrier ----------------------------------------------------------------
 
+    def check_fresh(self, shards: int) -> None:
+        done = int(self.r.get(self.key("published")) or 0)
+        if done >= shards:
+            raise CqiaError(f"the Redis namespace {self.ns} already holds a finished run of "
+                            f"{done} shards; give each sharded run its own --namespace",
+                            ExitStatus.USAGE)
+
     def publish_done(self) -> int:
         return int(self.r.incr(self.key("published")))
 
