@@ -404,3 +404,12 @@ def test_property_kept_plus_dupes_is_the_input(tmp_path_factory):
                 assert marked[m["_cluster"] - 1]["_cluster"] == m["_cluster"]
 
     check()
+
+
+def test_records_without_text_are_counted_in_a_warning():
+    res = invoke(["dedup", "--field", "question"],
+                 input='{"a": 1}\n{"a": 2}\n{"question": "x"}\n')
+    assert res.exit_code == 0
+    assert [r.get("a") for r in res.records()] == [1, None]
+    assert "cqia dedup: warning: 2 records have no text in question (see --field); they are " \
+        "duplicates of each other\n" in res.stderr

@@ -141,6 +141,10 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
                 raise OutputError(f"{save_index}: cannot write: {e.strerror or e}") from None
             index.labels[index.labels.index(stream_name)] = "\x00current"
         st = runner.stats
+        if st.empty:
+            fields = ", ".join(get_text.fields)
+            job.note(f"warning: {st.empty:,} records have no text in {fields} (see --field); "
+                     "they are duplicates of each other")
         kept = st.records - st.removed
         detail = f"{st.exact:,} exact, {st.near:,} near"
         if st.external:

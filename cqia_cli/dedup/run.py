@@ -61,6 +61,7 @@ class Stats:
     exact: int = 0
     near: int = 0
     external: int = 0
+    empty: int = 0  # records whose compared text is empty
 
     @property
     def removed(self) -> int:
@@ -137,7 +138,9 @@ class Runner:
         def texts():
             for batch in _chunks(records, self.o.batch):
                 pending.append(batch)
-                yield [self.get_text(r) for r in batch]
+                out = [self.get_text(r) for r in batch]
+                self.stats.empty += out.count("")
+                yield out
 
         line = 0
         for sk in self.sketches(texts()):
