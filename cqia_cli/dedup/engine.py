@@ -136,14 +136,18 @@ class Deduper:
         sim = np.zeros(n, dtype=np.float32)
         survived = np.ones(n, dtype=bool)
         same = np.zeros(n, dtype=bool)
-        busy = (exact >= 0) | (exact_prev >= 0) | (g_entry >= 0)
-        todo = np.flatnonzero(busy).tolist()
+        # decisions that do not depend on earlier records of the batch, all at once: a match
+        # in the index by exact key, or only an index candidate
+        ex = exact >= 0
+        entry[ex], sim[ex], survived[ex], same[ex] = exact[ex], 1.0, False, True
+        has_local = np.zeros(n, dtype=bool)
         if local:
-            todo = sorted(set(todo).union(local))
-        for i in todo:
-            if exact[i] >= 0:
-                entry[i], sim[i], survived[i], same[i] = exact[i], 1.0, False, True
-                continue
+            has_local[list(local)] = True
+        only_index = ~ex & (exact_prev < 0) & (g_entry >= 0) & ~has_local
+        entry[only_index], sim[only_index] = g_entry[only_index], g_sim[only_index]
+        survived[only_index] = False
+        # the rest, one by one in input order: they depend on which earlier records survived
+        for i in np.flatnonzero(~ex & ~only_index & ((exact_prev >= 0) | has_local)).tolist():
             j = exact_prev[i]
             if j >= 0:
                 if survived[j]:
@@ -155,9 +159,9 @@ class Deduper:
             best_sim, best_entry, best_loc = -1.0, -1, -1
             if g_entry[i] >= 0:
                 best_sim, best_entry = float(g_sim[i]), int(g_entry[i])
-            for j, s in local.get(i, ()):
-                if survived[j] and s > best_sim:
-                    best_sim, best_entry, best_loc = s, -1, j
+            for j, v in local.get(i, ()):
+                if survived[j] and v > best_sim:
+                    best_sim, best_entry, best_loc = v, -1, j
             if best_sim >= 0:
                 entry[i], loc[i], sim[i] = best_entry, best_loc, best_sim
                 survived[i] = False
