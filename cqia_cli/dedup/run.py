@@ -24,7 +24,7 @@ from cqia_cli.dedup.index import MemoryIndex
 from cqia_cli.dedup.minhash import Params, similarity
 from cqia_cli.dedup.sketch import init_worker, sketch_in_worker
 from cqia_cli.io import RecordReader, dumps
-from cqia_cli.parallel import map_batches
+from cqia_cli.parallel import chunked, map_batches
 
 BATCH = 2048
 CURRENT = "\x00current"
@@ -118,7 +118,7 @@ class Runner:
         pending: deque = deque()
 
         def texts():
-            for batch in _chunks(iter(reader), self.o.batch):
+            for batch in chunked(iter(reader), self.o.batch):
                 pending.append([self.ident(r) for r in batch] if self.id_path else None)
                 yield [self.get_text(r) for r in batch]
 
@@ -136,7 +136,7 @@ class Runner:
         pending: deque = deque()
 
         def texts():
-            for batch in _chunks(records, self.o.batch):
+            for batch in chunked(records, self.o.batch):
                 pending.append(batch)
                 out = [self.get_text(r) for r in batch]
                 self.stats.empty += out.count("")
@@ -313,7 +313,7 @@ def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
     pending: deque = deque()
 
     def texts():
-        for batch in _chunks(iter(reread()), o.batch):
+        for batch in chunked(iter(reread()), o.batch):
             pending.append(batch)
             yield [runner.get_text(r) for r in batch]
 
@@ -438,17 +438,6 @@ class Clusters:
         for _, row in rows:
             out.write_raw(dumps(row))
         return len(rows)
-
-
-def _chunks(it: Iterator, size: int) -> Iterator[list]:
-    batch: list = []
-    for x in it:
-        batch.append(x)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 class Spool:
