@@ -136,6 +136,22 @@ def parallel_capacity() -> float:
     return serial / (time.perf_counter() - start)
 
 
+def jobs_only(n: int, repeat: int) -> list:
+    """Just -j 1 against -j 2 (and the machine's capacity around them): a quick check."""
+    data = big_input(n)
+    cqia = cqia_command()
+    cap_before = parallel_capacity()
+    one = measure("cqia dedup -j 1", cqia + ["dedup", "-q", data], records=n, repeat=repeat)
+    two = measure("cqia dedup -j 2", cqia + ["dedup", "-q", "-j", "2", data], records=n,
+                  repeat=repeat)
+    cap_after = parallel_capacity()
+    report([one, two], one, title=f"dedup -j, {n:,} records (ratio: to -j 1)")
+    print(f"cqia -j 2 / -j 1: {two.records_per_s / one.records_per_s:.2f}x (target >= 1.7); "
+          f"the machine's parallel capacity around it: {cap_before:.2f}x before, "
+          f"{cap_after:.2f}x after (2.00 on two idle cores)")
+    return [one, two]
+
+
 def speed(n: int, repeat: int) -> list:
     data = big_input(n)
     cqia = cqia_command()
@@ -218,11 +234,15 @@ def main() -> None:
     ap.add_argument("--quality-only", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--jobs-only", action="store_true", help="only -j 1 against -j 2")
     ap.add_argument("--memory", type=int, default=0, metavar="N",
                     help="also measure peak RSS over N different records (e.g. 1000000)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     out: dict = {}
+    if args.jobs_only:
+        jobs_only(args.records, args.repeat)
+        return
     if not args.speed_only:
         out["quality"] = quality(args.sweep)
     if not args.quality_only:
