@@ -1,0 +1,152 @@
+"""MinHash signatures of shingle sets, vectorised with numpy over a whole batch of records.
+
+A record's shingles are the n-grams of its normalised text: characters by default, or jieba
+words (`tokens_batch`). Each n-gram gets one 64-bit hash (a polynomial over its units, then the
+splitmix64 finaliser). The signature is a one-permutation MinHash (Li, Owen & Zhang 2012): the
+hash's high bits choose one of `num_perm` bins and its low 32 bits compete for that bin's minimum;
+empty bins are filled from the next non-empty bin to the right (rotation densification,
+Shrivastava & Li 2014). The share of equal bins of two signatures estimates the Jaccard
+similarity of the two shingle sets, as `num_perm` independent permutations would, at the cost
+of one hash per shingle instead of `num_perm`: what makes it fast in numpy.
+
+LSH: the first `bands * rows` bins are cut into `bands` bands; each band is hashed to 64 bits
+(salted by the band's number), so that all bands live in one table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+EMPTY = np.uint32(0xFFFFFFFF)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_P = np.uint64(0x100000001B3)  # FNV prime: the polynomial's base
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def mix64(h: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser, in place on a uint64 array."""
+    h ^= h >> np.uint64(30)
+    h *= _M1
+    h ^= h >> np.uint64(27)
+    h *= _M2
+    h ^= h >> np.uint64(31)
+    return h
+
+
+@dataclass(frozen=True)
+class Params:
+    """Everything that decides signatures and bands: an index is only valid for the same."""
+
+    ngram: int = 3
+    num_perm: int = 128
+    bands: int = 25
+    rows: int = 5
+    seed: int = 1
+    tokenizer: str = "char"
+    t2s: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def lsh_params(threshold: float, num_perm: int, fn_weight: float = 0.8) -> tuple[int, int]:
+    """Bands and rows for `threshold`: the (b, r), b*r <= num_perm, that minimise the weighted
+    false positive and false negative areas of the LSH S-curve (as datasketch does). Candidates
+    are verified afterwards, so false negatives weigh more than false positives by default."""
+    steps = 400
+    s = (np.arange(steps) + 0.5) / steps
+    best, best_cost = (1, num_perm), float("inf")
+    for b in range(1, num_perm + 1):
+        for r in range(1, num_perm // b + 1):
+            p = 1 - (1 - s ** r) ** b
+            fp = p[s < threshold].sum() / steps
+            fn = (1 - p[s >= threshold]).sum() / steps
+            cost = (1 - fn_weight) * fp + fn_weight * fn
+            if cost < best_cost - 1e-12:
+                best, best_cost = (b, r), cost
+    return best
+
+
+def _ngram_hashes(units: np.ndarray, lens: np.ndarray, n: int, seed: int):
+    """64-bit hashes of every n-gram of each record's units, and the record of each."""
+    total = units.size
+    count = total - n + 1
+    if count <= 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    u = units.astype(np.uint64)
+    h = u[:count] + np.uint64((seed * _GOLDEN) & 0xFFFFFFFFFFFFFFFF)
+    for j in range(1, n):
+        h *= _P
+        h += u[j:j + count]
+    mix64(h)
+    ends = np.cumsum(lens)
+    rec = np.repeat(np.arange(lens.size), lens)[:count]
+    # an n-gram is valid when it ends inside its own record
+    valid = np.arange(n, count + n) <= ends[rec]
+    return h[valid], rec[valid]
+
+
+def signatures(units: np.ndarray, lens: np.ndarray, params: Params) -> np.ndarray:
+    """uint32[len(lens), num_perm]: the signature of each record (all EMPTY for a record with
+    fewer units than the n-gram size)."""
+    k = params.num_perm
+    nrec = lens.size
+    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    sig = np.full(nrec * k, EMPTY, dtype=np.uint32)
+    if h.size:
+        bins = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)
+        flat = rec * k + bins.astype(np.int64)
+        np.minimum.at(sig, flat, (h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
+    sig = sig.reshape(nrec, k)
+    return densify(sig)
+
+
+def densify(sig: np.ndarray) -> np.ndarray:
+    """Fill each empty bin from the next non-empty bin to its right (circularly), offset by the
+    distance, so that two records' signatures agree there as often as their sets overlap."""
+    empty = sig == EMPTY
+    rows = np.flatnonzero(empty.any(axis=1) & ~empty.all(axis=1))
+    if rows.size == 0:
+        return sig
+    k = sig.shape[1]
+    sub = sig[rows]
+    esub = empty[rows]
+    pos = np.arange(2 * k)
+    idx = np.where(np.concatenate([esub, esub], axis=1), 4 * k, pos)
+    nxt = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1][:, :k]
+    filled = np.take_along_axis(sub, nxt % k, axis=1) + \
+        (nxt - pos[:k]).astype(np.uint32) * np.uint32(0x9E3779B1)
+    filled[filled == EMPTY] -= np.uint32(1)  # EMPTY stays reserved for "no shingles"
+    sig[rows] = np.where(esub, filled, sub)
+    return sig
+
+
+def band_hashes(sig: np.ndarray, params: Params) -> np.ndarray:
+    """uint64[len(sig), bands]: each band's hash, salted by the band's number."""
+    b, r = params.bands, params.rows
+    x = sig[:, : b * r].reshape(sig.shape[0], b, r).astype(np.uint64)
+    h = np.broadcast_to(
+        (np.arange(b, dtype=np.uint64) + np.uint64(1)) * np.uint64(_GOLDEN & 0xFFFFFFFFFFFFFFFF),
+        (sig.shape[0], b)).copy()
+    for j in range(r):
+        h *= _P
+        h += x[:, :, j]
+        mix64(h)
+    return h
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Estimated Jaccard similarity: the share of equal bins (rows of a against rows of b)."""
+    return (a == b).mean(axis=-1)
+
+
+def expected_collision(s: float, bands: int, rows: int) -> float:
+    return 1 - (1 - s ** rows) ** bands
+
+
+def jaccard(a: set, b: set) -> float:
+    """Exact Jaccard similarity of two sets (for tests and benchmarks)."""
+    return len(a & b) / len(a | b) if (a or b) else 1.0
