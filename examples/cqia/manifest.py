@@ -43,8 +43,11 @@ def main() -> int:
     sources = [Path(p) for p in sys.argv[3:]]
     version = subprocess.run([os.environ.get("CQIA", "cqia"), "--version"], capture_output=True,
                              text=True, check=True).stdout.strip()
-    commands = [line for line in commands_file.read_text("utf-8").splitlines()
-                if line.strip() and not line.startswith(("make", "#"))]
+    commands = []
+    for line in commands_file.read_text("utf-8").replace("\\\n", " ").splitlines():
+        line = " ".join(line.split())
+        if line and not line.startswith(("make", "#", "mkdir ")):
+            commands.append(line)
     problems: list[str] = []
     stages: dict[str, dict] = {}
     for src in sources:
