@@ -593,8 +593,13 @@ class Job:
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._close_progress()
         if exc_type is None:
-            for out in self._outputs:
-                out.commit()
+            try:
+                for out in self._outputs:
+                    out.commit()
+            except BaseException:
+                for out in self._outputs:  # the ones not committed yet leave no temporary file
+                    out.abort()
+                raise
             if not self.quiet:
                 for text in self._summaries:
                     console.plain(text)
