@@ -7,11 +7,10 @@ The rows: the main conversions of a COIG-CQIA file, --keep-meta, the way back fr
 a JSON array input, and building records with the shipped xiaohongshu templates.
 """
 
-import argparse
 import os
 import subprocess
 
-from harness import BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure, report
+from harness import arg_parser, BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure, report
 
 
 def derived(cqia: list[str], data: str, name: str, args: list[str]) -> str:
@@ -42,10 +41,7 @@ def forum_dump(data: str, n: int) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", default=None, help="also write the results here")
+    ap = arg_parser()
     args = ap.parse_args()
     n = args.records
     data = big_input(n)

@@ -22,7 +22,6 @@ real records shuffled together), and its growth per record from a tenth of them.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -36,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from harness import (BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure,  # noqa: E402
+from harness import (arg_parser, BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure,  # noqa: E402
                      report, shared_records)
 
 import dedup_peers  # noqa: E402
@@ -228,16 +227,13 @@ def memory(n: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap = arg_parser()
     ap.add_argument("--quality-only", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--sweep", action="store_true")
     ap.add_argument("--jobs-only", action="store_true", help="only -j 1 against -j 2")
     ap.add_argument("--memory", type=int, default=0, metavar="N",
                     help="also measure peak RSS over N different records (e.g. 1000000)")
-    ap.add_argument("--json", default=None)
     args = ap.parse_args()
     out: dict = {}
     if args.jobs_only:

@@ -7,14 +7,13 @@ A local file goes through the same core reader as every command, so its ratio sh
 validate's. A download adds the transfer and a sha256 of the file; a cache hit re-hashes it.
 """
 
-import argparse
 import functools
 import os
 import tempfile
 import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
-from harness import BARE_ORJSON_LOOP, big_input, cqia_command, measure, report
+from harness import arg_parser, BARE_ORJSON_LOOP, big_input, cqia_command, measure, report
 
 
 class _Quiet(SimpleHTTPRequestHandler):
@@ -23,10 +22,7 @@ class _Quiet(SimpleHTTPRequestHandler):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", default=None, help="also write the results here")
+    ap = arg_parser()
     args = ap.parse_args()
     data = big_input(args.records)
     n = args.records

@@ -9,20 +9,16 @@ JSONL filter can do. Exact mode parses the input twice (files) or spools it as c
 its best round, because the machine is shared.
 """
 
-import argparse
 import resource
 import tempfile
 
-from harness import BARE_ORJSON_LOOP, Result, big_input, cqia_command, measure, report
+from harness import arg_parser, BARE_ORJSON_LOOP, Result, big_input, cqia_command, measure, report
 
 RATIOS = "train=0.9,valid=0.05,test=0.05"
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", default=None, help="also write the results here")
+    ap = arg_parser()
     args = ap.parse_args()
     data = big_input(args.records)
     n = args.records

@@ -11,11 +11,10 @@ jieba is slow, so --tokens and --diversity are measured on the first M records (
 20,000), again with their own bare-loop baseline over the same file.
 """
 
-import argparse
 import itertools
 import os
 
-from harness import BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure, report
+from harness import arg_parser, BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure, report
 
 
 def head(path: str, n: int) -> str:
@@ -43,11 +42,8 @@ def interleaved(runs, n: int, rounds: int):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=200_000)
+    ap = arg_parser()
     ap.add_argument("--jieba-records", type=int, default=20_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args()
     data = big_input(args.records)
     n = args.records

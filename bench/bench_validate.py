@@ -5,16 +5,12 @@
 Target (issue 2): the I/O core costs at most 25% over the bare loop, i.e. ratio >= 0.8.
 """
 
-import argparse
 
-from harness import BARE_ORJSON_LOOP, big_input, cqia_command, measure, report
+from harness import arg_parser, BARE_ORJSON_LOOP, big_input, cqia_command, measure, report
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--records", type=int, default=200_000)
-    ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--json", default=None, help="also write the results here")
+    ap = arg_parser()
     args = ap.parse_args()
     data = big_input(args.records)
     n = args.records

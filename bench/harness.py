@@ -17,6 +17,7 @@ numbered variation so that no two records are identical), generated otherwise.
 
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -36,6 +37,15 @@ SHARED = ROOT.parent / "shared" / "data" / "coig-cqia"
 
 #: The baseline every command is compared with: read lines, parse with orjson, write them back.
 BARE_ORJSON_LOOP = [sys.executable, str(HERE / "bare_orjson_loop.py")]
+
+
+def arg_parser(description: str | None = None) -> argparse.ArgumentParser:
+    """The options every benchmark script takes: --records, --repeat, --json."""
+    ap = argparse.ArgumentParser(description=description)
+    ap.add_argument("--records", type=int, default=200_000, help="size of the input")
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each command; the best counts")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    return ap
 
 
 def cqia_command() -> list[str]:
