@@ -1093,7 +1093,10 @@ class Scan:
             else:
                 rule.slot = None
         terms = [t for t in by_term if t]
-        self._ac = (ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.Standard)
+        # a DFA: about twice as fast per character as the default NFA on this scan, which
+        # every field of every record goes through; built in a few tens of milliseconds
+        self._ac = (ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.Standard,
+                                               implementation=ahocorasick_rs.Implementation.DFA)
                     if terms else None)
         self._slots_of = [frozenset(by_term[t]) for t in terms]
         #: field -> the slots whose triggers it holds, for the current record
