@@ -919,6 +919,10 @@ class Echo(Rule):
                 if not value:
                     continue
                 raw = value if type(value) is str else as_text(value)
+                # an echo's Han characters are all in the source (normalising keeps them as
+                # they are): one of the output's first ones missing there rules it out cheaply
+                if _han_missing(text, raw):
+                    continue
                 # normalising a prefix of the output is enough to see that it is longer than
                 # the source could be after normalising: first a short one, then a longer one
                 if len(text) > len(raw) + 16 and len(strip("", text[:len(raw) + 16])) > len(raw):
@@ -940,6 +944,22 @@ class Echo(Rule):
                         and out in ref):
                     return field, f"is a substring of the {src}"
         return None
+
+
+_HAN_CHAR = re.compile(_HAN.pattern[:-1])
+
+
+def _han_missing(text: str, source: str, chars: int = 64, most: int = 12) -> bool:
+    """True when one of the first `most` Han characters in the first `chars` characters of
+    `text` does not occur in `source` (then `text` cannot be an echo of it)."""
+    seen = 0
+    for m in _HAN_CHAR.finditer(text, 0, chars):
+        if m.group() not in source:
+            return True
+        seen += 1
+        if seen == most:
+            break
+    return False
 
 
 # -- threshold and where ---------------------------------------------------------------------
