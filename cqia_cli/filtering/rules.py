@@ -667,6 +667,7 @@ def _compile_fast(pattern: str):
 
 _SYMBOL_RUNS = re.compile(r"([^\w])\1+")
 _SENTENCE_SPLIT = re.compile(r"[。！？!?；;\n]+")
+_SENTENCES = re.compile(r"[^。！？!?；;\n]+").findall
 
 
 class Repetition(Rule):
@@ -721,7 +722,8 @@ class Repetition(Rule):
                 share = 1 - len(set(lines)) / len(lines)
                 if share > v["max_dup_lines"]:
                     return f"{share:.0%} of {len(lines)} lines repeat an earlier line"
-        sentences = _SENTENCE_SPLIT.split(text)
+        # the pieces between separator runs, without the empty ones at the ends
+        sentences = _SENTENCES(text)
         if len(sentences) >= units:
             sentences = [s for s in map(str.strip, sentences) if s]
             if len(sentences) >= units:
@@ -734,7 +736,7 @@ class Repetition(Rule):
             limit = v["max_dup_ngrams"]
             # the estimate runs on the text with separator runs (-----) still in: it can only
             # be higher than on the cleaned text, so nothing above the limit is missed
-            if _sampled_dup_share(compact, n) > limit - 0.4:
+            if _sampled_dup_exceeds(compact, n, limit - 0.4):
                 share = dup_ngram_share(_SYMBOL_RUNS.sub(r"\1", compact), n)
                 if share > limit:
                     return f"{share:.0%} of {n}-grams repeat an earlier one"
@@ -781,6 +783,29 @@ def _sampled_dup_share(text: str, n: int, samples: int = 12) -> float:
         if find(text[i:i + n], 0, i + n - 1) != -1:
             hits += 1
     return hits / tried if tried else 0.0
+
+
+def _sampled_dup_exceeds(text: str, n: int, threshold: float, samples: int = 12) -> bool:
+    """`_sampled_dup_share(text, n, samples) > threshold`, stopping as soon as the samples left
+    cannot lift the share above the threshold."""
+    total = len(text) - n + 1
+    if total <= 0:
+        return 0.0 > threshold
+    step = max(1, total // samples)
+    positions = range(step, total, step)
+    tried = len(positions)
+    if not tried:
+        return 0.0 > threshold
+    find = text.find
+    hits = 0
+    left = tried
+    for i in positions:
+        left -= 1
+        if find(text[i:i + n], 0, i + n - 1) != -1:
+            hits += 1
+        elif (hits + left) / tried <= threshold:
+            return False
+    return hits / tried > threshold
 
 
 # -- garbled ---------------------------------------------------------------------------------
