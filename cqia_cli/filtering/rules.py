@@ -839,13 +839,13 @@ def _char_triggers() -> list[str]:
     return sorted(out)
 
 
+_ASTRAL_OR_SURROGATE = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+
+
 def _has_astral_or_surrogate(text: str) -> bool:
-    """True when the text has a character beyond U+FFFF or a lone surrogate (UTF-16 length
-    differs, or encoding fails): only then can an astral private-use character be there."""
-    try:
-        return len(text.encode("utf-16-le")) != 2 * len(text)
-    except UnicodeEncodeError:
-        return True
+    """True when the text has a character beyond U+FFFF or a lone surrogate: only then can an
+    astral private-use character be there."""
+    return _ASTRAL_OR_SURROGATE.search(text) is not None
 
 
 _CHAR_TRIGGERS = _char_triggers()
