@@ -498,3 +498,32 @@ def test_parallel_bad_line_fails_at_the_same_line_as_serial(tmp_path):
     shelled = shell(f"cqia filter -q -j 2 {a} {b} | wc -l")
     assert shelled.stdout.strip() == str(len(one.stdout_bytes.splitlines()))
     assert shelled.stderr.strip() == one.stderr.strip()
+
+
+def test_worker_builds_its_own_filter_when_not_inherited():
+    """A spawned worker (no fork) builds the rules from their specs and gives the bytes,
+    counts and bad lines that the serial path gives."""
+    from cqia_cli.filtering import engine
+    from cqia_cli.filtering.config import RuleSet as RS
+
+    rs = RS()
+    specs = rs.specs(())
+    lines = (FIX / "dirty.jsonl").read_bytes().splitlines(keepends=True)[:5]
+    lines += [b"\n", b"[1]\n"] + (FIX / "clean.jsonl").read_bytes().splitlines(keepends=True)[:3]
+    saved = dict(engine._worker)
+    try:
+        engine._worker.clear()
+        engine.init_worker(specs, False, "utf-8", False, True)
+        segments, counts = engine.filter_lines((7, lines))
+    finally:
+        engine._worker.clear()
+        engine._worker.update(saved)
+    flt = Filter(rs.build(()))
+    recs = [json.loads(x) for x in lines if x.strip() and x != b"[1]\n"]
+    kept = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in recs
+                    if flt.check(r) is None)
+    assert [bad for _, _, bad in segments] == [(13, b"[1]\n", "not a JSON object (a JSON array)"),
+                                               None]
+    assert b"".join(out for out, _, _ in segments) == kept
+    assert counts[0] == 8 and counts[1] == len(kept.splitlines())
+    assert len(b"".join(side for _, side, _ in segments).splitlines()) == 8 - counts[1]

@@ -224,7 +224,7 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
             for rec in job.records():
                 handle(rec, check(rec))
         else:
-            _run_parallel(job, specs, all_reasons, invert, rejects_out, jobs, tally)
+            _run_parallel(job, flt, specs, all_reasons, invert, rejects_out, jobs, tally)
 
         if report_out is not None:
             import orjson
@@ -239,14 +239,16 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
                     f"{tally.rejected:,}")
 
 
-def _run_parallel(job, specs, all_reasons: bool, invert: bool, rejects_out, jobs: int,
+def _run_parallel(job, flt, specs, all_reasons: bool, invert: bool, rejects_out, jobs: int,
                   tally) -> None:
     """Workers parse, check and serialise batches of raw lines; this process only reads lines
     and writes the bytes it gets back, in input order, reporting the bad lines the workers
     found where the serial run would (the same message, --on-error and --errors)."""
-    from cqia_cli.filtering.engine import filter_lines, init_worker
+    from cqia_cli.filtering.engine import filter_lines, init_worker, share_filter
     from cqia_cli.parallel import map_batches
     from cqia_cli.status import DataError
+
+    share_filter(flt, specs)  # forked workers use it as it is
 
     reader = job.reader
     names: deque = deque()

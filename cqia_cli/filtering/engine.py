@@ -108,13 +108,22 @@ class Tally:
 _worker: dict = {}
 
 
+def share_filter(flt: Filter, specs: list) -> None:
+    """Hand the parent's Filter to workers started by fork (they inherit it, with its
+    automata, instead of building their own); `init_worker` checks that the specs match."""
+    _worker.update(specs=specs, filter=flt, names=[r.name for r in flt.rules],
+                   all_reasons=flt.all_reasons)
+
+
 def init_worker(specs: list, all_reasons: bool, encoding: str, invert: bool = False,
                 rejects: bool = False) -> None:
-    from cqia_cli.filtering.config import build_rules
+    if _worker.get("specs") != specs or _worker.get("all_reasons") != all_reasons:
+        from cqia_cli.filtering.config import build_rules
 
-    rules = build_rules(specs)
-    _worker.update(filter=Filter(rules, all_reasons), names=[r.name for r in rules],
-                   all_reasons=all_reasons, encoding=encoding, invert=invert, rejects=rejects)
+        rules = build_rules(specs)
+        _worker.update(specs=specs, filter=Filter(rules, all_reasons),
+                       names=[r.name for r in rules], all_reasons=all_reasons)
+    _worker.update(encoding=encoding, invert=invert, rejects=rejects)
 
 
 Segment = tuple[bytes, bytes, "tuple[int, bytes, str] | str | None"]
