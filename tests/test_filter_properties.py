@@ -100,3 +100,17 @@ def test_echo_han_precheck_never_hides_an_echo(output, source):
     with mock.patch.object(rules, "_han_missing", lambda text, source: False):
         reference = echo.check(record)
     assert echo.check(record) == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="中文字abcXYZ 1,。😀é\u4dc0", max_size=60),
+       st.sampled_from([0.0, 0.05, 0.3, 0.9, 1.0]))
+def test_han_bound_shortcut_equals_the_full_bound(text, lo):
+    from cqia_cli.filtering import rules
+
+    b = text.encode("utf-8", "surrogatepass")
+    han = len(b) - len(b.translate(None, rules._HAN_LEADS))
+    letters = len(b) - len(b.translate(None, rules._ASCII_LETTERS))
+    ascii_chars = len(b) - len(b.translate(None, rules._ASCII))
+    full = bool(han) and han >= lo * (letters + len(text) - ascii_chars)
+    assert rules._han_bound(text, lo) == full

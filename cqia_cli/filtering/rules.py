@@ -456,6 +456,8 @@ def _han_bound(text: str, lo: float) -> bool:
     han_low = size - len(b.translate(None, _HAN_LEADS))
     if not han_low:
         return False
+    if lo >= 0 and han_low >= lo * len(text):  # letters_up below is at most len(text)
+        return True
     ascii_letters = size - len(b.translate(None, _ASCII_LETTERS))
     ascii_chars = size - len(b.translate(None, _ASCII))
     letters_up = ascii_letters + (len(text) - ascii_chars)
