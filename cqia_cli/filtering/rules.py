@@ -226,10 +226,17 @@ class Rule:
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         slot = self.slot if scan is not None else None
+        gate_only = False
         if slot is not None:
             cache = scan.cache
             gate_only = self.gate_only
         for field, key, parts in self._keys:
+            if gate_only:
+                # a field already scanned (by this rule or another on the same field) without
+                # this rule's triggers: nothing to find, not even the text to fetch
+                slots = cache.get(field)
+                if slots is not None and slot not in slots:
+                    continue
             value = record.get(key) if key is not None else get(record, parts)
             if value is None or value == "":
                 continue
@@ -295,6 +302,8 @@ class Length(Rule):
         self.filler = frozenset(_FILLER_STRIP.sub("", t) for t in terms) - {""}
         self.filler_fields = frozenset(filler_fields)
         self._words = bool(any(min_words.values()) or any(max_words.values()))
+        #: field -> (min, max), looked up once per field name
+        self._limits: dict[str, tuple] = {}
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for name, parts in self._required_paths:
@@ -310,10 +319,13 @@ class Length(Rule):
 
     def check_text(self, field: str, text: str) -> str | None:
         n = len(text.strip())
-        lo = per_field(self.min, field, 0)
+        limits = self._limits.get(field)
+        if limits is None:
+            limits = self._limits[field] = (per_field(self.min, field, 0),
+                                            per_field(self.max, field, 0))
+        lo, hi = limits
         if lo and n < lo:
             return f"{n:,} characters, below {lo:,}"
-        hi = per_field(self.max, field, 0)
         if hi and n > hi:
             return f"{n:,} characters, above {hi:,}"
         if self.filler and field in self.filler_fields and n <= 12:
