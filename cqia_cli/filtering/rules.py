@@ -945,16 +945,21 @@ class Echo(Rule):
 
     def setup(self, source, min_chars, min_share):
         self.sources = [(f, compile_path(f)) for f in source]
+        #: (name, top-level key or None, path): a plain dict lookup for top-level fields
+        self._sources = [(f, p[0] if len(p) == 1 and isinstance(p[0], str) else None, p)
+                         for f, p in self.sources]
         self.min_chars = min_chars
         self.min_share = min_share
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         strip = _ECHO_STRIP.sub
-        for field, text in self.texts(record):
+        for field, parts in self._paths:  # as self.texts(record), inline
+            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+            text = value if type(value) is str else as_text(value)
             if not text:
                 continue
-            for src, parts in self.sources:
-                value = get(record, parts)
+            for src, key, spath in self._sources:
+                value = record.get(key) if key is not None else get(record, spath)
                 if not value:
                     continue
                 raw = value if type(value) is str else as_text(value)
