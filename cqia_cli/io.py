@@ -292,21 +292,29 @@ class RecordReader:
         For `-j N` work where workers parse the lines and the parent only moves bytes: the
         parent reports a line that a worker found bad with `bad_line(line, lineno, problem,
         path=name)`, which then behaves as in plain iteration (--on-error, --errors, the same
-        message). Reading errors (corrupt compressed data, ...) are raised as there."""
+        message). Reading errors (corrupt compressed data, ...) are raised as there, after a
+        last batch of the lines read before them."""
         batch: list[bytes] = []
         name = None
         first = 1
-        for lineno, line in self._numbered():
-            if lineno == 1 and batch:  # the next input
+        try:
+            for lineno, line in self._numbered():
+                if lineno == 1 and batch:  # the next input
+                    yield name, first, batch
+                    batch = []
+                if not batch:
+                    name = self.path
+                    first = lineno
+                batch.append(line)
+                if len(batch) >= size:
+                    yield name, first, batch
+                    batch = []
+        except CqiaError:
+            # a reading error (corrupt compressed data, ...): the lines read before it first,
+            # as plain iteration gives them before it raises
+            if batch:
                 yield name, first, batch
-                batch = []
-            if not batch:
-                name = self.path
-                first = lineno
-            batch.append(line)
-            if len(batch) >= size:
-                yield name, first, batch
-                batch = []
+            raise
         if batch:
             yield name, first, batch
 

@@ -177,6 +177,23 @@ def codecs_bom() -> bytes:
     return b"\xef\xbb\xbf"
 
 
+def test_raw_batches_give_the_lines_before_a_reading_error_first(tmp_path):
+    path = tmp_path / "t.jsonl.gz"
+    data = gzip.compress(_lines(RECS * 2000))
+    path.write_bytes(data[: len(data) // 2])
+    serial = []
+    with pytest.raises(DataError) as plain:
+        for rec in RecordReader([str(path)]):
+            serial.append(rec)
+    got = []
+    with pytest.raises(DataError) as batched:
+        for name, first, lines in RecordReader([str(path)]).raw_batches(1000):
+            assert first == len(got) + 1
+            got.extend(lines)
+    assert str(batched.value) == str(plain.value)
+    assert [parse_line(line) for line in got if line.endswith(b"\n")] == serial
+
+
 def test_missing_file_is_input_error(tmp_path):
     with pytest.raises(InputError):
         list(read_records([str(tmp_path / "nope.jsonl")]))
