@@ -527,3 +527,17 @@ def test_worker_builds_its_own_filter_when_not_inherited():
     assert b"".join(out for out, _, _ in segments) == kept
     assert counts[0] == 8 and counts[1] == len(kept.splitlines())
     assert len(b"".join(side for _, side, _ in segments).splitlines()) == 8 - counts[1]
+
+
+def test_parallel_corrupt_input_writes_what_serial_writes_before_failing(tmp_path):
+    import gzip
+
+    data = (FIX / "clean.jsonl").read_bytes() * 300
+    packed = gzip.compress(data)
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(packed[: len(packed) * 2 // 3])
+    one = invoke(["filter", "-q", "-j", "1", path])
+    two = invoke(["filter", "-q", "-j", "2", path])
+    assert one.exit_code == two.exit_code == 65
+    assert one.stderr == two.stderr and "corrupt or truncated compressed data" in one.stderr
+    assert one.stdout_bytes == two.stdout_bytes and one.stdout_bytes

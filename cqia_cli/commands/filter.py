@@ -246,17 +246,23 @@ def _run_parallel(job, flt, specs, all_reasons: bool, invert: bool, rejects_out,
     found where the serial run would (the same message, --on-error and --errors)."""
     from cqia_cli.filtering.engine import filter_lines, init_worker, share_filter
     from cqia_cli.parallel import map_batches
-    from cqia_cli.status import DataError
+    from cqia_cli.status import CqiaError, DataError
 
     share_filter(flt, specs)  # forked workers use it as it is
 
     reader = job.reader
     names: deque = deque()
+    failed: list = []
 
     def batches():
-        for name, first, lines in job.raw_batches(BATCH):
-            names.append(name)
-            yield first, lines
+        try:
+            for name, first, lines in job.raw_batches(BATCH):
+                names.append(name)
+                yield first, lines
+        except CqiaError as e:
+            # a reading error: raised once the batches read before it are written, as the
+            # serial run writes the records before it
+            failed.append(e)
 
     write_out = job.out.write_raw
     write_side = rejects_out.write_raw if rejects_out is not None else None
@@ -275,6 +281,8 @@ def _run_parallel(job, flt, specs, all_reasons: bool, invert: bool, rejects_out,
                     raise DataError(bad)
                 bad_line(bad[1], bad[0], bad[2], path=name)
         tally.merge(*counts)
+    if failed:
+        raise failed[0]
 
 
 def _print_table(tally, all_reasons: bool) -> None:
