@@ -156,10 +156,10 @@ def filter_lines(batch: tuple[int, list[bytes]]) -> tuple[list[Segment], tuple]:
     for lineno, line in enumerate(lines, first):
         try:
             rec = loads(line) if utf8 else loads(line.decode(encoding))
-        except ValueError:  # JSONDecodeError, UnicodeDecodeError
-            rec = parse_line(line, encoding)
-            if rec is not None:
-                segments.append((b"".join(out), b"".join(side), (lineno, line, rec)))
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: why, as iteration says it
+            problem = parse_line(line, encoding)
+            if problem is not None:  # None: a blank line
+                segments.append((b"".join(out), b"".join(side), (lineno, line, problem)))
                 out, side = [], []
             continue
         if type(rec) is not dict:
