@@ -235,34 +235,22 @@ class RecordReader:
 
     # -- errors -----------------------------------------------------------------------------
 
-    def bad_line(self, line: bytes, lineno: int, problem: str) -> None:
-        """Report a bad line: raise under --on-error fail, else count it and keep it aside."""
+    def bad_line(self, line: bytes, lineno: int, problem: str, path: str | None = None) -> None:
+        """Report a bad line: raise under --on-error fail, else count it and keep it aside.
+
+        `path` names the input the line came from when that is not the current one (a line of
+        `raw_batches` that a worker found bad)."""
         self.lineno = lineno
         self.raw = line
         if self.on_error == "fail":
-            raise DataError(f"{self.path}:{lineno}: {problem}")
+            raise DataError(f"{self.path if path is None else path}:{lineno}: {problem}")
         self.skipped += 1
         if self.errors_out is not None:
             self.errors_out.write_raw(line if line.endswith(b"\n") else line + b"\n")
 
     def _diagnose(self, line: bytes, exc: Exception) -> str | None:
         """Why `line` did not parse; None for a blank line (skipped silently)."""
-        if not line.strip():
-            return None
-        if self.utf8:
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError as e:
-                return (
-                    f"not valid UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1}); "
-                    "if the file is in another encoding, give it with --encoding (e.g. gb18030)"
-                )
-        msg = getattr(exc, "msg", None) or str(exc)
-        col = getattr(exc, "colno", None)
-        if isinstance(exc, orjson.JSONDecodeError) and col:
-            msg = msg.split(": line ")[0]
-            return f"invalid JSON: {msg} at column {col}"
-        return f"invalid JSON: {msg}"
+        return _diagnose(line, exc, self.utf8)
 
     # -- iteration --------------------------------------------------------------------------
 
@@ -279,6 +267,60 @@ class RecordReader:
         loads = _loads
         utf8 = self.utf8
         encoding = self.encoding
+        for lineno, line in self._numbered():
+            try:
+                obj = loads(line) if utf8 else loads(line.decode(encoding))
+            except ValueError:  # JSONDecodeError, UnicodeDecodeError: say why
+                problem = parse_line(line, encoding)
+                if problem is not None:
+                    self.bad_line(line, lineno, problem)
+                continue
+            if type(obj) is not dict:
+                self.bad_line(line, lineno, f"not a JSON object (a JSON {json_kind(obj)})")
+                continue
+            self.lineno = lineno
+            self.raw = line
+            self.records += 1
+            yield obj
+
+    def raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
+        """The input lines, not parsed, in batches of at most `size`: (name of the input, number
+        of the first line, [line, ...]), the lines numbered on from the first. A batch never
+        spans two inputs; a leading BOM is removed; blank lines stay in (`parse_line` gives
+        None for them, to skip).
+
+        For `-j N` work where workers parse the lines and the parent only moves bytes: the
+        parent reports a line that a worker found bad with `bad_line(line, lineno, problem,
+        path=name)`, which then behaves as in plain iteration (--on-error, --errors, the same
+        message). Reading errors (corrupt compressed data, ...) are raised as there, after a
+        last batch of the lines read before them."""
+        batch: list[bytes] = []
+        name = None
+        first = 1
+        try:
+            for lineno, line in self._numbered():
+                if lineno == 1 and batch:  # the next input
+                    yield name, first, batch
+                    batch = []
+                if not batch:
+                    name = self.path
+                    first = lineno
+                batch.append(line)
+                if len(batch) >= size:
+                    yield name, first, batch
+                    batch = []
+        except CqiaError:
+            # a reading error (corrupt compressed data, ...): the lines read before it first,
+            # as plain iteration gives them before it raises
+            if batch:
+                yield name, first, batch
+            raise
+        if batch:
+            yield name, first, batch
+
+    def _numbered(self) -> Iterator[tuple[int, bytes]]:
+        """(line number, line) of every input in turn (`path` names the current one), the
+        errors of reading reported as `FILE:LINE: problem`."""
         for path, name in zip(self.paths, self.names):
             self.path = name
             self.lineno = 0
@@ -287,30 +329,7 @@ class RecordReader:
             lineno = 0
             try:
                 for lineno, line in enumerate(self._lines(stream), 1):
-                    try:
-                        if utf8:
-                            obj = loads(line)
-                        else:
-                            obj = loads(line.decode(encoding))
-                    except UnicodeDecodeError as e:
-                        self.bad_line(
-                            line, lineno,
-                            f"cannot decode as {encoding} (byte 0x{line[e.start]:02x} at column "
-                            f"{e.start + 1}); check --encoding",
-                        )
-                        continue
-                    except (orjson.JSONDecodeError, ValueError) as e:
-                        problem = self._diagnose(line, e)
-                        if problem is not None:
-                            self.bad_line(line, lineno, problem)
-                        continue
-                    if type(obj) is not dict:
-                        self.bad_line(line, lineno, f"not a JSON object (a JSON {json_kind(obj)})")
-                        continue
-                    self.lineno = lineno
-                    self.raw = line
-                    self.records += 1
-                    yield obj
+                    yield lineno, line
             except _DECOMPRESS_ERRORS as e:
                 raise DataError(
                     f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})"
@@ -332,6 +351,45 @@ class RecordReader:
                         pass
                     stream.close()
                     raw.close()
+
+
+def parse_line(line: bytes, encoding: str = "utf-8") -> dict | str | None:
+    """One JSON Lines line as a record (a dict); else why it is bad (a str: the problem, as
+    `FILE:LINE: problem` gives it), or None for a blank line (skipped silently). `encoding`
+    is a normalised codec name (`check_encoding`)."""
+    try:
+        if encoding == "utf-8":
+            obj = _loads(line)
+        else:
+            obj = _loads(line.decode(encoding))
+    except UnicodeDecodeError as e:
+        return (f"cannot decode as {encoding} (byte 0x{line[e.start]:02x} at column "
+                f"{e.start + 1}); check --encoding")
+    except (orjson.JSONDecodeError, ValueError) as e:
+        return _diagnose(line, e, encoding == "utf-8")
+    if type(obj) is not dict:
+        return f"not a JSON object (a JSON {json_kind(obj)})"
+    return obj
+
+
+def _diagnose(line: bytes, exc: Exception, utf8: bool) -> str | None:
+    """Why `line` did not parse; None for a blank line (skipped silently)."""
+    if not line.strip():
+        return None
+    if utf8:
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return (
+                f"not valid UTF-8 (byte 0x{line[e.start]:02x} at column {e.start + 1}); "
+                "if the file is in another encoding, give it with --encoding (e.g. gb18030)"
+            )
+    msg = getattr(exc, "msg", None) or str(exc)
+    col = getattr(exc, "colno", None)
+    if isinstance(exc, orjson.JSONDecodeError) and col:
+        msg = msg.split(": line ")[0]
+        return f"invalid JSON: {msg} at column {col}"
+    return f"invalid JSON: {msg}"
 
 
 def json_kind(obj: Any) -> str:
@@ -554,6 +612,22 @@ class Job:
             for rec in reader:
                 self.progress.advance(reader.records, reader.done_bytes())
                 yield rec
+        finally:
+            self.progress.close()
+
+    def raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
+        """`RecordReader.raw_batches`, with progress on a terminal (counted in lines)."""
+        reader = self.reader
+        if not self._progress_enabled or not console.stderr_is_terminal():
+            yield from reader.raw_batches(size)
+            return
+        self.progress = console.Progress(console.command_name, reader.total_bytes)
+        lines = 0
+        try:
+            for item in reader.raw_batches(size):
+                lines += len(item[2])
+                self.progress.advance(lines, reader.done_bytes())
+                yield item
         finally:
             self.progress.close()
 

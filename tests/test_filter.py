@@ -448,3 +448,96 @@ def test_cjk_ratio_excuses_answers_the_instruction_asks_for_in_another_language(
     assert run("cjk-ratio", rec(english, instruction="请用英文写一封邀请信。")) is None
     assert run("cjk-ratio", rec(english, instruction="请写一封邀请信。")) is not None
     assert run("cjk-ratio", rec(english, instruction="Write an email."), unless_asked=[])
+
+
+def _bad_inputs(tmp_path):
+    """Two inputs of several -j batches each, with bad lines in different batches, blank
+    lines and a BOM."""
+    good = [json.dumps(r, ensure_ascii=False).encode() + b"\n"
+            for name in ("dirty.jsonl", "clean.jsonl")
+            for r in map(json.loads, open(FIX / name, encoding="utf-8"))]
+    a = tmp_path / "a.jsonl"
+    b = tmp_path / "b.jsonl"
+    a.write_bytes(b"\xef\xbb\xbf" + b"".join(good * 10) + b"\n   \n[1, 2]\n" + b"".join(good * 5)
+                  + b'"text"\n')
+    b.write_bytes(b"".join(good * 8) + b'{"instruction": \n' + b"".join(good * 3)
+                  + b"\xff\xfe{}\n" + b"".join(good * 2) + b'{"instruction": "x"}')
+    return a, b
+
+
+@pytest.mark.parametrize("extra", [[], ["--invert", "--all-reasons"], ["--encoding", "gb18030"]])
+def test_parallel_bad_lines_are_skipped_and_kept_as_in_serial(tmp_path, extra):
+    a, b = _bad_inputs(tmp_path)
+    runs = []
+    for jobs in ("1", "2"):
+        args = ["filter", "-j", jobs, "--on-error", "skip", "--errors", tmp_path / "e.jsonl",
+                "--report", tmp_path / "rep.json", *extra, a, b]
+        if "--invert" not in extra:
+            args[1:1] = ["--rejects", tmp_path / "r.jsonl"]
+        res = invoke(args)
+        side = [(tmp_path / n).read_bytes() for n in ("e.jsonl", "rep.json")]
+        if "--invert" not in extra:
+            side.append((tmp_path / "r.jsonl").read_bytes())
+        runs.append((res.exit_code, res.stdout_bytes, res.stderr, side))
+    assert runs[0] == runs[1]
+    assert runs[0][0] == 0 and "skipped" in runs[0][2]
+    errors = runs[0][3][0].splitlines()
+    if extra[:1] != ["--encoding"]:
+        assert errors == [b"[1, 2]", b'"text"', b'{"instruction": ', b"\xff\xfe{}"]
+
+
+def test_parallel_bad_line_fails_at_the_same_line_as_serial(tmp_path):
+    a, b = _bad_inputs(tmp_path)
+    a.write_bytes(a.read_bytes().replace(b"[1, 2]\n", b"").replace(b'"text"\n', b""))
+    one = invoke(["filter", "-q", "-j", "1", a, b])
+    two = invoke(["filter", "-q", "-j", "2", a, b])
+    assert one.exit_code == two.exit_code == 65
+    assert one.stderr == two.stderr == f"cqia filter: {b}:633: invalid JSON: unexpected end of " \
+                                        "data at column 1\n"
+    assert one.stdout_bytes == two.stdout_bytes
+    shelled = shell(f"cqia filter -q -j 2 {a} {b} | wc -l")
+    assert shelled.stdout.strip() == str(len(one.stdout_bytes.splitlines()))
+    assert shelled.stderr.strip() == one.stderr.strip()
+
+
+def test_worker_builds_its_own_filter_when_not_inherited():
+    """A spawned worker (no fork) builds the rules from their specs and gives the bytes,
+    counts and bad lines that the serial path gives."""
+    from cqia_cli.filtering import engine
+    from cqia_cli.filtering.config import RuleSet as RS
+
+    rs = RS()
+    specs = rs.specs(())
+    lines = (FIX / "dirty.jsonl").read_bytes().splitlines(keepends=True)[:5]
+    lines += [b"\n", b"[1]\n"] + (FIX / "clean.jsonl").read_bytes().splitlines(keepends=True)[:3]
+    saved = dict(engine._worker)
+    try:
+        engine._worker.clear()
+        engine.init_worker(specs, False, "utf-8", False, True)
+        segments, counts = engine.filter_lines((7, lines))
+    finally:
+        engine._worker.clear()
+        engine._worker.update(saved)
+    flt = Filter(rs.build(()))
+    recs = [json.loads(x) for x in lines if x.strip() and x != b"[1]\n"]
+    kept = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in recs
+                    if flt.check(r) is None)
+    assert [bad for _, _, bad in segments] == [(13, b"[1]\n", "not a JSON object (a JSON array)"),
+                                               None]
+    assert b"".join(out for out, _, _ in segments) == kept
+    assert counts[0] == 8 and counts[1] == len(kept.splitlines())
+    assert len(b"".join(side for _, side, _ in segments).splitlines()) == 8 - counts[1]
+
+
+def test_parallel_corrupt_input_writes_what_serial_writes_before_failing(tmp_path):
+    import gzip
+
+    data = (FIX / "clean.jsonl").read_bytes() * 300
+    packed = gzip.compress(data)
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(packed[: len(packed) * 2 // 3])
+    one = invoke(["filter", "-q", "-j", "1", path])
+    two = invoke(["filter", "-q", "-j", "2", path])
+    assert one.exit_code == two.exit_code == 65
+    assert one.stderr == two.stderr and "corrupt or truncated compressed data" in one.stderr
+    assert one.stdout_bytes == two.stdout_bytes and one.stdout_bytes

@@ -70,3 +70,47 @@ def test_shared_scan_changes_no_verdict(record):
 ]))
 def test_where_never_raises(record, expr):
     assert Expression(expr)(record) in (True, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="ab哈c。！\n ", max_size=120), st.sampled_from([-0.1, 0.0, 0.3, 0.5, 1.0]),
+       st.sampled_from([3, 10]))
+def test_repetition_shortcuts_equal_their_reference(text, threshold, n):
+    """The early-stopping n-gram estimate and the sentence pieces give what the plain versions
+    give (they only save work)."""
+    from cqia_cli.filtering import rules
+
+    assert rules._sampled_dup_exceeds(text, n, threshold) == (
+        rules._sampled_dup_share(text, n) > threshold)
+    assert ([s for s in map(str.strip, rules._SENTENCES(text)) if s]
+            == [s for s in map(str.strip, rules._SENTENCE_SPLIT.split(text)) if s])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="你好吗他是的，。ab", max_size=40), st.text(alphabet="你好吗他是的，。ab",
+                                                                 max_size=40))
+def test_echo_han_precheck_never_hides_an_echo(output, source):
+    """The Han pre-check of echo changes no verdict: the same as with it turned off."""
+    from unittest import mock
+
+    from cqia_cli.filtering import rules
+
+    echo = rules.Echo(min_chars=1, min_share=0.0)
+    record = {"instruction": source, "output": output}
+    with mock.patch.object(rules, "_han_missing", lambda text, source: False):
+        reference = echo.check(record)
+    assert echo.check(record) == reference
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="中文字abcXYZ 1,。😀é\u4dc0", max_size=60),
+       st.sampled_from([0.0, 0.05, 0.3, 0.9, 1.0]))
+def test_han_bound_shortcut_equals_the_full_bound(text, lo):
+    from cqia_cli.filtering import rules
+
+    b = text.encode("utf-8", "surrogatepass")
+    han = len(b) - len(b.translate(None, rules._HAN_LEADS))
+    letters = len(b) - len(b.translate(None, rules._ASCII_LETTERS))
+    ascii_chars = len(b) - len(b.translate(None, rules._ASCII))
+    full = bool(han) and han >= lo * (letters + len(text) - ascii_chars)
+    assert rules._han_bound(text, lo) == full

@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from cqia_cli import fields
-from cqia_cli.io import Output, RecordReader, check_encoding, read_records, write_records
+from cqia_cli.io import (Output, RecordReader, check_encoding, parse_line, read_records,
+                         write_records)
 from cqia_cli.status import DataError, InputError, OutputError
 
 from conftest import invoke, write_jsonl
@@ -125,6 +126,72 @@ def test_skip_counts_and_keeps_bad_lines_verbatim(tmp_path):
     out.commit()
     assert reader.skipped == 4
     assert errors.read_bytes() == bad[0] + bad[1] + bad[2] + bad[3] + b"\n"
+
+
+def test_raw_batches_and_parse_line_agree_with_iteration(tmp_path):
+    """raw_batches gives every line (BOM removed, blank ones kept) by input and number, never a
+    batch across inputs; parse_line and bad_line(path=) then say what iteration says."""
+    a = tmp_path / "a.jsonl"
+    b = tmp_path / "b.jsonl"
+    a.write_bytes(codecs_bom() + b'{"a": 1}\n\n[1]\n{"a": 2}\n')
+    b.write_bytes(b'{"b": \n{"b": 1}\n\xff\n')
+    reader = RecordReader([str(a), str(b)])
+    batches = list(reader.raw_batches(2))
+    assert batches == [
+        (str(a), 1, [b'{"a": 1}\n', b"\n"]), (str(a), 3, [b"[1]\n", b'{"a": 2}\n']),
+        (str(b), 1, [b'{"b": \n', b'{"b": 1}\n']), (str(b), 3, [b"\xff\n"]),
+    ]
+    twice = list(RecordReader([str(b), str(b)]).raw_batches(5))
+    assert [(n, first, len(lines)) for n, first, lines in twice] == [(str(b), 1, 3),
+                                                                     (str(b), 1, 3)]
+    found = [(name, n, parse_line(line)) for name, first, batch in batches
+             for n, line in enumerate(batch, first)]
+    assert [r for _, _, r in found if isinstance(r, dict)] == [{"a": 1}, {"a": 2}, {"b": 1}]
+    assert found[1][2] is None  # blank
+    assert found[2][2] == "not a JSON object (a JSON array)"
+    errors = tmp_path / "errors.jsonl"
+    out = Output(str(errors))
+    skipping = RecordReader([str(a), str(b)], on_error="skip", errors_out=out)
+    assert list(skipping) == [{"a": 1}, {"a": 2}, {"b": 1}]
+    out.commit()
+    expected = errors.read_bytes()
+    errors2 = tmp_path / "errors2.jsonl"
+    out2 = Output(str(errors2))
+    parent = RecordReader([str(a), str(b)], on_error="skip", errors_out=out2)
+    for name, first, batch in batches:
+        for n, line in enumerate(batch, first):
+            problem = parse_line(line)
+            if isinstance(problem, str):
+                parent.bad_line(line, n, problem, path=name)
+    out2.commit()
+    assert errors2.read_bytes() == expected
+    assert parent.skipped == skipping.skipped == 3
+    with pytest.raises(DataError) as serial:
+        list(RecordReader([str(a), str(b)]))
+    with pytest.raises(DataError) as reported:
+        RecordReader([str(a), str(b)]).bad_line(b"[1]\n", 3, found[2][2], path=str(a))
+    assert str(serial.value) == str(reported.value) == f"{a}:3: not a JSON object (a JSON array)"
+
+
+def codecs_bom() -> bytes:
+    return b"\xef\xbb\xbf"
+
+
+def test_raw_batches_give_the_lines_before_a_reading_error_first(tmp_path):
+    path = tmp_path / "t.jsonl.gz"
+    data = gzip.compress(_lines(RECS * 2000))
+    path.write_bytes(data[: len(data) // 2])
+    serial = []
+    with pytest.raises(DataError) as plain:
+        for rec in RecordReader([str(path)]):
+            serial.append(rec)
+    got = []
+    with pytest.raises(DataError) as batched:
+        for name, first, lines in RecordReader([str(path)]).raw_batches(1000):
+            assert first == len(got) + 1
+            got.extend(lines)
+    assert str(batched.value) == str(plain.value)
+    assert [parse_line(line) for line in got if line.endswith(b"\n")] == serial
 
 
 def test_missing_file_is_input_error(tmp_path):

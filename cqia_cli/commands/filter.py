@@ -224,7 +224,7 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
             for rec in job.records():
                 handle(rec, check(rec))
         else:
-            _run_parallel(job, specs, all_reasons, jobs, handle)
+            _run_parallel(job, flt, specs, all_reasons, invert, rejects_out, jobs, tally)
 
         if report_out is not None:
             import orjson
@@ -239,31 +239,50 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
                     f"{tally.rejected:,}")
 
 
-def _run_parallel(job, specs, all_reasons: bool, jobs: int, handle) -> None:
-    from cqia_cli.filtering.engine import check_lines, init_worker
+def _run_parallel(job, flt, specs, all_reasons: bool, invert: bool, rejects_out, jobs: int,
+                  tally) -> None:
+    """Workers parse, check and serialise batches of raw lines; this process only reads lines
+    and writes the bytes it gets back, in input order, reporting the bad lines the workers
+    found where the serial run would (the same message, --on-error and --errors)."""
+    from cqia_cli.filtering.engine import filter_lines, init_worker, share_filter
     from cqia_cli.parallel import map_batches
+    from cqia_cli.status import CqiaError, DataError
+
+    share_filter(flt, specs)  # forked workers use it as it is
 
     reader = job.reader
-    held: deque = deque()
+    names: deque = deque()
+    failed: list = []
 
     def batches():
-        recs: list = []
-        raws: list = []
-        for rec in job.records():
-            recs.append(rec)
-            raws.append(reader.raw)
-            if len(recs) >= BATCH:
-                held.append(recs)
-                yield raws
-                recs, raws = [], []
-        if recs:
-            held.append(recs)
-            yield raws
+        try:
+            for name, first, lines in job.raw_batches(BATCH):
+                names.append(name)
+                yield first, lines
+        except CqiaError as e:
+            # a reading error: raised once the batches read before it are written, as the
+            # serial run writes the records before it
+            failed.append(e)
 
-    for results in map_batches(check_lines, batches(), jobs, initializer=init_worker,
-                               initargs=(specs, all_reasons, reader.encoding)):
-        for rec, reasons in zip(held.popleft(), results):
-            handle(rec, reasons)
+    write_out = job.out.write_raw
+    write_side = rejects_out.write_raw if rejects_out is not None else None
+    bad_line = reader.bad_line
+    for segments, counts in map_batches(
+            filter_lines, batches(), jobs, initializer=init_worker,
+            initargs=(specs, all_reasons, reader.encoding, invert, rejects_out is not None)):
+        name = names.popleft()
+        for out, side, bad in segments:
+            if out:
+                write_out(out)
+            if side:
+                write_side(side)
+            if bad is not None:
+                if type(bad) is str:
+                    raise DataError(bad)
+                bad_line(bad[1], bad[0], bad[2], path=name)
+        tally.merge(*counts)
+    if failed:
+        raise failed[0]
 
 
 def _print_table(tally, all_reasons: bool) -> None:

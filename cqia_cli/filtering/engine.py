@@ -3,8 +3,9 @@
     flt = Filter(rules)
     reasons = flt.check(record)          # None, or [(rule, field, detail), ...]
 
-`check_lines` is the batch function of `-j N`: a worker gets raw JSON lines, parses and checks
-them, and returns only the reasons, so the parent writes the records it already holds.
+`filter_lines` is the batch function of `-j N`: a worker gets raw JSON lines, parses, checks
+and serialises them, and returns bytes to write, the lines it found bad and its counts, so the
+parent only reads lines and writes bytes.
 """
 
 from __future__ import annotations
@@ -73,6 +74,16 @@ class Tally:
         for name in dict.fromkeys(r[0] for r in reasons):
             self.failed[name] += 1
 
+    def merge(self, records: int, kept: int, first: dict, failed: dict) -> None:
+        """Add the counts of another tally (a worker's, for one batch)."""
+        self.records += records
+        self.kept += kept
+        self.first.update(first)
+        self.failed.update(failed)
+
+    def counts(self) -> tuple[int, int, dict, dict]:
+        return self.records, self.kept, dict(self.first), dict(self.failed)
+
     @property
     def rejected(self) -> int:
         return self.records - self.kept
@@ -97,17 +108,78 @@ class Tally:
 _worker: dict = {}
 
 
-def init_worker(specs: list, all_reasons: bool, encoding: str) -> None:
-    from cqia_cli.filtering.config import build_rules
+def share_filter(flt: Filter, specs: list) -> None:
+    """Hand the parent's Filter to workers started by fork (they inherit it, with its
+    automata, instead of building their own); `init_worker` checks that the specs match."""
+    _worker.update(specs=specs, filter=flt, names=[r.name for r in flt.rules],
+                   all_reasons=flt.all_reasons)
 
-    _worker["filter"] = Filter(build_rules(specs), all_reasons)
-    _worker["encoding"] = encoding
+
+def init_worker(specs: list, all_reasons: bool, encoding: str, invert: bool = False,
+                rejects: bool = False) -> None:
+    if _worker.get("specs") != specs or _worker.get("all_reasons") != all_reasons:
+        from cqia_cli.filtering.config import build_rules
+
+        rules = build_rules(specs)
+        _worker.update(specs=specs, filter=Filter(rules, all_reasons),
+                       names=[r.name for r in rules], all_reasons=all_reasons)
+    _worker.update(encoding=encoding, invert=invert, rejects=rejects)
 
 
-def check_lines(lines: list[bytes]) -> list[list[Reason] | None]:
-    flt: Filter = _worker["filter"]
-    encoding = _worker["encoding"]
+Segment = tuple[bytes, bytes, "tuple[int, bytes, str] | str | None"]
+
+
+def filter_lines(batch: tuple[int, list[bytes]]) -> tuple[list[Segment], tuple]:
+    """Parse, check and serialise one batch of raw lines (numbered from `batch[0]`).
+
+    Returns the segments to write, in order: (output bytes, rejects bytes, then a bad line
+    (lineno, line, problem) that the parent reports, or a message to raise, or None), and the
+    batch's counts (`Tally.counts`). Output bytes are what `Output.write` would write."""
+    from cqia_cli.io import parse_line
+
+    first, lines = batch
+    w = _worker
+    check = w["filter"].check
+    all_reasons = w["all_reasons"]
+    invert = w["invert"]
+    rejects = w["rejects"]
+    encoding = w["encoding"]
+    tally = Tally(w["names"])
+    add = tally.add
+    dumps = orjson.dumps
+    nl = orjson.OPT_APPEND_NEWLINE
     loads = orjson.loads
-    if encoding == "utf-8":
-        return [flt.check(loads(line)) for line in lines]
-    return [flt.check(loads(line.decode(encoding))) for line in lines]
+    utf8 = encoding == "utf-8"
+    segments: list[Segment] = []
+    out: list[bytes] = []
+    side: list[bytes] = []
+    for lineno, line in enumerate(lines, first):
+        try:
+            rec = loads(line) if utf8 else loads(line.decode(encoding))
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: why, as iteration says it
+            problem = parse_line(line, encoding)
+            if problem is not None:  # None: a blank line
+                segments.append((b"".join(out), b"".join(side), (lineno, line, problem)))
+                out, side = [], []
+            continue
+        if type(rec) is not dict:
+            segments.append((b"".join(out), b"".join(side),
+                             (lineno, line, parse_line(line, encoding))))
+            out, side = [], []
+            continue
+        reasons = check(rec)
+        add(reasons)
+        try:
+            if reasons is None:
+                if not invert:
+                    out.append(dumps(rec, option=nl))
+                continue
+            if invert or rejects:
+                note = annotation(reasons, all_reasons)
+                (out if invert else side).append(dumps({**rec, "_reject": note}, option=nl))
+        except TypeError as e:
+            segments.append((b"".join(out), b"".join(side),
+                             f"cannot write a record as JSON: {e}"))
+            return segments, tally.counts()
+    segments.append((b"".join(out), b"".join(side), None))
+    return segments, tally.counts()

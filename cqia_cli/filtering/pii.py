@@ -93,12 +93,26 @@ def _find_email(text: str) -> str | None:
     return None
 
 
+#: the digits each number pattern needs, without its lookarounds: `re` finds these fast (a
+#: literal or class prefix), while the full patterns, which open with lookbehinds, are tried at
+#: every position. A text without them cannot match the full pattern, so it skips it.
+_MOBILE_CORE = re.compile(r"1(?:3\d|4[5-9]|5[0-35-9]|6[2567]|7[0-8]|8\d|9[0-35-9])"
+                          r"(?:[-\s]?\d{4}){2}")
+_LANDLINE_CORE = re.compile(r"[2-9]\d{6}|[48]00-?\d{3}-?\d{4}")
+_ID_CORE = re.compile(r"\d{17}[\dXx]")
+_CARD_CORE = re.compile(r"(?:\d[ -]?){15,18}\d")
+
+
 def _find_mobile(text: str) -> str | None:
+    if not _MOBILE_CORE.search(text):
+        return None
     m = MOBILE.search(text)
     return m.group(0).strip() if m else None
 
 
 def _find_landline(text: str) -> str | None:
+    if not _LANDLINE_CORE.search(text):
+        return None
     m = LANDLINE.search(text)
     return m.group(0).strip() if m else None
 
@@ -119,6 +133,8 @@ def _find_wechat(text: str) -> str | None:
 
 
 def _find_id(text: str) -> str | None:
+    if not _ID_CORE.search(text):
+        return None
     for m in ID_CARD.finditer(text):
         if id_checksum_ok(m.group(0)):
             return m.group(0)
@@ -126,6 +142,8 @@ def _find_id(text: str) -> str | None:
 
 
 def _find_card(text: str) -> str | None:
+    if not _CARD_CORE.search(text):
+        return None
     for m in BANK_CARD.finditer(text):
         digits = m.group(0).replace(" ", "").replace("-", "")
         if 16 <= len(digits) <= 19 and _CARD_PREFIX.match(digits) and luhn_ok(digits):

@@ -226,10 +226,17 @@ class Rule:
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         slot = self.slot if scan is not None else None
+        gate_only = False
         if slot is not None:
             cache = scan.cache
             gate_only = self.gate_only
         for field, key, parts in self._keys:
+            if gate_only:
+                # a field already scanned (by this rule or another on the same field) without
+                # this rule's triggers: nothing to find, not even the text to fetch
+                slots = cache.get(field)
+                if slots is not None and slot not in slots:
+                    continue
             value = record.get(key) if key is not None else get(record, parts)
             if value is None or value == "":
                 continue
@@ -295,6 +302,8 @@ class Length(Rule):
         self.filler = frozenset(_FILLER_STRIP.sub("", t) for t in terms) - {""}
         self.filler_fields = frozenset(filler_fields)
         self._words = bool(any(min_words.values()) or any(max_words.values()))
+        #: field -> (min, max), looked up once per field name
+        self._limits: dict[str, tuple] = {}
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for name, parts in self._required_paths:
@@ -310,10 +319,13 @@ class Length(Rule):
 
     def check_text(self, field: str, text: str) -> str | None:
         n = len(text.strip())
-        lo = per_field(self.min, field, 0)
+        limits = self._limits.get(field)
+        if limits is None:
+            limits = self._limits[field] = (per_field(self.min, field, 0),
+                                            per_field(self.max, field, 0))
+        lo, hi = limits
         if lo and n < lo:
             return f"{n:,} characters, below {lo:,}"
-        hi = per_field(self.max, field, 0)
         if hi and n > hi:
             return f"{n:,} characters, above {hi:,}"
         if self.filler and field in self.filler_fields and n <= 12:
@@ -456,6 +468,8 @@ def _han_bound(text: str, lo: float) -> bool:
     han_low = size - len(b.translate(None, _HAN_LEADS))
     if not han_low:
         return False
+    if lo >= 0 and han_low >= lo * len(text):  # letters_up below is at most len(text)
+        return True
     ascii_letters = size - len(b.translate(None, _ASCII_LETTERS))
     ascii_chars = size - len(b.translate(None, _ASCII))
     letters_up = ascii_letters + (len(text) - ascii_chars)
@@ -667,6 +681,7 @@ def _compile_fast(pattern: str):
 
 _SYMBOL_RUNS = re.compile(r"([^\w])\1+")
 _SENTENCE_SPLIT = re.compile(r"[。！？!?；;\n]+")
+_SENTENCES = re.compile(r"[^。！？!?；;\n]+").findall
 
 
 class Repetition(Rule):
@@ -721,7 +736,8 @@ class Repetition(Rule):
                 share = 1 - len(set(lines)) / len(lines)
                 if share > v["max_dup_lines"]:
                     return f"{share:.0%} of {len(lines)} lines repeat an earlier line"
-        sentences = _SENTENCE_SPLIT.split(text)
+        # the pieces between separator runs, without the empty ones at the ends
+        sentences = _SENTENCES(text)
         if len(sentences) >= units:
             sentences = [s for s in map(str.strip, sentences) if s]
             if len(sentences) >= units:
@@ -734,7 +750,7 @@ class Repetition(Rule):
             limit = v["max_dup_ngrams"]
             # the estimate runs on the text with separator runs (-----) still in: it can only
             # be higher than on the cleaned text, so nothing above the limit is missed
-            if _sampled_dup_share(compact, n) > limit - 0.4:
+            if _sampled_dup_exceeds(compact, n, limit - 0.4):
                 share = dup_ngram_share(_SYMBOL_RUNS.sub(r"\1", compact), n)
                 if share > limit:
                     return f"{share:.0%} of {n}-grams repeat an earlier one"
@@ -783,6 +799,29 @@ def _sampled_dup_share(text: str, n: int, samples: int = 12) -> float:
     return hits / tried if tried else 0.0
 
 
+def _sampled_dup_exceeds(text: str, n: int, threshold: float, samples: int = 12) -> bool:
+    """`_sampled_dup_share(text, n, samples) > threshold`, stopping as soon as the samples left
+    cannot lift the share above the threshold."""
+    total = len(text) - n + 1
+    if total <= 0:
+        return 0.0 > threshold
+    step = max(1, total // samples)
+    positions = range(step, total, step)
+    tried = len(positions)
+    if not tried:
+        return 0.0 > threshold
+    find = text.find
+    hits = 0
+    left = tried
+    for i in positions:
+        left -= 1
+        if find(text[i:i + n], 0, i + n - 1) != -1:
+            hits += 1
+        elif (hits + left) / tried <= threshold:
+            return False
+    return hits / tried > threshold
+
+
 # -- garbled ---------------------------------------------------------------------------------
 
 _BAD_CHARS = re.compile("[\uFFFD\ue000-\uf8ff\U000f0000-\U0010ffff\ud800-\udfff"
@@ -814,13 +853,13 @@ def _char_triggers() -> list[str]:
     return sorted(out)
 
 
+_ASTRAL_OR_SURROGATE = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+
+
 def _has_astral_or_surrogate(text: str) -> bool:
-    """True when the text has a character beyond U+FFFF or a lone surrogate (UTF-16 length
-    differs, or encoding fails): only then can an astral private-use character be there."""
-    try:
-        return len(text.encode("utf-16-le")) != 2 * len(text)
-    except UnicodeEncodeError:
-        return True
+    """True when the text has a character beyond U+FFFF or a lone surrogate: only then can an
+    astral private-use character be there."""
+    return _ASTRAL_OR_SURROGATE.search(text) is not None
 
 
 _CHAR_TRIGGERS = _char_triggers()
@@ -906,19 +945,28 @@ class Echo(Rule):
 
     def setup(self, source, min_chars, min_share):
         self.sources = [(f, compile_path(f)) for f in source]
+        #: (name, top-level key or None, path): a plain dict lookup for top-level fields
+        self._sources = [(f, p[0] if len(p) == 1 and isinstance(p[0], str) else None, p)
+                         for f, p in self.sources]
         self.min_chars = min_chars
         self.min_share = min_share
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         strip = _ECHO_STRIP.sub
-        for field, text in self.texts(record):
+        for field, parts in self._paths:  # as self.texts(record), inline
+            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+            text = value if type(value) is str else as_text(value)
             if not text:
                 continue
-            for src, parts in self.sources:
-                value = get(record, parts)
+            for src, key, spath in self._sources:
+                value = record.get(key) if key is not None else get(record, spath)
                 if not value:
                     continue
                 raw = value if type(value) is str else as_text(value)
+                # an echo's Han characters are all in the source (normalising keeps them as
+                # they are): one of the output's first ones missing there rules it out cheaply
+                if _han_missing(text, raw):
+                    continue
                 # normalising a prefix of the output is enough to see that it is longer than
                 # the source could be after normalising: first a short one, then a longer one
                 if len(text) > len(raw) + 16 and len(strip("", text[:len(raw) + 16])) > len(raw):
@@ -940,6 +988,22 @@ class Echo(Rule):
                         and out in ref):
                     return field, f"is a substring of the {src}"
         return None
+
+
+_HAN_CHAR = re.compile(_HAN.pattern[:-1])
+
+
+def _han_missing(text: str, source: str, chars: int = 64, most: int = 12) -> bool:
+    """True when one of the first `most` Han characters in the first `chars` characters of
+    `text` does not occur in `source` (then `text` cannot be an echo of it)."""
+    seen = 0
+    for m in _HAN_CHAR.finditer(text, 0, chars):
+        if m.group() not in source:
+            return True
+        seen += 1
+        if seen == most:
+            break
+    return False
 
 
 # -- threshold and where ---------------------------------------------------------------------
@@ -1093,7 +1157,10 @@ class Scan:
             else:
                 rule.slot = None
         terms = [t for t in by_term if t]
-        self._ac = (ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.Standard)
+        # a DFA: about twice as fast per character as the default NFA on this scan, which
+        # every field of every record goes through; built in a few tens of milliseconds
+        self._ac = (ahocorasick_rs.AhoCorasick(terms, matchkind=ahocorasick_rs.MatchKind.Standard,
+                                               implementation=ahocorasick_rs.Implementation.DFA)
                     if terms else None)
         self._slots_of = [frozenset(by_term[t]) for t in terms]
         #: field -> the slots whose triggers it holds, for the current record
