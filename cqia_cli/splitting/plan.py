@@ -177,6 +177,10 @@ def stratified_targets(sizes: Sequence[int], weights: Sequence[Fraction],
         supply.append(size - sum(floors))
         fracs = [quotas[k] - floors[k] for k in range(k_parts)]
         allowed.append(sorted((k for k in range(k_parts) if fracs[k]), key=lambda k: -fracs[k]))
+    n = sum(sizes)
+    # how far each part's total may go past `totals` and stay within one record of exact
+    ceiling_room = [-((-n * Fraction(w).numerator) // Fraction(w).denominator) - t
+                    for w, t in zip(weights, totals)]
     extra = [[False] * k_parts for _ in sizes]
     order = list(range(len(sizes)))
     seeded_rng(seed, "strata").shuffle(order)
@@ -191,10 +195,16 @@ def stratified_targets(sizes: Sequence[int], weights: Sequence[Fraction],
         while supply[s]:
             path = _augmenting_path(s, allowed, extra, need)
             if path is None:
-                # no exact solution (should not happen): place the record on the part that
-                # wants it most; the column sum may then be off by one
+                # The largest-remainder totals cannot be met with every entry within one of
+                # exact (e.g. strata of 8 and 10 over 1:2:2:2.5:2.5). Let a part go one past its
+                # total as long as it stays within one record of exact (its ceiling): a rounding
+                # with rows and columns both within one always exists (controlled rounding).
+                path = _augmenting_path(s, allowed, extra,
+                                        [left + room for left, room in zip(need, ceiling_room)])
+            if path is None:  # not reached; keep the row sum right whatever happens
                 k = max((k for k in allowed[s] if not extra[s][k]), key=lambda k: need[k])
                 extra[s][k] = True
+                need[k] -= 1
             else:
                 for row, old, new in path:
                     if old is not None:
