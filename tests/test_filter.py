@@ -36,7 +36,7 @@ def default_check(record: dict):
 def test_defaults_reject_at_least_95_percent_of_the_dirty_set():
     res = invoke(["filter", "-q", FIX / "dirty.jsonl"])
     assert res.exit_code == 0
-    total = sum(1 for _ in open(FIX / "dirty.jsonl", encoding="utf-8"))
+    total = sum(1 for _ in (FIX / "dirty.jsonl").read_text("utf-8").splitlines())
     assert total >= 60
     assert len(res.records()) <= total * 0.05
 
@@ -44,7 +44,7 @@ def test_defaults_reject_at_least_95_percent_of_the_dirty_set():
 def test_defaults_keep_every_clean_trap():
     """Maths with a phone-like number, 可靠, a URL in code, the answer 'A', 是, a famous
     couplet with 朝 eight times, 犹如图画, a question that asks the AI about itself, 去死胡同."""
-    src = [json.loads(line) for line in open(FIX / "clean.jsonl", encoding="utf-8")]
+    src = [json.loads(line) for line in (FIX / "clean.jsonl").read_text("utf-8").splitlines()]
     res = invoke(["filter", "--invert", FIX / "clean.jsonl"])
     assert res.exit_code == 0
     assert res.records() == [], res.records()
@@ -53,7 +53,7 @@ def test_defaults_keep_every_clean_trap():
 
 def test_kept_plus_rejected_is_the_input_in_order(tmp_path):
     src = [json.loads(line) for name in ("dirty.jsonl", "clean.jsonl")
-           for line in open(FIX / name, encoding="utf-8")]
+           for line in (FIX / name).read_text("utf-8").splitlines()]
     for i, r in enumerate(src):
         r["id"] = i
     data = write_jsonl(tmp_path / "in.jsonl", src)
@@ -425,7 +425,7 @@ def test_shared_trigger_scan_gives_the_same_answers_as_each_rule_alone(tmp_path)
     gated = Filter(build_rules(specs), all_reasons=True)
     alone = build_rules(specs)
     records = [json.loads(line) for name in ("dirty.jsonl", "clean.jsonl")
-               for line in open(FIX / name, encoding="utf-8")]
+               for line in (FIX / name).read_text("utf-8").splitlines()]
     records += [rec("靠，又是这样"), rec("这很可靠"), rec("Email: A.B@QQ.COM"), rec("加V：abc123"),
                 rec("私用区\U000f0001的字"), rec("ⒶⒷⒸⒹⒺⒻⒼⒽⒾⒿ"), rec("正常\x85文本"),
                 rec("表情🤖🤖🤖🤖🤖🤖"), rec("ÃƒÂ¤ mojibake")]
@@ -455,7 +455,7 @@ def _bad_inputs(tmp_path):
     lines and a BOM."""
     good = [json.dumps(r, ensure_ascii=False).encode() + b"\n"
             for name in ("dirty.jsonl", "clean.jsonl")
-            for r in map(json.loads, open(FIX / name, encoding="utf-8"))]
+            for r in map(json.loads, (FIX / name).read_text("utf-8").splitlines())]
     a = tmp_path / "a.jsonl"
     b = tmp_path / "b.jsonl"
     a.write_bytes(b"\xef\xbb\xbf" + b"".join(good * 10) + b"\n   \n[1, 2]\n" + b"".join(good * 5)

@@ -15,7 +15,7 @@ from conftest import DATA, invoke
 
 FIX = DATA / "filter"
 PIECES = [json.loads(line)["output"] for name in ("dirty.jsonl", "clean.jsonl")
-          for line in open(FIX / name, encoding="utf-8")]
+          for line in (FIX / name).read_text("utf-8").splitlines()]
 PIECES += ["", " ", "\n", "哈", "！", "A", "13812345678", "如图", "可靠", "😀", "\ufffd", "`code`",
            "$x=1$", "https://a.example/b", "{\"k\": 1}", "\ue000", "作为一个AI"]
 
