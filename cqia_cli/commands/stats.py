@@ -46,15 +46,14 @@ def _load_stats(path: str):
 
     import orjson
 
-    if path == "-":
-        import sys
-
-        data = sys.stdin.buffer.read()
-    else:
-        if not os.path.exists(path):
-            raise InputError(f"{path}: no such file")
-        with open_binary(path) as f:
-            data = f.read()
+    if path != "-" and not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    f = open_binary(path)  # the core's one standard-input stream for "-"
+    try:
+        data = f.read()
+    finally:
+        if path != "-":
+            f.close()
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as e:
