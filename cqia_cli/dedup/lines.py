@@ -1,8 +1,9 @@
 """-j work on raw lines for --keep first: workers parse, build the text, sketch and serialise;
 the parent only looks up and inserts in the index, in input order, and writes bytes.
 
-`sketch_lines((first, lines))` returns a `LineBatch`: the batch's `Sketch`, each record's
-output bytes (what `Output.write` would write for it), its --id-field value, and the bad lines
+`sketch_lines((first, lines))` returns a `LineBatch`: the batch's `Sketch`, the records'
+output bytes (what `Output.write` would write for each, in one buffer: orjson's own results
+hold several times their size), their --id-field values, and the bad lines
 (with the position of the record they come before) for the parent to report through
 `RecordReader.bad_line`, in order, as plain iteration would.
 """
@@ -21,7 +22,8 @@ _worker: dict = {}
 @dataclass
 class LineBatch:
     sketch: Sketch | None    # None when the batch has no record (only bad or blank lines)
-    out: list                # bytes per record: orjson, with its newline
+    out: bytes               # the records' bytes (orjson, each with its newline), one buffer
+    offs: list               # record i is out[offs[i]:offs[i + 1]]
     plain: bytes             # a record's bytes may get keys appended (see `splice_ok`)
     ids: list | None         # --id-field value per record
     bad: list                # (record position, lineno, line, problem), in line order
@@ -29,7 +31,7 @@ class LineBatch:
     error: str | None = None  # a record that cannot be written as JSON (raise it)
 
     def __len__(self) -> int:
-        return len(self.out)
+        return len(self.offs) - 1
 
 
 def init_worker(params, threshold: float, get_text, id_path, encoding: str) -> None:
@@ -52,7 +54,8 @@ def sketch_lines(batch: tuple[int, list[bytes]]) -> LineBatch:
     dumps = orjson.dumps
     nl = orjson.OPT_APPEND_NEWLINE
     texts: list[str] = []
-    out: list[bytes] = []
+    out = bytearray()
+    offs = [0]
     plain = bytearray()
     ids: list | None = [] if id_path is not None else None
     bad: list = []
@@ -63,24 +66,24 @@ def sketch_lines(batch: tuple[int, list[bytes]]) -> LineBatch:
         except ValueError:  # JSONDecodeError, UnicodeDecodeError: why, as iteration says it
             problem = parse_line(line, encoding)
             if problem is not None:  # None: a blank line
-                bad.append((len(out), lineno, line, problem))
+                bad.append((len(offs) - 1, lineno, line, problem))
             continue
         if type(rec) is not dict:
-            bad.append((len(out), lineno, line, parse_line(line, encoding)))
+            bad.append((len(offs) - 1, lineno, line, parse_line(line, encoding)))
             continue
         try:
-            data = dumps(rec, option=nl)
+            out += dumps(rec, option=nl)
         except TypeError as e:
             error = f"cannot write a record as JSON: {e}"
             break
+        offs.append(len(out))
         texts.append(get_text(rec))
-        out.append(data)
         # keys can be appended to the bytes when the record has keys and lacks those added
         plain.append(bool(rec) and "_dup_of" not in rec and "_cluster" not in rec)
         if ids is not None:
             ids.append(F.get(rec, id_path))
     sk = sketch_batch(texts, w["params"], w["threshold"]) if texts else None
-    return LineBatch(sk, out, bytes(plain), ids, bad, texts.count(""), error)
+    return LineBatch(sk, bytes(out), offs, bytes(plain), ids, bad, texts.count(""), error)
 
 
 def with_keys(data: bytes, plain: int, extra: dict) -> bytes:
@@ -95,8 +98,6 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     """--keep first over raw line batches (any -j): `write` and `write_dupe` (None: no
     --dupes) take bytes."""
     from collections import deque
-    from itertools import compress
-
     import numpy as np
 
     from cqia_cli.parallel import map_batches
@@ -137,7 +138,9 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
             runner.count(d)
             entries = d.entry.tolist()
             sims = d.sim.tolist()
-            out = lb.out
+            blob = lb.out
+            view = memoryview(blob)
+            offs = lb.offs
             plain = lb.plain
             if clusters is not None:
                 new = d.new_entry.tolist()
@@ -146,7 +149,8 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
                         clusters.add(line + i + 1, new[i], 1.0)
                     else:
                         clusters.add(line + i + 1, e, sims[i])
-            survived = (d.entry < 0).tolist()
+            survived_np = d.entry < 0
+            survived = survived_np.tolist()
             a = 0
             for b, k in cuts + [(n, None)]:
                 if b > a:
@@ -156,16 +160,22 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
                             ln = line + i + 1
                             e = entries[i]
                             if e < 0:
-                                chunk.append(with_keys(out[i], plain[i], {"_cluster": ln}))
+                                chunk.append(with_keys(blob[offs[i]:offs[i + 1]], plain[i],
+                                                       {"_cluster": ln}))
                             else:
-                                chunk.append(with_keys(out[i], plain[i], {
+                                chunk.append(with_keys(blob[offs[i]:offs[i + 1]], plain[i], {
                                     "_cluster": runner.cluster_id(e, ln),
                                     "_dup_of": ref(e, sims[i])}))
                         write(b"".join(chunk))
                     else:
-                        write(b"".join(compress(out[a:b], survived[a:b])))
+                        # the survivors' bytes, run by run, without copying them
+                        m = np.diff(np.r_[0, survived_np[a:b].view(np.int8), 0])
+                        starts = (np.flatnonzero(m == 1) + a).tolist()
+                        ends = (np.flatnonzero(m == -1) + a).tolist()
+                        write(b"".join([view[offs[s]:offs[e]] for s, e in zip(starts, ends)]))
                     if not mark and write_dupe is not None:
-                        chunk = [with_keys(out[i], plain[i], {"_dup_of": ref(entries[i], sims[i])})
+                        chunk = [with_keys(blob[offs[i]:offs[i + 1]], plain[i],
+                                           {"_dup_of": ref(entries[i], sims[i])})
                                  for i in range(a, b) if not survived[i]]
                         if chunk:
                             write_dupe(b"".join(chunk))
