@@ -508,3 +508,13 @@ def test_jobs_side_outputs_add_keys_last_whatever_the_record(tmp_path):
     assert dupes[0] == {**recs[1], "_dup_of": {"line": 1, "similarity": 1.0}}
     assert list(dupes[1])[0] == "_dup_of" and dupes[1]["z"] == [1.5, None]
     assert dupes[2] == {"_dup_of": {"line": 4, "similarity": 1.0}}
+
+
+def test_jobs_pipe_from_stdin_and_head_end_quietly(tmp_path):
+    path = big_corpus(tmp_path)
+    res = shell(f"cat {path} | cqia dedup -j 2 | head -1")
+    assert res.exit_code == 0 and res.stderr == ""
+    assert len(res.stdout.splitlines()) == 1
+    same = shell(f"cat {path} | cqia dedup -q -j 2 | md5sum; cqia dedup -q {path} | md5sum")
+    first, second = same.stdout.splitlines()
+    assert first == second
