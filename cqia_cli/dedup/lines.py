@@ -24,7 +24,7 @@ class LineBatch:
     sketch: Sketch | None    # None when the batch has no record (only bad or blank lines)
     out: bytes               # the records' bytes (orjson, each with its newline), one buffer
     offs: list               # record i is out[offs[i]:offs[i + 1]]
-    plain: bytes             # a record's bytes may get keys appended (see `splice_ok`)
+    plain: bytes             # per record: keys can be appended to its bytes (`with_keys`)
     ids: list | None         # --id-field value per record
     bad: list                # (record position, lineno, line, problem), in line order
     empty: int               # records whose compared text is empty
@@ -98,19 +98,22 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     """--keep first over raw line batches (any -j): `write` and `write_dupe` (None: no
     --dupes) take bytes."""
     from collections import deque
-    import numpy as np
 
     from cqia_cli.parallel import map_batches
-    from cqia_cli.status import CqiaError, DataError
+    from cqia_cli.status import CqiaError
 
     o = runner.o
     reader = job.reader
     names: deque = deque()
     failed: list = []
 
+    stop: list = []
+
     def batches():
         try:
             for name, first, lines in job.raw_batches(o.batch):
+                if stop:
+                    return
                 names.append(name)
                 yield first, lines
         except CqiaError as e:
@@ -118,13 +121,37 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
             failed.append(e)
 
     bad_line = reader.bad_line
-    mark = o.mark
+    results = map_batches(sketch_lines, batches(), o.jobs, initializer=init_worker,
+                          initargs=(o.params, o.threshold, runner.get_text, runner.id_path,
+                                    reader.encoding))
+    try:
+        _write_batches(runner, results, names, bad_line, write, write_dupe, clusters)
+    except Exception:
+        # read no further, but take the results in flight so that the pool ends normally:
+        # terminating it can wait forever on a worker that is writing a large result
+        stop.append(True)
+        try:
+            for _ in results:
+                pass
+        except Exception:  # noqa: BLE001 - the first error is the one to report
+            pass
+        raise
+    finally:
+        results.close()
+    if failed:
+        raise failed[0]
+
+
+def _write_batches(runner, results, names, bad_line, write, write_dupe, clusters) -> None:
+    import numpy as np
+
+    from cqia_cli.status import DataError
+
+    mark = runner.o.mark
     ref = runner.ref
     prefetch = getattr(runner.index, "origins", None)
     line = 0
-    for lb in map_batches(sketch_lines, batches(), o.jobs, initializer=init_worker,
-                          initargs=(o.params, o.threshold, runner.get_text, runner.id_path,
-                                    reader.encoding)):
+    for lb in results:
         name = names.popleft()
         n = len(lb)
         # segments of the batch's records between its bad lines: [a, b), then bad line k
@@ -189,5 +216,3 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
                 bad_line(raw, lineno, problem, path=name)
         if lb.error is not None:
             raise DataError(lb.error)
-    if failed:
-        raise failed[0]
