@@ -413,3 +413,108 @@ def test_records_without_text_are_counted_in_a_warning():
     assert [r.get("a") for r in res.records()] == [1, None]
     assert "cqia dedup: warning: 2 records have no text in question (see --field); they are " \
         "duplicates of each other\n" in res.stderr
+
+
+# -- -j N: workers parse raw lines; the parent reports their bad lines as the serial run does --
+
+BAD_LINES = [b"{oops\n", b"[1, 2]\n", b'{"instruction": "\xff\xfe"}\n', b'"a string"\n']
+
+
+def corpus_with_bad_lines(tmp_path, name="bad.jsonl", n=5000, every=997) -> tuple[Path, list]:
+    """big_corpus's records (several batches of 2048 lines) with bad and blank lines mixed in;
+    returns the file and [(line number, bad line)]."""
+    good = big_corpus(tmp_path, n).read_bytes().splitlines(keepends=True)
+    out, bad = [], []
+    for i, line in enumerate(good):
+        if i and i % every == 0:
+            b = BAD_LINES[len(bad) % len(BAD_LINES)]
+            out.append(b)
+            bad.append((len(out), b))
+            out.append(b"\n")  # a blank line: skipped silently
+        out.append(line)
+    path = tmp_path / name
+    path.write_bytes(b"".join(out))
+    return path, bad
+
+
+def test_jobs_bad_lines_skipped_and_kept_aside_as_serial(tmp_path):
+    path, bad = corpus_with_bad_lines(tmp_path)
+    runs = {}
+    for j in ("1", "2"):
+        res = invoke(["dedup", "-j", j, "--on-error", "skip", "--errors", tmp_path / f"e{j}",
+                      "--dupes", tmp_path / f"d{j}", path])
+        assert res.exit_code == 0, res.stderr
+        runs[j] = (res.stdout_bytes, res.stderr.replace(f"/e{j})", "/E)"),
+                   (tmp_path / f"e{j}").read_bytes(),
+                   (tmp_path / f"d{j}").read_bytes())
+    assert runs["1"] == runs["2"]
+    assert runs["2"][2] == b"".join(b for _, b in bad)  # the errors file, in order
+    kept = len(runs["2"][0].splitlines())
+    dupes = len(runs["2"][3].splitlines())
+    assert kept + dupes == 5000
+    assert runs["2"][1].endswith(f"skipped {len(bad)} bad lines (kept in {tmp_path}/E)\n")
+
+
+def test_jobs_bad_line_fails_at_its_line_with_what_came_before_written(tmp_path):
+    path, bad = corpus_with_bad_lines(tmp_path)
+    first_line, first_bad = bad[0]
+    serial = shell(f"cqia dedup -q {path} | md5sum; echo ${{PIPESTATUS[0]}}")
+    for j in ("1", "2"):
+        res = invoke(["dedup", "-j", j, path])
+        assert res.exit_code == 65
+        assert res.stderr.startswith(f"cqia dedup: {path}:{first_line}: invalid JSON"), res.stderr
+        # what precedes the bad line is written, as a stream filter does
+        before = path.read_bytes().splitlines(keepends=True)[:first_line - 1]
+        ok = invoke(["dedup", "-j", j], input=b"".join(before))
+        assert res.stdout_bytes == ok.stdout_bytes
+    parallel = shell(f"cqia dedup -q -j 2 {path} | md5sum; echo ${{PIPESTATUS[0]}}")
+    assert parallel.stdout == serial.stdout and serial.stdout.endswith("65\n")
+
+
+def test_jobs_bad_line_of_a_later_input_is_named_by_it(tmp_path):
+    a = big_corpus(tmp_path, 2500)
+    b = tmp_path / "b.jsonl"
+    b.write_bytes(b'{"instruction": "x"}\n' * 3 + b'{"instruction": 1,\n')
+    for j in ("1", "2"):
+        res = invoke(["dedup", "-j", j, a, b])
+        assert res.exit_code == 65
+        assert res.stderr.startswith(f"cqia dedup: {b}:4: invalid JSON"), res.stderr
+    res = invoke(["dedup", "-j", "2", "--encoding", "latin-1", "--on-error", "skip", a, b])
+    assert res.exit_code == 0 and res.records()[-1] == {"instruction": "x"}
+
+
+def test_jobs_side_outputs_add_keys_last_whatever_the_record(tmp_path):
+    """_dup_of and _cluster go last, or replace a key of that name where it is; an empty
+    record gets them too; -j 2 writes what -j 1 writes."""
+    text = {"instruction": "同一个问题", "output": "同一个回答，长一点的回答"}
+    recs = [text, {**text, "_cluster": "old"}, {"_dup_of": 1, **text, "z": [1.5, None]},
+            {}, {}, {"a": "é", **text}]
+    path = write_jsonl(tmp_path / "in.jsonl", recs * 700)
+    out = {}
+    for j in ("1", "2"):
+        mark = invoke(["dedup", "-j", j, "--mark", path])
+        dup = invoke(["dedup", "-j", j, "--dupes", tmp_path / f"d{j}", path])
+        assert mark.exit_code == 0 and dup.exit_code == 0
+        out[j] = (mark.stdout_bytes, dup.stdout_bytes, (tmp_path / f"d{j}").read_bytes())
+    assert out["1"] == out["2"]
+    marked = [orjson.loads(x) for x in out["2"][0].splitlines()]
+    assert list(marked[0]) == ["instruction", "output", "_cluster"]
+    assert list(marked[1]) == ["instruction", "output", "_cluster", "_dup_of"]
+    assert marked[1]["_cluster"] == 1
+    assert list(marked[2]) == ["_dup_of", "instruction", "output", "z", "_cluster"]
+    assert marked[2]["_dup_of"] == {"line": 1, "similarity": 1.0}
+    assert marked[3] == {"_cluster": 4} and list(marked[4]) == ["_cluster", "_dup_of"]
+    dupes = [orjson.loads(x) for x in out["2"][2].splitlines()]
+    assert dupes[0] == {**recs[1], "_dup_of": {"line": 1, "similarity": 1.0}}
+    assert list(dupes[1])[0] == "_dup_of" and dupes[1]["z"] == [1.5, None]
+    assert dupes[2] == {"_dup_of": {"line": 4, "similarity": 1.0}}
+
+
+def test_jobs_pipe_from_stdin_and_head_end_quietly(tmp_path):
+    path = big_corpus(tmp_path)
+    res = shell(f"cat {path} | cqia dedup -j 2 | head -1")
+    assert res.exit_code == 0 and res.stderr == ""
+    assert len(res.stdout.splitlines()) == 1
+    same = shell(f"cat {path} | cqia dedup -q -j 2 | md5sum; cqia dedup -q {path} | md5sum")
+    first, second = same.stdout.splitlines()
+    assert first == second

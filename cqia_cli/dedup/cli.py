@@ -128,7 +128,11 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
 
             _two_pass(job, io, sharded, write, write_dupe, clusters)
         elif not two_pass:
-            runner.run_first(job.records(), write, write_dupe, clusters)
+            from cqia_cli.dedup.lines import run_first_lines
+
+            # workers parse raw lines, sketch and serialise; this process decides and writes
+            run_first_lines(runner, job, job.out.write_raw,
+                            dupes.write_raw if dupes is not None else None, clusters)
         else:
             _two_pass(job, io, runner.run_two_pass, write, write_dupe, clusters)
         if clusters is not None:

@@ -1,6 +1,7 @@
 """One run of `cqia dedup`: read, sketch (in -j processes), decide, write.
 
---keep first streams: each record is written as soon as its batch is decided. --keep longest
+--keep first streams: each record is written as soon as its batch is decided (see lines.py:
+workers parse raw lines, sketch and serialise; this process decides and writes bytes). --keep longest
 and --keep best need a whole cluster before they can choose, so they read the input twice: the
 first pass keeps, per record, its signature (num_perm x 4 bytes), its cluster (8 bytes), its
 similarity with the cluster's first record (4) and its score (8), never the record itself; the
@@ -160,36 +161,6 @@ class Runner:
         self.stats.near += int((dup & ~exact).sum())
         if dup.any():
             self.stats.external += sum(1 for e in d.entry[dup].tolist() if not self.is_current(e))
-
-    def run_first(self, records: Iterator[dict], write, write_dupe, clusters) -> None:
-        """--keep first: stream."""
-        mark = self.o.mark
-        line = 0
-        prefetch = getattr(self.index, "origins", None)
-        for batch, d, _ in self.decided(records):
-            if prefetch is not None:
-                prefetch(d.entry[d.entry >= 0].tolist())
-            self.count(d)
-            entries = d.entry.tolist()
-            sims = d.sim.tolist()
-            new = d.new_entry.tolist() if (mark or clusters is not None) else None
-            for i, rec in enumerate(batch):
-                line += 1
-                e = entries[i]
-                if e < 0:
-                    if mark:
-                        rec = {**rec, "_cluster": line}
-                    write(rec)
-                    if clusters is not None:
-                        clusters.add(line, new[i], 1.0)
-                    continue
-                dup_of = self.ref(e, sims[i])
-                if clusters is not None:
-                    clusters.add(line, e, sims[i])
-                if mark:
-                    write({**rec, "_cluster": self.cluster_id(e, line), "_dup_of": dup_of})
-                else:
-                    write_dupe({**rec, "_dup_of": dup_of})
 
     # -- --keep longest|best ------------------------------------------------------------------
 
