@@ -63,8 +63,8 @@ def map_batches(
     ctx = mp.get_context(method)
     window = window or jobs * 3
     pool = ctx.Pool(jobs, _worker_init, (initializer, initargs))
+    pending: deque = deque()
     try:
-        pending: deque = deque()
         for batch in batches:
             pending.append(pool.apply_async(func, (batch,)))
             if len(pending) >= window:
@@ -73,5 +73,12 @@ def map_batches(
             yield pending.popleft().get()
         pool.close()
         pool.join()
+    except BaseException:
+        # The consumer stopped (an error, a closed pipe, Ctrl-C): let the batches in flight
+        # finish first. Terminating a pool while a worker is writing a large result to it can
+        # wait forever; at most `window` batches are in flight.
+        for result in pending:
+            result.wait(timeout=30)
+        raise
     finally:
         pool.terminate()
