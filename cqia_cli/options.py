@@ -199,24 +199,21 @@ def io_options(
 
 
 def parse_assignments(values: Sequence[str], option: str, *, number: bool = False) -> dict:
-    """Parse repeated or comma-separated `name=value` options (`--ratios train=0.9,test=0.1`)."""
+    """Parse repeated or comma-separated `name=value` options (`--map a=b,c=d`) into a dict."""
+    from cqia_cli.assignments import assignment_pairs
+
+    try:
+        pairs = assignment_pairs(values, option)
+    except ValueError as e:
+        raise click.BadParameter(str(e).split(": ", 1)[1], param_hint=option) from None
     result: dict = {}
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            name, sep, raw = part.partition("=")
-            name = name.strip()
-            if not sep or not name:
-                raise click.BadParameter(f"expected NAME=VALUE, got {part!r}", param_hint=option)
-            raw = raw.strip()
-            if number:
-                try:
-                    result[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
-                except ValueError:
-                    raise click.BadParameter(f"{part!r}: {raw!r} is not a number",
-                                             param_hint=option) from None
-            else:
-                result[name] = raw
+    for name, raw in pairs:
+        if number:
+            try:
+                result[name] = int(raw) if raw.lstrip("-").isdigit() else float(raw)
+            except ValueError:
+                raise click.BadParameter(f"{name}={raw}: {raw!r} is not a number",
+                                         param_hint=option) from None
+        else:
+            result[name] = raw
     return result

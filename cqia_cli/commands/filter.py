@@ -47,18 +47,13 @@ def _split_names(values: tuple) -> list[str]:
 
 
 def _len_assignments(values: tuple, option: str) -> list[tuple[str | None, str]]:
-    out = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            field, sep, raw = part.rpartition("=")
-            if sep and not field.strip():
-                raise click.BadParameter(f"expected [FIELD=]VALUE, got {part!r}",
-                                         param_hint=option)
-            out.append((field.strip() or None, raw.strip()))
-    return out
+    from cqia_cli.assignments import assignment_pairs
+
+    try:
+        return assignment_pairs(values, option, name_required=False)
+    except ValueError as e:
+        raise click.BadParameter(str(e).split(": ", 1)[1].replace("NAME", "FIELD"),
+                                 param_hint=option) from None
 
 
 def build_ruleset(recipe: str | None, profile: str | None, no_defaults: bool, enable: tuple,

@@ -71,20 +71,14 @@ def parse_fraction(raw: str, name: str) -> Fraction:
 
 
 def _pairs(values: Sequence[str], option: str) -> list[tuple[str, str]]:
-    pairs = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            name, sep, raw = part.partition("=")
-            name = name.strip()
-            if not sep or not name or not raw.strip():
-                raise PlanError(f"{option}: expected NAME=VALUE, got {part!r}")
-            _check_name(name, option)
-            if any(name == seen for seen, _ in pairs):
-                raise PlanError(f"{option}: {name} is given twice")
-            pairs.append((name, raw.strip()))
+    from cqia_cli.assignments import assignment_pairs
+
+    try:
+        pairs = assignment_pairs(values, option, value_required=True, unique=True)
+    except ValueError as e:
+        raise PlanError(str(e)) from None
+    for name, _ in pairs:
+        _check_name(name, option)
     return pairs
 
 
