@@ -33,6 +33,14 @@ from cqia_cli.dedup.minhash import Params
 FORMAT = "cqia-dedup-index/1"
 
 
+def _expand(queries, lo, counts):
+    """Each query repeated once per match, and the positions of its matches: query i matched
+    the run positions lo[i] .. lo[i] + counts[i] - 1."""
+    qi = np.repeat(queries, counts)
+    pos = np.repeat(lo - (np.cumsum(counts) - counts), counts) + np.arange(qi.size)
+    return qi, pos
+
+
 class SortedRuns:
     """A multimap (uint64 or uint32 keys) -> int32 made of sorted runs; batches in, vectorised
     lookups out."""
@@ -80,9 +88,7 @@ class SortedRuns:
             if hit.size == 0:
                 continue
             lo = left[hit]
-            c = np.searchsorted(keys, qs[hit], "right") - lo
-            qi = np.repeat(order[hit], c)
-            pos = np.repeat(lo - (np.cumsum(c) - c), c) + np.arange(qi.size)
+            qi, pos = _expand(order[hit], lo, np.searchsorted(keys, qs[hit], "right") - lo)
             qis.append(qi)
             vals.append(values[pos])
         if not qis:
@@ -156,9 +162,7 @@ class PackedRuns:
             if hit.size == 0:
                 continue
             lo = left[hit]
-            c = np.searchsorted(run, hi_q[hit], "right") - lo
-            qi = np.repeat(order[hit], c)
-            pos = np.repeat(lo - (np.cumsum(c) - c), c) + np.arange(qi.size)
+            qi, pos = _expand(order[hit], lo, np.searchsorted(run, hi_q[hit], "right") - lo)
             qis.append(qi)
             vals.append((run[pos] & np.uint64(0xFFFFFFFF)).astype(np.int64))
         if not qis:
