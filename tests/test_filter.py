@@ -293,11 +293,13 @@ def test_all_reasons_and_invert():
     assert res.exit_code == 2
 
 
-def test_flags_override_defaults():
+def test_flags_override_defaults(tmp_path):
     data = json.dumps(rec("短答案")) + "\n"
     assert invoke(["filter", "-q"], input=data).records()
-    res = invoke(["filter", "-q", "--min-len", "output=20", "--rejects", "/dev/null"], input=data)
+    rejects = tmp_path / "rejects.jsonl"
+    res = invoke(["filter", "-q", "--min-len", "output=20", "--rejects", str(rejects)], input=data)
     assert res.records() == []
+    assert len(rejects.read_text().splitlines()) == 1
     res = invoke(["filter", "-q", "--invert", "--set", "length.min.output=5"], input=data)
     assert res.records()[0]["_reject"]["detail"] == "3 characters, below 5"
     # an explicit --disable wins over the flags that tune the rule
