@@ -10,7 +10,7 @@ import click
 
 from cqia_cli import console
 from cqia_cli.io import RecordReader, dumps, is_stdio
-from cqia_cli.options import IOOptions, command, io_options
+from cqia_cli.options import FIELD_PATH, IOOptions, command, io_options
 from cqia_cli.status import CqiaError, ExitStatus, InputError
 
 EXAMPLES = [
@@ -37,20 +37,6 @@ EXAMPLES = [
 _MAX_TABLE_ROWS = 32
 
 
-def _check_path(ctx, param, value):
-    from cqia_cli.fields import compile_path
-
-    values = value if isinstance(value, tuple) else (value,)
-    for v in values:
-        if v is None:
-            continue
-        try:
-            compile_path(v)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
-
-
 @command(
     "split",
     examples=EXAMPLES,
@@ -72,14 +58,14 @@ def _check_path(ctx, param, value):
               help="One pass in constant memory: each record's split is a seeded hash of its "
                    "key, stable across runs, machines and shards of the input (ratios are then "
                    "met on average, not exactly).")
-@click.option("--key", "keys", multiple=True, metavar="PATH", callback=_check_path,
+@click.option("--key", "keys", multiple=True, metavar="PATH", type=FIELD_PATH,
               help="With --stream: the field(s) whose text is hashed (for a record without a "
                    "--group-by value, when that is given); repeatable  [default: instruction, "
                    "input and output].")
-@click.option("--stratify", metavar="PATH", callback=_check_path,
+@click.option("--stratify", metavar="PATH", type=FIELD_PATH,
               help="Keep the ratios within each value of this field (e.g. task_type.major, "
                    "domain); a list counts by its first element.")
-@click.option("--group-by", metavar="PATH", callback=_check_path,
+@click.option("--group-by", metavar="PATH", type=FIELD_PATH,
               help="Records with the same value here (e.g. _cluster, instruction) land in the "
                    "same split; a record without a value is a group of its own.")
 @click.option("--shards", type=click.IntRange(min=1), metavar="N",
