@@ -644,6 +644,7 @@ class Job:
         self.out = self.side_output(output, "output")
         self._progress_enabled = progress and not quiet
         self.progress: console.Progress | None = None
+        self._spool: BinaryIO | None = None  # standard input kept for second_pass
         if STDIN in self.files and console.stdin_is_terminal() and not quiet:
             console.message("waiting for standard input (end with Ctrl-D)")
 
@@ -669,8 +670,17 @@ class Job:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def records(self) -> Iterator[dict]:
-        """The input records, one stream; shows progress on a terminal."""
+    def records(self, *, again: bool = False) -> Iterator[dict]:
+        """The input records, one stream; shows progress on a terminal.
+
+        again=True: the command will read them a second time (`second_pass`); standard input
+        and pipes, which cannot be read twice, are then kept in a temporary file meanwhile."""
+        if again and self._spool is None and not self._rereadable():
+            self._spool = tempfile.TemporaryFile(prefix="cqia-", buffering=1 << 20)
+            return self._spooled(self._records())
+        return self._records()
+
+    def _records(self) -> Iterator[dict]:
         reader = self.reader
         if not self._progress_enabled or not console.stderr_is_terminal():
             yield from reader
@@ -682,6 +692,41 @@ class Job:
                 yield rec
         finally:
             self.progress.close()
+
+    def _rereadable(self) -> bool:
+        return bool(self.files) and type(self.reader) is RecordReader and all(
+            not is_stdio(p) and os.path.isfile(p) for p in self.files)
+
+    def _spooled(self, records: Iterator[dict]) -> Iterator[dict]:
+        write = self._spool.write
+        for rec in records:
+            write(_dumps(rec, option=_NL))
+            yield rec
+
+    def second_pass(self) -> Iterator[dict]:
+        """The records of the first pass (`records(again=True)`) again, in the same order: the
+        input files read anew, or what was kept of standard input. Bad lines were reported by
+        the first pass and are skipped silently here. A file that changed in between is the
+        caller's to detect (compare the counts)."""
+        if self._spool is not None:
+            self._spool.flush()
+            self._spool.seek(0)
+            loads = _loads
+            for line in self._spool:
+                yield loads(line)
+            return
+        yield from self.open_reader(self.files, on_error="skip", errors=False)
+
+    def open_reader(self, paths: "str | Sequence[str]", *, on_error: str | None = None,
+                    errors: bool = True) -> "RecordReader":
+        """A reader of other JSON Lines inputs (a reference set, one side of a comparison)
+        with the job's encoding, and its --on-error and --errors unless told otherwise: the
+        same messages as the job's own input."""
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        check_inputs(paths)
+        return RecordReader(paths, encoding=self.reader.encoding,
+                            on_error=on_error or self.on_error,
+                            errors_out=self.errors_out if errors else None)
 
     def raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
         """`RecordReader.raw_batches`, with progress on a terminal (counted in lines)."""
@@ -800,6 +845,9 @@ class Job:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._close_progress()
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
         if exc_type is None:
             try:
                 for out in self._outputs:

@@ -7,7 +7,7 @@ import os
 import click
 
 from cqia_cli import console
-from cqia_cli.io import RecordReader, compression_of, display_name, open_binary
+from cqia_cli.io import compression_of, display_name, open_binary
 from cqia_cli.options import FIELD_PATH, FieldPathType, IOOptions, command, io_options
 from cqia_cli.status import DataError, InputError
 
@@ -246,8 +246,7 @@ def _one_input(io: IOOptions, job, path: str, config):
     """The Accumulator of one --compare input: a saved stats JSON, or JSON Lines."""
     if _is_stats_json(path):
         return _load_stats(path)
-    reader = RecordReader([path], encoding=io.encoding, on_error=io.on_error,
-                          errors_out=job.errors_out)
+    reader = job.open_reader(path)
     acc = _accumulate(reader, reader, config, io.jobs)
     if reader.skipped and not io.quiet:
         kept = f" (kept in {job.errors_out.name})" if job.errors_out else ""
