@@ -50,7 +50,7 @@ import sys
 import tempfile
 import zlib
 from collections import deque
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence
 
 import orjson
 
@@ -195,6 +195,34 @@ _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class Reader(Protocol):
+    """What a Job reads records from: RecordReader (JSON Lines), containers.ContainerReader
+    (JSON arrays, CSV, TSV, Parquet as well) and fetching's FetchReader (downloads) implement it.
+    A Job gets one through `Job(reader=factory)` (or `IOOptions.job(reader=factory)`), where
+    `factory(errors_out)` builds it with the job's --errors output.
+
+    After each record is yielded, `path`, `lineno` and `raw` say where it came from."""
+
+    path: str
+    lineno: int
+    raw: bytes
+    encoding: str
+    records: int       # records yielded so far
+    total_bytes: int | None  # the inputs' size, for progress (None: unknown)
+
+    def __iter__(self) -> Iterator[dict]: ...
+
+    @property
+    def skipped(self) -> int: ...  # bad lines skipped under --on-error skip
+
+    def where(self) -> str: ...  # "FILE:LINE" of the current record
+
+    def bad_line(self, line: bytes, lineno: int, problem: str, path: str | None = None) -> None:
+        """Report a bad line: raise under --on-error fail, else count it and keep it aside."""
+
+    def done_bytes(self) -> int | None: ...  # how far the inputs have been read
+
+
 class RecordReader:
     """Iterate the JSON objects of several JSON Lines inputs as one stream.
 
@@ -268,10 +296,6 @@ class RecordReader:
         self.skipped += 1
         if self.errors_out is not None:
             self.errors_out.write_raw(line if line.endswith(b"\n") else line + b"\n")
-
-    def _diagnose(self, line: bytes, exc: Exception) -> str | None:
-        """Why `line` did not parse; None for a blank line (skipped silently)."""
-        return _diagnose(line, exc, self.utf8)
 
     # -- iteration --------------------------------------------------------------------------
 
@@ -621,10 +645,11 @@ class Job:
         output: str | None = None,
         quiet: bool = False,
         progress: bool = True,
-        reader: "Callable[[Output | None], RecordReader] | None" = None,
+        reader: "Callable[[Output | None], Reader] | None" = None,
     ):
-        # `reader(errors_out)` builds a RecordReader-like source of records in place of the one
-        # over `files` (fetch: downloads); `files` are then only the local inputs to protect
+        # `reader(errors_out)` builds the Reader of the records in place of a RecordReader over
+        # `files` (convert: containers; fetch: downloads, and `files` are then only the local
+        # inputs, to check and to protect from -o)
         self.files = list(files) or ([] if reader is not None else [STDIN])
         self.quiet = quiet
         self.on_error = on_error

@@ -17,7 +17,7 @@ environment as CQIA_<COMMAND>_<OPTION> (e.g. CQIA_FILTER_ON_ERROR=skip).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import click
@@ -80,20 +80,21 @@ class IOOptions:
     fields: tuple = ()
     jobs: int = 1
     seed: int = DEFAULT_SEED
-    extra: dict = field(default_factory=dict)
 
-    def job(self, *, progress: bool = True, output: bool = True):
-        """Open the run's Job (inputs, -o output, --errors) as a context manager."""
+    def job(self, *, progress: bool = True, output: bool = True, reader=None):
+        """Open the run's Job (inputs, -o output, --errors) as a context manager; `reader`
+        (see Job) reads the inputs in place of a RecordReader, e.g. other containers."""
         from cqia_cli.io import Job
 
         return Job(
-            self.files,
+            self.files or ("-",),
             encoding=self.encoding,
             on_error=self.on_error,
             errors=self.errors,
             output=self.output if output else None,
             quiet=self.quiet,
             progress=progress,
+            reader=reader,
         )
 
     def text_getter(self):

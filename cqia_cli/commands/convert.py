@@ -150,14 +150,16 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
                 raise _usage(f"nothing gives the {needed}: add --map {needed}=FIELD, or a "
                              f"template that has it")
 
-    with contextlib.ExitStack() as held, io.job() as job:
-        from cqia_cli.containers import ContainerReader
-        from cqia_cli.formats.cells import type_cells
+    from cqia_cli.containers import ContainerReader
+    from cqia_cli.formats.cells import type_cells
 
-        reader = ContainerReader(job.files, container=container, row_hook=type_cells,
-                                 encoding=io.encoding, on_error=io.on_error,
-                                 errors_out=job.errors_out)
-        job.reader = reader
+    def containers(errors_out):
+        return ContainerReader(io.files or ["-"], container=container, row_hook=type_cells,
+                               encoding=io.encoding, on_error=io.on_error,
+                               errors_out=errors_out)
+
+    with contextlib.ExitStack() as held, io.job(reader=containers) as job:
+        reader = job.reader
         info_out = job.side_output(dataset_info, "dataset-info") if dataset_info else None
         records = job.records()
         head: list = []

@@ -1183,11 +1183,5 @@ class Scan:
         self.cache[field] = slots
         return slots
 
-    def has(self, slot: int, field: str, text: str) -> bool:
-        slots = self.cache.get(field)
-        if slots is None:
-            slots = self.slots(field, text)
-        return slot in slots
-
 
 _NO_SLOTS: frozenset = frozenset()
