@@ -512,11 +512,15 @@ def _same_file(a: str, b: str) -> bool:
 
 
 class Output:
-    """One output: stdout, or a file written atomically (temporary file renamed on commit)."""
+    """One output: stdout, or a file written atomically (temporary file renamed on commit).
+
+    Records go out as JSON Lines, or as one JSON array (`json_array()`: `[`, one record a
+    line, `]`; `[]` when there is none)."""
 
     def __init__(self, path: str | None, *, inputs: Iterable[str] = (), label: str = "output"):
         self.path = None if is_stdio(path) else path
         self.label = label
+        self._array = False
         self._tmp: str | None = None
         self._file: BinaryIO | None = None
         self._raw_file: BinaryIO | None = None
@@ -570,9 +574,18 @@ class Output:
             raise e
         raise OutputError(f"{self.name}: cannot write: {e.strerror or e}") from None
 
+    def json_array(self) -> None:
+        """Write the records (`write`) as the elements of one JSON array, closed on commit."""
+        if self.count:
+            raise ValueError("json_array() comes before the first record")
+        self._array = True
+
     def write(self, record: Any) -> None:
         try:
-            line = _dumps(record, option=_NL)
+            if self._array:
+                line = (b",\n" if self.count else b"[\n") + _dumps(record)
+            else:
+                line = _dumps(record, option=_NL)
         except TypeError as e:
             raise DataError(f"cannot write a record as JSON: {e}") from None
         try:
@@ -592,6 +605,9 @@ class Output:
 
     def commit(self) -> None:
         """Flush; for a file, close and rename into place."""
+        if self._array:  # the end of the array, once
+            self._array = False
+            self.write_raw(b"\n]\n" if self.count else b"[]\n")
         try:
             if self.path is None:
                 if self._file is not None:

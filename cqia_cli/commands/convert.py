@@ -196,14 +196,13 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
 
 def _run(job, reader, convert, head: list, records, array: bool) -> int:
     """Convert every record (the detection buffer first, at its own FILE:LINE) and write it."""
-    import orjson
-
     from cqia_cli.formats.chat import RecordProblem
 
     out = job.out
-    written = 0
-    dumps = orjson.dumps
-    nl = orjson.OPT_APPEND_NEWLINE
+    if array:
+        out.json_array()
+    write = out.write
+    start = out.count
 
     def replayed():
         for rec, mark in head:
@@ -216,14 +215,8 @@ def _run(job, reader, convert, head: list, records, array: bool) -> int:
         except RecordProblem as e:
             job.reject(str(e))
             continue
-        if array:
-            out.write_raw((b",\n" if written else b"[\n") + dumps(result))
-        else:
-            out.write_raw(dumps(result, option=nl))
-        written += 1
-    if array:
-        out.write_raw(b"\n]\n" if written else b"[]\n")
-    return written
+        write(result)
+    return out.count - start
 
 
 @contextlib.contextmanager
