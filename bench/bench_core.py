@@ -7,7 +7,8 @@ while it runs changes nothing) and both trees run through
 the same launcher and Python; each round runs every command of both trees once, alternating
 which goes first, so that the load of a shared machine falls on both alike. Reported per
 command: records/s of each tree (best, median, worst round) and the ratio new/old of each
-round (its range, and the ratio of the medians).
+round (its range, and the ratio of the medians), then the same by CPU time (user + system,
+the -j workers included), the steadier figure when other processes share the machine.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def main() -> None:
     data = big_input(args.records)
     trees = {"old": extract(args.baseline), "new": extract(args.new)}
     runs: dict = {(c, t): [] for c in COMMANDS for t in trees}
+    cpu: dict = {(c, t): [] for c in COMMANDS for t in trees}
     for r in range(args.rounds):
         order = list(trees) if r % 2 == 0 else list(reversed(trees))
         for cmd, argv in COMMANDS.items():
@@ -70,8 +72,9 @@ def main() -> None:
                 if res.exit_code != 0:
                     sys.exit(f"{tree} {cmd} failed with status {res.exit_code}")
                 runs[(cmd, tree)].append(res.records_per_s)
-                print(f"round {r + 1} {tree} {cmd:<12} {res.records_per_s:>10,.0f} records/s",
-                      file=sys.stderr)
+                cpu[(cmd, tree)].append(res.records_per_cpu_s)
+                print(f"round {r + 1} {tree} {cmd:<12} {res.records_per_s:>10,.0f} records/s "
+                      f"{res.records_per_cpu_s:>10,.0f} records/cpu-s", file=sys.stderr)
     print(f"\n## filter and dedup, {args.records:,} records, {args.rounds} rounds "
           f"(new = {args.new}, old = {args.baseline})")
     print(f"{'command':<12} {'old records/s (best/median/worst)':>36} "
@@ -89,7 +92,18 @@ def main() -> None:
 
         print(f"{cmd:<12} {fmt(old):>36} {fmt(new):>36} "
               f"{min(ratios):>8.2f}–{max(ratios):<8.2f}   {med:>6.2f}")
-        out[cmd] = {"old": old, "new": new, "ratios": ratios, "median_ratio": med}
+        out[cmd] = {"old": old, "new": new, "ratios": ratios, "median_ratio": med,
+                    "old_cpu": cpu[(cmd, "old")], "new_cpu": cpu[(cmd, "new")]}
+    print("\nrecords per CPU-second (user + system, workers included; steadier on a busy "
+          "machine)")
+    for cmd in COMMANDS:
+        old, new = cpu[(cmd, "old")], cpu[(cmd, "new")]
+        if not old:
+            continue
+        ratios = [n / o for n, o in zip(new, old)]
+        print(f"{cmd:<12} old median {statistics.median(old):>10,.0f}  new median "
+              f"{statistics.median(new):>10,.0f}  new/old per round {min(ratios):.2f}–"
+              f"{max(ratios):.2f}  of medians {statistics.median(new) / statistics.median(old):.2f}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=2)
