@@ -8,7 +8,7 @@ import os
 
 import click
 
-from cqia_cli.formats.chat import FORMATS, TARGETS
+from cqia_cli.formats.table import SOURCES, TARGETS
 from cqia_cli.options import IOOptions, command, io_options, parse_assignments
 
 #: records read before the input format is decided (--from auto)
@@ -48,7 +48,7 @@ def _usage(message: str) -> click.UsageError:
 @io_options(seed=True)
 @click.option("--to", "target", type=click.Choice(TARGETS), default="cqia", show_default=True,
               help="Output format.")
-@click.option("--from", "source", type=click.Choice(("auto",) + FORMATS), default="auto",
+@click.option("--from", "source", type=click.Choice(("auto",) + SOURCES), default="auto",
               show_default=True,
               help="Input format; auto decides from the first records, and stops with a usage "
                    "error when they do not say.")
