@@ -790,7 +790,7 @@ class Job:
         func: Callable[[list[dict]], Any],
         jobs: int = 1,
         *,
-        batch: int = 512,
+        batch: int = 64,
         threads: bool = False,
         initializer: Callable | None = None,
         initargs: tuple = (),
