@@ -1,0 +1,433 @@
+"""cqia review: the index, sampling, the decisions file, --report, --apply, and the interface
+(Textual's headless pilot, a real process under a pseudo-terminal killed with -9, and tmux)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import importlib.util
+import os
+import sqlite3
+import sys
+
+import numpy as np
+import orjson
+import pytest
+
+from cqia_cli.io import read_records
+from cqia_cli.review.index import LineIndex, sha256_of
+from cqia_cli.review.report import build, cohen_kappa, wilson
+from cqia_cli.review.sample import Plan, permutation, queue_for, sample_order
+from cqia_cli.review.session import Session
+from cqia_cli.review.store import Store
+
+from conftest import cqia_record, invoke, write_jsonl
+
+
+def _file(tmp_path, n=10, name="data.jsonl", **extra) -> str:
+    recs = [cqia_record(i, **{k: (v(i) if callable(v) else v) for k, v in extra.items()})
+            for i in range(n)]
+    return str(write_jsonl(tmp_path / name, recs))
+
+
+def _session(path, reviewer="ann", plan=None, decisions=None, **kw) -> Session:
+    return Session(path, decisions or path + ".review.sqlite", reviewer, plan,
+                   background_hash=False, **kw)
+
+
+# -- the index ----------------------------------------------------------------------------
+
+
+def test_index_numbers_lines_as_the_reader_does(tmp_path):
+    path = tmp_path / "odd.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"a": 1}\r\n\n   \n{"a": 2}\n \t\r\n{"a": "\xe4\xb8\xad"}\n'
+                     b'{"a": 4}')  # BOM, CRLF, blank and whitespace lines, no final newline
+    index = LineIndex(str(path))
+    reader_lines = []
+    reader = iter(read_records([str(path)]))
+    from cqia_cli.io import RecordReader
+
+    rr = RecordReader([str(path)])
+    for rec in rr:
+        reader_lines.append((rr.lineno, rec))
+    assert [index.line_of(i) for i in range(len(index))] == [ln for ln, _ in reader_lines]
+    assert [index.record(i) for i in range(len(index))] == [r for _, r in reader_lines]
+    assert index.position_of_line(4) == 1 and index.position_of_line(2) is None
+    del reader
+    index.close()
+
+
+def test_index_of_empty_file_and_bad_line(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    assert len(LineIndex(str(empty))) == 0
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"a": 1}\n[1, 2]\n')
+    index = LineIndex(str(bad))
+    assert len(index) == 2  # a bad line is a position the reviewer sees (and can reject)
+    from cqia_cli.status import DataError
+
+    with pytest.raises(DataError, match=r"bad.jsonl:2: not a JSON object"):
+        index.record(1)
+
+
+def test_index_refuses_compressed_input_with_a_hint(tmp_path):
+    path = tmp_path / "d.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n'))
+    res = invoke(["review", str(path)])
+    assert res.exit_code == 2, res
+    assert "cannot be reviewed in place" in res.stderr and "gzip -dk" in res.stderr
+
+
+def test_sha256_is_of_the_uncompressed_bytes(tmp_path):
+    plain = tmp_path / "d.jsonl"
+    plain.write_bytes(b'{"a": 1}\n' * 100)
+    packed = tmp_path / "d.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    import hashlib
+
+    assert sha256_of(str(plain)) == sha256_of(str(packed)) == \
+        hashlib.sha256(plain.read_bytes()).hexdigest()
+
+
+# -- sampling -----------------------------------------------------------------------------
+
+
+def test_sample_is_deterministic_and_seeded():
+    a = sample_order(1000, Plan(50, 7))
+    assert list(a) == list(sample_order(1000, Plan(50, 7)))
+    assert len(set(a.tolist())) == 50
+    assert list(a) != list(sample_order(1000, Plan(50, 8)))
+    # a larger sample starts with the smaller one: reading on extends the same sample
+    assert list(sample_order(1000, Plan(80, 7))[:50]) == list(a)
+    assert sorted(permutation(100, 3).tolist()) == list(range(100))
+    assert len(sample_order(10, Plan(50, 7))) == 10
+
+
+def test_overlap_deals_the_sample_to_two_reviewers():
+    plan = Plan(100, 1, 20.0, ("ann", "bo"))
+    ann, bo = queue_for(1000, plan, "ann"), queue_for(1000, plan, "bo")
+    both = set(ann.tolist()) & set(bo.tolist())
+    assert len(both) == 20
+    assert set(ann.tolist()) | set(bo.tolist()) == set(sample_order(1000, plan).tolist())
+    assert len(ann) == len(bo) == 60
+    with pytest.raises(ValueError):
+        queue_for(1000, plan, "cy")
+
+
+# -- the decisions file -------------------------------------------------------------------
+
+
+def test_every_decision_is_committed_at_once_and_undo_restores(tmp_path):
+    path = _file(tmp_path)
+    s = _session(path)
+    s.decide("accept")
+    other = sqlite3.connect(s.store.path)  # another process's view: committed already
+    assert other.execute("SELECT status FROM decisions").fetchall() == [("accept",)]
+    assert s.store.get_meta("sha256") == sha256_of(path)
+    assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    s.goto(0)
+    s.decide("reject", "wrong")
+    assert s.view(0).decision.status == "reject"
+    s.undo()
+    assert s.position == 0 and s.view().decision.status == "accept"
+    s.undo()
+    assert s.view().decision is None
+    assert s.undo() is None
+    log = other.execute("SELECT action, undone FROM log ORDER BY id").fetchall()
+    assert log == [("accept", 1), ("reject", 1)]  # the audit trail keeps what was undone
+    other.close()
+    s.close()
+
+
+def test_reopen_resumes_at_first_undecided_and_refuses_another_plan(tmp_path):
+    path = _file(tmp_path)
+    s = _session(path)
+    for _ in range(3):
+        s.decide("accept")
+        s.move(1)
+    s.close()
+    s = _session(path)
+    assert s.position == 3
+    s.close()
+    from cqia_cli.status import CqiaError
+
+    with pytest.raises(CqiaError, match="started with every record"):
+        _session(path, plan=Plan(5, 1))
+
+
+def test_decisions_refuse_a_different_file_unless_forced(tmp_path):
+    path = _file(tmp_path)
+    s = _session(path)
+    s.decide("accept")
+    s.close()
+    changed = write_jsonl(tmp_path / "data.jsonl",
+                          [cqia_record(i + 100) for i in range(10)])
+    res = invoke(["review", "--apply", str(changed)])
+    assert res.exit_code == 65, res
+    assert "these decisions were made on data.jsonl" in res.stderr
+    assert "--force" in res.stderr and res.stdout == ""
+    res = invoke(["review", "--apply", "--force", str(changed)])
+    assert res.exit_code == 0, res
+    assert "used anyway (--force)" in res.stderr
+    assert res.records()[0]["human_verified"] is True
+    res = invoke(["review", "--report", str(changed)])
+    assert res.exit_code == 65
+
+
+# -- the report ---------------------------------------------------------------------------
+
+
+def test_wilson_and_kappa_computed_by_hand():
+    # 17 of 20: p = .85, z^2/n = .19207; centre (.85 + .09604) / 1.19207 = .79361;
+    # half 1.95996 / 1.19207 * sqrt(.85 * .15 / 20 + 3.84146 / 1600) = .15403
+    lo, hi = wilson(17, 20)
+    assert lo == pytest.approx(0.6396, abs=1e-4) and hi == pytest.approx(0.9476, abs=1e-4)
+    assert wilson(0, 0) is None
+    assert wilson(10, 10)[1] == 1.0
+    # A/B: 4 both accept, 1 A only, 2 B only, 3 both reject: po .7, pe .5*.6 + .5*.4 = .5
+    pairs = [(True, True)] * 4 + [(True, False)] + [(False, True)] * 2 + [(False, False)] * 3
+    assert cohen_kappa(pairs) == pytest.approx(0.4)
+    assert cohen_kappa([(True, True)] * 3) is None  # chance agreement 1: undefined
+    assert cohen_kappa([]) is None
+
+
+def test_report_figures_on_a_fixture(tmp_path):
+    # 40 records; ann decides 20 (17 accepted); bo decides the first 10 of them too
+    path = _file(tmp_path, 40, _score=lambda i: 9 if i % 2 == 0 else 5,
+                 _reject=lambda i: i in (0, 1))
+    s = _session(path, reviewer="ann", plan=Plan(20, 3))
+    order = [int(s.index.line_of(int(i))) for i in s.queue]
+    ann = {}
+    for k in range(20):
+        ann[order[k]] = "reject" if k in (2, 5, 9) else "accept"
+        s.decide(ann[order[k]], "wrong" if k in (2, 5) else ("off-topic" if k == 9 else None))
+        s.move(1)
+    s.close()
+    bo = _session(path, reviewer="bo")
+    # bo's ten: agrees on k 0-6, rejects k 7 and 8 (ann accepted), accepts k 9 (ann rejected)
+    for k in range(10):
+        bo.goto_line(order[k])
+        bo.decide("reject" if k in (2, 5, 7, 8) else "accept",
+                  "wrong" if k in (2, 5) else "x" if k in (7, 8) else None)
+    bo.close()
+    res = invoke(["review", "--report", "--json", path])
+    assert res.exit_code == 0, res
+    rep = orjson.loads(res.stdout)
+    # resolved: the later decision wins, bo's 10 decisions came last: k 7, 8 rejected, k 9
+    # accepted: rejected are k 2, 5, 7, 8 -> 16 of 20 accepted
+    assert (rep["accepted"], rep["rejected"], rep["decided"]) == (16, 4, 20)
+    lo, hi = wilson(16, 20)
+    assert rep["acceptance"]["rate"] == 0.8
+    assert rep["acceptance"]["low"] == pytest.approx(lo) and lo == pytest.approx(0.5840, abs=1e-4)
+    assert rep["acceptance"]["high"] == pytest.approx(0.9193, abs=1e-4)
+    assert rep["acceptance"]["good_records_low"] == 23  # floor(40 * .5840)
+    assert rep["acceptance"]["good_records_high"] == 37  # ceil(40 * .9193)
+    assert rep["reasons"] == {"wrong": 2, "x": 2}
+    # overlap: ann (A) vs bo (B) on 10: agree on 7; A accepts 7/10 (k 2,5,9 rejected),
+    # B accepts 6/10; po .7, pe .7*.6 + .3*.4 = .54, kappa .16/.46
+    assert rep["overlap"]["records"] == 10 and rep["overlap"]["agree"] == 7
+    assert rep["overlap"]["kappa"] == pytest.approx(0.16 / 0.46)
+    text = invoke(["review", "--report", path]).stdout
+    assert "80.0% of the decided records; 95% interval (Wilson) 58.4% to 91.9%" in text
+    assert "about 23 to 37 of 40 records good" in text
+    assert "agree on 7, Cohen's kappa 0.348" in text
+    assert rep["score_agreement"]["records"] == 20 and rep["reject_agreement"] is not None
+
+
+# -- --apply ------------------------------------------------------------------------------
+
+
+def _decide(path, plan=None, actions=()):
+    s = _session(path, plan=plan)
+    for act in actions:
+        if act[0] == "edit":
+            s.edit(act[1], act[2])
+        else:
+            s.decide(act[0], act[1] if len(act) > 1 else None)
+            s.move(1)
+    s.close()
+
+
+def test_apply_accounts_for_every_record_in_order(tmp_path):
+    path = _file(tmp_path, 6)
+    _decide(path, actions=[("accept",), ("reject", "wrong"), ("edit", "output", "新答案"),
+                           ("accept",), ("skip",)])
+    rejects = tmp_path / "rejects.jsonl"
+    res = invoke(["review", "--apply", path, "--rejects", rejects])
+    assert res.exit_code == 0, res
+    out = res.records()
+    rej = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
+    src = list(read_records([path]))
+    assert len(out) + len(rej) == len(src) == 6
+    assert [r["instruction"] for r in out] == [src[i]["instruction"] for i in (0, 2, 3, 4, 5)]
+    assert out[0]["human_verified"] is True and out[0]["_review"]["decision"] == "accept"
+    assert out[1]["output"] == "新答案"
+    assert out[1]["_review"]["original"] == {"output": src[2]["output"]}
+    assert "_review" not in out[2] and out[2] == src[3]  # skipped: undecided, unchanged
+    assert rej[0]["_review"]["reason"] == "wrong" and rej[0]["_review"]["reviewer"] == "ann"
+    assert {k: v for k, v in rej[0].items() if k != "_review"} == src[1]
+    assert "accepted 2 (1 edited), rejected 1" in res.stderr and "undecided 3" in res.stderr
+    only = invoke(["review", "--apply", "--only-decided", "--mark", path])
+    assert [r["_review"]["decision"] for r in only.records()] == ["accept", "reject", "accept"]
+    assert only.records()[1]["human_verified"] is False
+
+
+def test_apply_from_stdin_and_compressed(tmp_path):
+    path = _file(tmp_path, 4)
+    _decide(path, actions=[("reject", "wrong")])
+    dec = path + ".review.sqlite"
+    data = open(path, "rb").read()
+    res = invoke(["review", "--apply", "--decisions", dec], input=data)
+    assert res.exit_code == 0, res
+    assert len(res.records()) == 3
+    gz = tmp_path / "data.jsonl.gz"
+    gz.write_bytes(gzip.compress(data))
+    res = invoke(["review", "--apply", "--decisions", dec, str(gz)])
+    assert res.exit_code == 0 and len(res.records()) == 3
+    res = invoke(["review", "--apply", "--decisions", dec], input=data.replace(b"0", b"9"))
+    assert res.exit_code == 65 and "not on <stdin>" in res.stderr and res.stdout == ""
+    assert invoke(["review", "--apply"], input=data).exit_code == 2
+
+
+def test_apply_without_decisions_passes_through(tmp_path):
+    path = _file(tmp_path, 3)
+    res = invoke(["review", "--apply", path])
+    assert res.exit_code == 0
+    assert res.stdout_bytes == open(path, "rb").read().replace(b", ", b",").replace(b": ", b":")
+    assert "no decisions file" in res.stderr
+
+
+def test_usage_errors(tmp_path):
+    path = _file(tmp_path, 3)
+    assert invoke(["review", "--report", "--apply", path]).exit_code == 2
+    assert invoke(["review", "--json", path]).exit_code == 2
+    assert invoke(["review", "--rejects", "x", path]).exit_code == 2
+    res = invoke(["review", path])  # CliRunner: no terminal
+    assert res.exit_code == 2 and "needs a terminal" in res.stderr
+    res = invoke(["review", "--report", str(tmp_path / "nothing.jsonl")])
+    assert res.exit_code == 66
+
+
+def test_missing_textual_is_one_clear_line(tmp_path, monkeypatch):
+    path = _file(tmp_path, 3)
+    for name in [m for m in sys.modules if m.startswith("textual.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "textual", None)
+    monkeypatch.delitem(sys.modules, "cqia_cli.review.app", raising=False)
+    res = invoke(["review", path])
+    assert res.exit_code == 2
+    assert res.stderr == ("cqia review: the interface needs the optional textual package: "
+                          "pip install 'cqia[review]'\n")
+
+
+# -- the interface: Textual's headless pilot ----------------------------------------------
+
+needs_textual = pytest.mark.skipif(importlib.util.find_spec("textual") is None,
+                                   reason="the optional textual package is not installed")
+
+
+def _run(session, script, reasons=("off-topic", "wrong", "incomplete")):
+    from cqia_cli.review.app import ReviewApp
+
+    app = ReviewApp(session, reasons=reasons)
+
+    async def go():
+        async with app.run_test(size=(100, 30)) as pilot:
+            await script(app, pilot)
+
+    asyncio.run(go())
+    return app
+
+
+@needs_textual
+def test_pilot_accept_reject_edit_undo_skip_search_goto_quit(tmp_path):
+    path = _file(tmp_path, 8)
+    s = _session(path)
+
+    async def script(app, pilot):
+        await pilot.press("a")  # 1 accepted
+        await pilot.press("r", "2")  # 2 rejected: wrong (picked)
+        await pilot.press("r", *"太短", "enter")  # 3 rejected: typed reason
+        await pilot.press("e", "enter")  # 4: edit the output (the default field)
+        await pilot.pause()
+        app.screen.query_one("TextArea").text = "改写后的回答"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert s.view().decision.status == "edit"
+        assert "改写后的回答" in str(app.query_one("#record").render())
+        await pilot.press("a")  # 4 accepted with the edit
+        await pilot.press("s")  # 5 skipped
+        await pilot.press("u")  # undo the skip: back on 5, undecided
+        assert s.position == 4 and s.view().decision is None
+        await pilot.press("slash", *"第7个", "enter")
+        await pilot.pause()
+        assert s.position == 7
+        await pilot.press("g", "2", "enter")
+        await pilot.pause()
+        assert s.position == 1 and "wrong" in str(app.query_one("#status").render())
+        await pilot.press("k", "k", "j")
+        assert s.position == 1
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("x")
+        await pilot.press("q")
+
+    app = _run(s, script)
+    assert app.return_code in (0, None)
+    got = {d.line: (d.status, d.reason, d.edits) for d in s.store.decisions("ann")}
+    assert got == {1: ("accept", None, {}), 2: ("reject", "wrong", {}),
+                   3: ("reject", "太短", {}), 4: ("accept", None, {"output": "改写后的回答"})}
+    s.close()
+    s = _session(path)  # reopen: resumes at the first undecided record
+    assert s.position == 4
+    s.close()
+
+
+@needs_textual
+def test_pilot_side_line_shows_earlier_stages(tmp_path):
+    path = _file(tmp_path, 2, _score=8.5, _score_reason="切题", _reject={"rule": "length"},
+                 _dup_of=7, _source="ruozhiba")
+    s = _session(path)
+
+    async def script(app, pilot):
+        side = str(app.query_one("#side").render())
+        for text in ("_score 8.5", "切题", "_reject rule=length", "_dup_of 7",
+                     "_source ruozhiba", "task_type 问答 / 成语释义", "domain 通用"):
+            assert text in side, side
+        await pilot.press("r", "escape")  # cancel: nothing decided
+        assert s.view().decision is None
+        await pilot.press("a")
+        await pilot.press("a")
+        # the end of the queue: stays on the last record
+        assert s.position == 1
+        await pilot.press("q")
+
+    _run(s, script)
+    assert s.counts()["accept"] == 2
+    s.close()
+
+
+@needs_textual
+def test_editor_key_edits_through_editor(tmp_path, monkeypatch):
+    path = _file(tmp_path, 2)
+    s = _session(path)
+    editor = tmp_path / "ed.sh"
+    editor.write_text("#!/bin/sh\nprintf '外部编辑器写的\\n' > \"$1\"\n")
+    editor.chmod(0o755)
+    monkeypatch.setenv("EDITOR", str(editor))
+    monkeypatch.delenv("VISUAL", raising=False)
+    from cqia_cli.review import app as appmod
+    from contextlib import nullcontext
+
+    monkeypatch.setattr(appmod.ReviewApp, "suspend", lambda self: nullcontext())
+
+    async def script(app, pilot):
+        await pilot.press("E", "enter")
+        await pilot.pause()
+        await pilot.press("q")
+
+    _run(s, script)
+    assert s.view(0).decision.edits == {"output": "外部编辑器写的"}
+    s.close()
