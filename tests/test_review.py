@@ -431,3 +431,119 @@ def test_editor_key_edits_through_editor(tmp_path, monkeypatch):
     _run(s, script)
     assert s.view(0).decision.edits == {"output": "外部编辑器写的"}
     s.close()
+
+
+# -- a real process: kill -9 under a pseudo-terminal, and tmux ----------------------------
+
+
+def _decision_count(db: str) -> int:
+    if not os.path.exists(db):
+        return 0
+    con = sqlite3.connect(db, timeout=10)
+    try:
+        return con.execute("SELECT count(*) FROM decisions").fetchone()[0]
+    except sqlite3.OperationalError:  # the tables are not there yet
+        return 0
+    finally:
+        con.close()
+
+
+def _wait(cond, timeout=20.0, what="condition"):
+    import time
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@needs_textual
+def test_kill_9_mid_session_loses_at_most_one_decision(tmp_path):
+    import pty
+    import signal
+    import threading
+
+    from conftest import cqia_executable
+
+    exe = cqia_executable()
+    path = _file(tmp_path, 20)
+    db = path + ".review.sqlite"
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of 100x30 running the real command
+        os.environ["TERM"] = "xterm-256color"
+        os.execvp("bash", ["bash", "-c", f"stty cols 100 rows 30; exec {exe} review "
+                           f"--reviewer ann {path}"])
+    screen = bytearray()
+
+    def drain():
+        while True:
+            try:
+                data = os.read(fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            screen.extend(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        _wait(lambda: b"accept" in screen, what="the interface")
+        for k in range(1, 6):  # five decisions, each seen committed before the next key
+            os.write(fd, b"a")
+            _wait(lambda: _decision_count(db) == k, what=f"decision {k}")
+        os.write(fd, b"a")  # one more, and the kill right behind it
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+    got = _decision_count(db)
+    assert got in (5, 6)
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    con.close()
+    s = _session(path)
+    assert s.position == got  # resumes at the first undecided record
+    s.close()
+
+
+@needs_textual
+@pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="tmux is not installed")
+def test_tmux_smoke(tmp_path):
+    import subprocess
+    import time
+
+    from conftest import cqia_executable
+
+    exe = cqia_executable()
+    path = _file(tmp_path, 5, _score=9, _source="ruozhiba")
+    sock = f"cqia-test-{os.getpid()}"
+    tmux = ["tmux", "-L", sock]
+
+    def pane() -> str:
+        return subprocess.run(tmux + ["capture-pane", "-p", "-t", "t"], capture_output=True,
+                              text=True).stdout
+
+    subprocess.run(tmux + ["new-session", "-d", "-s", "t", "-x", "100", "-y", "30",
+                           f"TERM=xterm-256color {exe} review --reviewer ann {path}; "
+                           "echo EXIT=$?; sleep 30"], check=True)
+    try:
+        _wait(lambda: "accept" in pane(), what="the interface in tmux")
+        screen = pane()
+        assert "1/5 (line 1)" in screen and "请解释一下第0个成语的意思。" in screen
+        assert "_score 9" in screen and "_source ruozhiba" in screen
+        subprocess.run(tmux + ["send-keys", "-t", "t", "a"], check=True)
+        _wait(lambda: "2/5 (line 2)" in pane(), what="the next record")
+        subprocess.run(tmux + ["send-keys", "-t", "t", "r"], check=True)
+        _wait(lambda: "Reject" in pane(), what="the reasons")
+        subprocess.run(tmux + ["send-keys", "-t", "t", "2"], check=True)
+        _wait(lambda: "✓1 ✗1" in pane(), what="the counts")
+        subprocess.run(tmux + ["send-keys", "-t", "t", "q"], check=True)
+        _wait(lambda: "EXIT=0" in pane(), what="the exit")
+        assert "review: ann: +2 decisions this session; 3 of 5 left" in pane()
+    finally:
+        subprocess.run(tmux + ["kill-server"], capture_output=True)
+        time.sleep(0.1)
+    assert _decision_count(path + ".review.sqlite") == 2

