@@ -209,6 +209,7 @@ class HelpScreen(ModalScreen[None]):
 
 class ReviewApp(App):
     TITLE = "cqia review"
+    ENABLE_COMMAND_PALETTE = False
     CSS = """
     #top { height: 1; background: $primary; color: $text; padding: 0 1; }
     #side { height: auto; max-height: 3; background: $panel; padding: 0 1; }
