@@ -11,7 +11,8 @@ Each measurement runs in a fresh child process (peak RSS from wait4):
 - memory: peak RSS, and RssAnon at the end (the memory the process holds: the mapped file's
   pages are page cache, counted in RSS once touched but shared and reclaimable);
 - next record: 2,000 moves of `j` (view = one slice of the map, one parse, one SQLite lookup),
-  in file order and in a 400-record --sample (random positions in the file); mean and max.
+  in file order and in a 400-record --sample (random positions in the file); mean and max;
+- decide: 200 accepts, each one committed SQLite transaction (WAL, synchronous=FULL).
 
 The issue's targets: open < 2 s for 1,000,000 records, next < 50 ms, memory flat in file size.
 """
@@ -51,10 +52,20 @@ else:
         t = time.perf_counter()
         s.move(1)
         v = s.view()
+        s.counts(), s.left()  # what the screen shows besides the record
         lat.append(time.perf_counter() - t)
     if lat:
         out["next_mean_ms"] = 1000 * sum(lat) / len(lat)
         out["next_max_ms"] = 1000 * max(lat)
+    lat = []
+    for _ in range(min(200, len(s) - 1)):
+        t = time.perf_counter()
+        s.decide("accept")  # one committed transaction (WAL, synchronous=FULL)
+        s.move(1)
+        lat.append(time.perf_counter() - t)
+    if lat:
+        out["decide_mean_ms"] = 1000 * sum(lat) / len(lat)
+        out["decide_max_ms"] = 1000 * max(lat)
     t = time.perf_counter()
     s.wait_hashed()
     out["hash_wait_s"] = time.perf_counter() - t
@@ -95,12 +106,14 @@ def main() -> None:
                 best = rows.get(name)
                 if best is None or got["open_s"] < best["open_s"]:
                     rows[name] = got
-    print(f"{'':32} {'open s':>8} {'next ms (mean/max)':>20} {'peak RSS MB':>12} "
-          f"{'anon MB':>8}")
+    print(f"{'':32} {'open s':>8} {'next ms (mean/max)':>20} {'decide ms':>12} "
+          f"{'peak RSS MB':>12} {'anon MB':>8}")
     for name, got in rows.items():
         nxt = (f"{got['next_mean_ms']:.2f}/{got['next_max_ms']:.1f}"
                if "next_mean_ms" in got else "-")
-        print(f"{name:32} {got['open_s']:8.2f} {nxt:>20} {got['rss_mb']:12.0f} "
+        dec = (f"{got['decide_mean_ms']:.1f}/{got['decide_max_ms']:.0f}"
+               if "decide_mean_ms" in got else "-")
+        print(f"{name:32} {got['open_s']:8.2f} {nxt:>20} {dec:>12} {got['rss_mb']:12.0f} "
               f"{got.get('anon_mb', 0):8.0f}")
     base = rows["baseline: load all records"]
     first = rows["cqia review: first open"]

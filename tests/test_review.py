@@ -377,6 +377,10 @@ def test_pilot_accept_reject_edit_undo_skip_search_goto_quit(tmp_path):
     app = _run(s, script)
     assert app.return_code in (0, None)
     got = {d.line: (d.status, d.reason, d.edits) for d in s.store.decisions("ann")}
+    counted, left = s.counts(), s.left()
+    s._refresh_counts()  # the counts kept in memory are those of the file
+    assert (counted, left) == (s.counts(), s.left()) == (
+        {"accept": 2, "reject": 2, "skip": 0, "edit": 0}, 4)
     assert got == {1: ("accept", None, {}), 2: ("reject", "wrong", {}),
                    3: ("reject", "太短", {}), 4: ("accept", None, {"output": "改写后的回答"})}
     s.close()

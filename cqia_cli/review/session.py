@@ -104,7 +104,9 @@ class Session:
             raise CqiaError(str(e), ExitStatus.USAGE) from None
         self._lines = self.index.lines[self.queue] if len(self.queue) else np.zeros(0, np.int64)
         self._file_order = plan.sample is None and not plan.reviewers
+        self._sorted_lines = np.sort(self._lines)
         self.decided = self.store.decided_lines(reviewer)
+        self._refresh_counts()
         self.position = self.first_undecided()
 
     # -- setup ------------------------------------------------------------------------------
@@ -149,10 +151,14 @@ class Session:
         return len(self.queue)
 
     def first_undecided(self) -> int:
-        for pos, line in enumerate(self._lines.tolist()):
-            if line not in self.decided:
-                return pos
-        return max(0, len(self.queue) - 1)
+        if not len(self.queue):
+            return 0
+        if not self.decided:
+            return 0
+        done = np.isin(self._lines, np.fromiter(self.decided, np.int64, len(self.decided)))
+        if done.all():
+            return len(self.queue) - 1
+        return int(np.argmin(done))
 
     def view(self, position: int | None = None) -> View | None:
         if not len(self.queue):
@@ -250,7 +256,7 @@ class Session:
         view = self.view()
         d = self.store.record(view.line, self.reviewer, action, reason=reason,
                               snapshot=self._snapshot(view))
-        self._track(d)
+        self._track(d, view.decision.status if view.decision else None)
         return d
 
     def edit(self, field: str, text: str) -> Decision:
@@ -258,7 +264,7 @@ class Session:
         view = self.view()
         d = self.store.record(view.line, self.reviewer, "edit", edits={field: text},
                               snapshot=self._snapshot(view))
-        self._track(d)
+        self._track(d, view.decision.status if view.decision else None)
         return d
 
     def undo(self) -> Decision | None:
@@ -266,32 +272,57 @@ class Session:
         d = self.store.undo(self.reviewer)
         if d is None:
             return None
-        self._track(d)
+        self._track(d, exact=True)
         try:
             self.goto_line(d.line)
         except IndexError:
             pass
         return d
 
-    def _track(self, d: Decision) -> None:
+    def _track(self, d: Decision, before: str | None = None, *, exact: bool = False) -> None:
+        """Keep `decided`, the counts and `left` in step with a decision just written;
+        `before` is the record's status before it."""
+        was = d.line in self.decided
         if d.status in ("accept", "reject", "skip"):
             self.decided.add(d.line)
         else:
             self.decided.discard(d.line)
+        if exact:
+            self._refresh_counts()
+            return
+        if before:
+            self._counts[before] -= 1
+        if d.status:
+            self._counts[d.status] = self._counts.get(d.status, 0) + 1
+        now_decided = d.line in self.decided
+        if was != now_decided and self._in_queue(d.line):
+            self._left += -1 if now_decided else 1
 
-    def counts(self) -> dict:
-        """This reviewer's decisions by status."""
+    def _in_queue(self, line: int) -> bool:
+        i = int(np.searchsorted(self._sorted_lines, line))
+        return i < len(self._sorted_lines) and int(self._sorted_lines[i]) == line
+
+    def _refresh_counts(self) -> None:
+        """This reviewer's counts by status, and the records of the queue left, from the file
+        (at the start and after an undo; kept up to date in memory otherwise, so that a key
+        costs no scan of the decisions however many there are)."""
         c = {"accept": 0, "reject": 0, "skip": 0, "edit": 0}
         c.update(self.store.db.execute(
             "SELECT status, count(*) FROM decisions WHERE reviewer = ? GROUP BY status",
             (self.reviewer,)).fetchall())
-        return c
+        self._counts = c
+        done = int(np.isin(self._lines, np.fromiter(self.decided, np.int64,
+                                                    len(self.decided))).sum()) \
+            if self.decided else 0
+        self._left = len(self.queue) - done
+
+    def counts(self) -> dict:
+        """This reviewer's decisions by status."""
+        return dict(self._counts)
 
     def left(self) -> int:
         """Records of the queue not decided yet."""
-        return len(self.queue) - int(np.isin(self._lines, list(self.decided)).sum()) \
-            if self.decided else len(self.queue)
-
+        return self._left
 
 def editable_fields(record: dict) -> list[str]:
     """The top-level text fields a reviewer may edit: instruction, input, output first."""
