@@ -551,3 +551,17 @@ def test_tmux_smoke(tmp_path):
         subprocess.run(tmux + ["kill-server"], capture_output=True)
         time.sleep(0.1)
     assert _decision_count(path + ".review.sqlite") == 2
+
+
+@needs_textual
+def test_pilot_ctrl_c_ends_with_130_and_keeps_decisions(tmp_path):
+    path = _file(tmp_path, 3)
+    s = _session(path)
+
+    async def script(app, pilot):
+        await pilot.press("a", "ctrl+c")
+
+    app = _run(s, script)
+    assert app.return_code == 130
+    assert s.counts()["accept"] == 1
+    s.close()

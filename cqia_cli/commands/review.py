@@ -181,7 +181,8 @@ def _interactive(io, path, decisions, reviewer, sample, team, overlap, reasons, 
         if session.warning:
             console.message(session.warning)
         before = dict(session.counts())
-        ReviewApp(session, reasons=reasons).run()
+        app = ReviewApp(session, reasons=reasons)
+        app.run()
         after = session.counts()
         made = sum(after[k] for k in ("accept", "reject", "skip")) - \
             sum(before[k] for k in ("accept", "reject", "skip"))
@@ -190,6 +191,9 @@ def _interactive(io, path, decisions, reviewer, sample, team, overlap, reasons, 
                           f"{session.left():,} of {len(session):,} left; accepted "
                           f"{after['accept']:,}, rejected {after['reject']:,}, skipped "
                           f"{after['skip']:,} (in {decisions})")
+        if app.return_code == ExitStatus.INTERRUPTED:
+            raise CqiaError("interrupted (every decision made is saved)",
+                            ExitStatus.INTERRUPTED)
     finally:
         session.close()
 

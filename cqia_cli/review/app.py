@@ -241,6 +241,7 @@ class ReviewApp(App):
         Binding("g", "goto", "go to"),
         Binding("question_mark", "help", "help"),
         Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "interrupt", show=False),
     ]
 
     def __init__(self, session: Session, *, reasons=()) -> None:
@@ -473,6 +474,10 @@ class ReviewApp(App):
 
         self.push_screen(AskScreen(f"[b]Go to[/b] record (1-{len(self.session):,}) or "
                                    ":LINE of the file:"), done)
+
+    def action_interrupt(self) -> None:
+        """Ctrl+C: every decision is saved already; end with the status of an interrupt."""
+        self.exit(return_code=130)
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
