@@ -101,6 +101,7 @@ def test_sample_is_deterministic_and_seeded():
     # a larger sample starts with the smaller one: reading on extends the same sample
     assert list(sample_order(1000, Plan(80, 7))[:50]) == list(a)
     assert sorted(permutation(100, 3).tolist()) == list(range(100))
+    assert permutation(1000, 7, 50).tolist() == permutation(1000, 7)[:50].tolist()
     assert len(sample_order(10, Plan(50, 7))) == 10
 
 

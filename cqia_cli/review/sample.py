@@ -29,11 +29,21 @@ def _splitmix64(x: np.ndarray) -> np.ndarray:
         return z ^ (z >> np.uint64(31))
 
 
-def permutation(n: int, seed: int) -> np.ndarray:
-    """A seeded permutation of range(n), stable across platforms."""
+def _ranks(n: int, seed: int) -> np.ndarray:
     key = _splitmix64(np.array([seed & 0xFFFFFFFFFFFFFFFF], dtype=np.uint64))[0]
-    ranks = _splitmix64(np.arange(n, dtype=np.uint64) ^ key)
-    return np.argsort(ranks, kind="stable")
+    return _splitmix64(np.arange(n, dtype=np.uint64) ^ key)
+
+
+def permutation(n: int, seed: int, first: int | None = None) -> np.ndarray:
+    """A seeded permutation of range(n), stable across platforms (splitmix64 is a bijection:
+    no two ranks tie); only its `first` elements when given (found in linear time)."""
+    ranks = _ranks(n, seed)
+    if first is None or first >= n:
+        return np.argsort(ranks, kind="stable")
+    if first <= 0:
+        return np.zeros(0, np.int64)
+    top = np.argpartition(ranks, first - 1)[:first]
+    return top[np.argsort(ranks[top], kind="stable")]
 
 
 @dataclass(frozen=True)
@@ -68,7 +78,7 @@ def sample_order(n_records: int, plan: Plan) -> np.ndarray:
     """The record indexes of the sample, in reading order (all of them without --sample)."""
     if plan.sample is None:
         return np.arange(n_records, dtype=np.int64)
-    return permutation(n_records, plan.seed)[:min(plan.sample, n_records)].astype(np.int64)
+    return permutation(n_records, plan.seed, plan.sample).astype(np.int64)
 
 
 def overlap_count(size: int, overlap: float) -> int:
