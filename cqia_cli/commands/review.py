@@ -58,7 +58,7 @@ def _names(values: tuple) -> tuple:
                    "the whole file, rejection reasons, agreement with _score/_reject and "
                    "between reviewers.")
 @click.option("--json", "as_json", is_flag=True, help="With --report: as one JSON object.")
-@click.option("--threshold", type=float, default=8.0, show_default=True, metavar="X",
+@click.option("--score-threshold", "threshold", type=float, default=8.0, show_default=True, metavar="X",
               help="With --report: a record's _score agrees with an acceptance when >= X.")
 @click.option("--apply", "apply_", is_flag=True,
               help="No interface: write the records with the decisions applied (accepted: "

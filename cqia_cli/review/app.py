@@ -54,9 +54,15 @@ def side_line(record: dict | None) -> Text:
     text = Text()
     if record is None:
         return text
-    for key in SIDE_FIELDS:
-        if key not in record:
-            continue
+    keys = [k for k in SIDE_FIELDS if k in record]
+    # what score left besides _score (its --reason-into field, a spread, ...)
+    extra = [k for k in record if k.startswith("_score") and k not in keys]
+    if "_score" in keys:
+        at = keys.index("_score") + 1
+        keys[at:at] = extra
+    else:
+        keys = extra + keys
+    for key in keys:
         value = record[key]
         if key in ("task_type",) and isinstance(value, dict):
             shown = " / ".join(as_text(v).replace("\n", ",") for v in value.values() if v)

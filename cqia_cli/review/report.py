@@ -4,7 +4,7 @@
   score interval, and that interval as a number of good records in the whole file;
 - rejection reasons with counts; decisions per reviewer;
 - Cohen's kappa between two reviewers on the records both decided (the --overlap share);
-- agreement of the people with earlier stages: a record's `_score` (kept when >= --threshold)
+- agreement of the people with earlier stages: a record's `_score` (kept when >= --score-threshold)
   and `_reject` (rejected by a rule), each as a 2x2 table, the share that agree and kappa.
 """
 
