@@ -308,6 +308,14 @@ def test_usage_errors(tmp_path):
     assert res.exit_code == 2 and "needs a terminal" in res.stderr
     res = invoke(["review", "--report", str(tmp_path / "nothing.jsonl")])
     assert res.exit_code == 66
+    res = invoke(["review", "--report", path])  # no review started: no decisions file
+    assert res.exit_code == 66 and "data.jsonl.review.sqlite: no such decisions file" in res.stderr
+    res = invoke(["review", "--apply", "--decisions", str(tmp_path / "typo.sqlite"), path])
+    assert res.exit_code == 66 and "typo.sqlite: no such decisions file" in res.stderr
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not a database at all" * 100)
+    res = invoke(["review", "--report", "--decisions", str(junk), path])
+    assert res.exit_code == 65 and "not a cqia decisions file" in res.stderr
 
 
 def test_missing_textual_is_one_clear_line(tmp_path, monkeypatch):

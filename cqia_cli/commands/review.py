@@ -126,6 +126,8 @@ def cli(io: IOOptions, decisions: str | None, reviewer: str | None, sample: int 
         raise click.UsageError("reading standard input: give --decisions PATH")
     from cqia_cli.review.store import default_path, default_reviewer
 
+    if decisions is not None and (report or apply_) and not os.path.exists(decisions):
+        raise CqiaError(f"{decisions}: no such decisions file", ExitStatus.NO_INPUT)
     decisions = decisions or (None if stdin else default_path(path))
     if report:
         return _report(io, path, decisions, as_json, threshold, force)

@@ -97,6 +97,9 @@ class Store:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as e:
+            raise OutputError(f"{path}: cannot open the decisions file ({e}); give another "
+                              "place with --decisions") from None
         except sqlite3.DatabaseError as e:
             raise CqiaError(f"{path}: not a cqia decisions file ({e})",
                             ExitStatus.DATA) from None
