@@ -54,7 +54,7 @@ def _names(values: tuple) -> tuple:
               help="The rejection reasons offered by `r` (a reason can also be typed)  "
                    f"[default: {','.join(DEFAULT_REASONS)}].")
 @click.option("--report", "report", is_flag=True,
-              help="No interface: print the acceptance rate with its 95%% Wilson interval for "
+              help="No interface: print the acceptance rate with its 95% Wilson interval for "
                    "the whole file, rejection reasons, agreement with _score/_reject and "
                    "between reviewers.")
 @click.option("--json", "as_json", is_flag=True, help="With --report: as one JSON object.")
