@@ -413,8 +413,9 @@ def test_pilot_side_line_shows_earlier_stages(tmp_path):
         assert s.view().decision is None
         await pilot.press("a")
         await pilot.press("a")
-        # the end of the queue: stays on the last record
+        # the end of the queue: stays on the last record, and says so
         assert s.position == 1
+        assert "every record of this review is decided" in str(app.query_one("#top").render())
         await pilot.press("q")
 
     _run(s, script)
@@ -573,4 +574,21 @@ def test_pilot_ctrl_c_ends_with_130_and_keeps_decisions(tmp_path):
     app = _run(s, script)
     assert app.return_code == 130
     assert s.counts()["accept"] == 1
+    s.close()
+
+
+@needs_textual
+def test_pilot_empty_file(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"\n")
+    s = _session(str(path))
+
+    async def script(app, pilot):
+        assert "no records" in str(app.query_one("#top").render())
+        await pilot.press("a", "r", "e", "s", "u", "j", "g")
+        await pilot.pause()
+        await pilot.press("escape", "q")
+
+    _run(s, script)
+    assert s.counts()["accept"] == 0
     s.close()

@@ -342,6 +342,11 @@ class ReviewApp(App):
             s.move(1)
         elif s.left():
             s.goto(s.next_undecided())
+            self.flash(f"back to the first undecided record ({s.left():,} left)")
+            return
+        else:
+            self.flash("every record of this review is decided: q quits")
+            return
         self.refresh_view()
 
     def action_decide(self, action: str, reason: str | None = None) -> None:
