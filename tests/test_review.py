@@ -229,6 +229,11 @@ def test_report_figures_on_a_fixture(tmp_path):
     # B accepts 6/10; po .7, pe .7*.6 + .3*.4 = .54, kappa .16/.46
     assert rep["overlap"]["records"] == 10 and rep["overlap"]["agree"] == 7
     assert rep["overlap"]["kappa"] == pytest.approx(0.16 / 0.46)
+    only_ann = orjson.loads(invoke(["review", "--report", "--json", "--reviewer", "ann",
+                                    path]).stdout)
+    assert (only_ann["accepted"], only_ann["rejected"], only_ann["overlap"]) == (17, 3, None)
+    applied = invoke(["review", "--apply", "--only-decided", "--reviewer", "bo", path])
+    assert len(applied.records()) == 6 and "accepted 6" in applied.stderr
     text = invoke(["review", "--report", path]).stdout
     assert "80.0% of the decided records; 95% interval (Wilson) 58.4% to 91.9%" in text
     assert "about 23 to 37 of 40 records good" in text

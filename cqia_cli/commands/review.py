@@ -41,7 +41,9 @@ def _names(values: tuple) -> tuple:
 @io_options(seed=True)
 @click.option("--decisions", metavar="PATH",
               help="The decisions file (SQLite)  [default: FILE.review.sqlite beside FILE].")
-@click.option("--reviewer", metavar="NAME", help="Who decides  [default: your user name].")
+@click.option("--reviewer", metavar="NAME",
+              help="Who decides  [default: your user name]; with --report or --apply: use only "
+                   "this reviewer's decisions  [default: everyone's].")
 @click.option("--sample", type=click.IntRange(min=1), metavar="N",
               help="Read a seeded random sample of N records, in random order, instead of all "
                    "in file order.")
@@ -130,9 +132,9 @@ def cli(io: IOOptions, decisions: str | None, reviewer: str | None, sample: int 
         raise CqiaError(f"{decisions}: no such decisions file", ExitStatus.NO_INPUT)
     decisions = decisions or (None if stdin else default_path(path))
     if report:
-        return _report(io, path, decisions, as_json, threshold, force)
+        return _report(io, path, decisions, as_json, threshold, force, reviewer)
     if apply_:
-        return _apply(io, path, decisions, rejects, only_decided, mark, force)
+        return _apply(io, path, decisions, rejects, only_decided, mark, force, reviewer)
     team = _names(reviewers)
     if overlap and not team:
         raise click.UsageError("--overlap shares the sample between --reviewers: give them")
@@ -206,7 +208,7 @@ def _open_store(decisions: str):
     return Store(decisions, create=False)
 
 
-def _report(io, path, decisions, as_json, threshold, force) -> None:
+def _report(io, path, decisions, as_json, threshold, force, reviewer) -> None:
     from cqia_cli.io import Job
     from cqia_cli.review import report as R
     from cqia_cli.review.session import check_input
@@ -225,7 +227,7 @@ def _report(io, path, decisions, as_json, threshold, force) -> None:
                                   mtime_ns=st.st_mtime_ns)
         plan = store.plan
         records = int(store.get_meta("records") or 0)
-        rep = R.build(store.decisions(), records=records,
+        rep = R.build(store.decisions(reviewer), records=records,
                       plan_text=plan.describe() if plan else "no plan",
                       sampled=bool(plan and plan.sample is not None), threshold=threshold,
                       input_name=store.get_meta("input") or path)
@@ -248,7 +250,7 @@ class _NoRecords:
     records = 0
 
 
-def _apply(io, path, decisions, rejects, only_decided, mark, force) -> None:
+def _apply(io, path, decisions, rejects, only_decided, mark, force, reviewer) -> None:
     from cqia_cli.io import Job, RecordReader, check_inputs
     from cqia_cli.review import apply as A
     from cqia_cli.review.session import check_input
@@ -274,8 +276,8 @@ def _apply(io, path, decisions, rejects, only_decided, mark, force) -> None:
                                           name=None if path != "-" else "<stdin>",
                                           size=st.st_size if path != "-" else None,
                                           mtime_ns=st.st_mtime_ns if path != "-" else None)
-                chosen = resolve(store.decisions())
-                conflicts = _conflicts(store)
+                chosen = resolve(store.decisions(reviewer))
+                conflicts = _conflicts(store) if reviewer is None else 0
             finally:
                 store.close()
         else:
