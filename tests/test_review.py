@@ -380,6 +380,14 @@ def test_pilot_accept_reject_edit_undo_skip_search_goto_quit(tmp_path):
         await pilot.press("g", "2", "enter")
         await pilot.pause()
         assert s.position == 1 and "wrong" in str(app.query_one("#status").render())
+        await pilot.press("g", *":3", "enter")  # a line of the file
+        await pilot.pause()
+        assert s.position == 2
+        await pilot.press("g", *"99", "enter")  # out of range: says so, stays
+        await pilot.pause()
+        assert s.position == 2 and "no record 99" in str(app.query_one("#top").render())
+        await pilot.press("g", "2", "enter")
+        await pilot.pause()
         await pilot.press("k", "k", "j")
         assert s.position == 1
         await pilot.press("question_mark")
@@ -596,4 +604,24 @@ def test_pilot_empty_file(tmp_path):
 
     _run(s, script)
     assert s.counts()["accept"] == 0
+    s.close()
+
+
+@needs_textual
+def test_chinese_is_wrapped_by_display_width(tmp_path):
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from cqia_cli.review.app import ReviewApp
+
+    text = "这是一个很长的中文回答，用来检查换行是否按照显示宽度计算。" * 6 + "English words too."
+    path = _file(tmp_path, 1, output=text)
+    s = _session(path)
+    body = ReviewApp(s).render_record(s.view())
+    console = Console(width=37, record=True, file=open(os.devnull, "w"))
+    lines = ["".join(seg.text for seg in line) for line in console.render_lines(body, pad=False)]
+    assert all(cell_len(line) <= 37 for line in lines)
+    assert any(cell_len(line) >= 35 for line in lines)  # filled, not cut at 37 characters
+    # nothing lost or split (a wrap at a space drops the space)
+    assert text.replace(" ", "") in "".join(lines).replace(" ", "")
     s.close()
