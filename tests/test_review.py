@@ -10,16 +10,14 @@ import os
 import sqlite3
 import sys
 
-import numpy as np
 import orjson
 import pytest
 
-from cqia_cli.io import read_records
+from cqia_cli.io import RecordReader, read_records
 from cqia_cli.review.index import LineIndex, sha256_of
-from cqia_cli.review.report import build, cohen_kappa, wilson
+from cqia_cli.review.report import cohen_kappa, wilson
 from cqia_cli.review.sample import Plan, permutation, queue_for, sample_order
 from cqia_cli.review.session import Session
-from cqia_cli.review.store import Store
 
 from conftest import cqia_record, invoke, write_jsonl
 
@@ -44,16 +42,12 @@ def test_index_numbers_lines_as_the_reader_does(tmp_path):
                      b'{"a": 4}')  # BOM, CRLF, blank and whitespace lines, no final newline
     index = LineIndex(str(path))
     reader_lines = []
-    reader = iter(read_records([str(path)]))
-    from cqia_cli.io import RecordReader
-
     rr = RecordReader([str(path)])
     for rec in rr:
         reader_lines.append((rr.lineno, rec))
     assert [index.line_of(i) for i in range(len(index))] == [ln for ln, _ in reader_lines]
     assert [index.record(i) for i in range(len(index))] == [r for _, r in reader_lines]
     assert index.position_of_line(4) == 1 and index.position_of_line(2) is None
-    del reader
     index.close()
 
 
