@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 
 from cqia_cli import fields as F
+from cqia_cli.io import compression_of
 from cqia_cli.review.index import LineIndex, sha256_of
 from cqia_cli.review.sample import Plan, queue_for
 from cqia_cli.review.store import SNAPSHOT_FIELDS, Decision, Store
@@ -38,7 +39,7 @@ def check_input(store: Store, path: str, *, force: bool, name: str | None = None
     if digest is None:
         digest = sha256_of(path)
     if digest == recorded:
-        if size is not None and mtime_ns is not None:
+        if size is not None and mtime_ns is not None and not compression_of(path):
             store.set_meta("size", size)
             store.set_meta("mtime_ns", mtime_ns)
             store.set_meta("path", os.path.abspath(path))
