@@ -619,3 +619,72 @@ def test_chinese_is_wrapped_by_display_width(tmp_path):
     # nothing lost or split (a wrap at a space drops the space)
     assert text.replace(" ", "") in "".join(lines).replace(" ", "")
     s.close()
+
+
+def test_two_reviewers_write_one_decisions_file_at_once(tmp_path):
+    """Two processes (WAL, one transaction per decision) deciding at the same time."""
+    import subprocess
+
+    path = _file(tmp_path, 60)
+    db = path + ".review.sqlite"
+    _session(path).close()  # the file and its sha256 first
+    code = ("import sys\nfrom cqia_cli.review.session import Session\n"
+            "s = Session(sys.argv[1], sys.argv[2], sys.argv[3], None)\n"
+            "for _ in range(len(s)):\n"
+            "    s.decide('accept' if s.position % 3 else 'reject', 'wrong')\n"
+            "    s.move(1)\n"
+            "s.close()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, path, db, who])
+             for who in ("ann", "bo")]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    con = sqlite3.connect(db)
+    assert con.execute("SELECT reviewer, count(*) FROM decisions GROUP BY reviewer "
+                       "ORDER BY reviewer").fetchall() == [("ann", 60), ("bo", 60)]
+    assert con.execute("SELECT count(*) FROM log").fetchone()[0] == 120
+    con.close()
+    rep = orjson.loads(invoke(["review", "--report", "--json", path]).stdout)
+    assert rep["overlap"] == {"records": 60, "agree": 60, "kappa": 1.0}
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.sampled_from(["accept", "reject", "skip", "edit", "none", "undo"]),
+                min_size=1, max_size=12),
+       st.booleans())
+def test_apply_accounting_property(tmp_path_factory, actions, with_blank_lines):
+    """Whatever was decided: accepted + rejected + undecided = input, in input order."""
+    tmp = tmp_path_factory.mktemp("prop")
+    recs = [cqia_record(i) for i in range(len(actions))]
+    path = tmp / "d.jsonl"
+    with open(path, "wb") as f:
+        for r in recs:
+            f.write(orjson.dumps(r) + b"\n" + (b"\n" if with_blank_lines else b""))
+    s = _session(str(path))
+    for act in actions:
+        if act == "edit":
+            s.edit("output", "改")
+        elif act == "undo":
+            s.undo()
+        elif act != "none":
+            s.decide(act, "r")
+        s.move(1)
+    s.close()
+    rejects = tmp / "rej.jsonl"
+    res = invoke(["review", "--apply", str(path), "--rejects", rejects])
+    assert res.exit_code == 0, res
+    out = res.records()
+    rej = [orjson.loads(x) for x in rejects.read_bytes().splitlines()]
+    assert len(out) + len(rej) == len(recs)
+    strip = lambda r: {k: v for k, v in r.items()  # noqa: E731
+                       if k not in ("_review", "human_verified", "output")}
+    merged = sorted(out + rej, key=lambda r: r["instruction"])
+    assert [strip(r) for r in merged] == sorted(map(strip, recs), key=lambda r: r["instruction"])
+    # each stream keeps the input order
+    order = {r["instruction"]: i for i, r in enumerate(recs)}
+    for stream in (out, rej):
+        idx = [order[r["instruction"]] for r in stream]
+        assert idx == sorted(idx)
+    assert all(r["_review"]["decision"] == "reject" for r in rej)
+    assert all(r.get("human_verified") is True for r in out if "_review" in r)
