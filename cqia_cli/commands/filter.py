@@ -221,12 +221,16 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         else:
             _run_parallel(job, flt, specs, all_reasons, invert, rejects_out, jobs, tally)
 
+        missing = tally.missing_fields(flt)
         if report_out is not None:
             import orjson
 
             body = tally.as_dict(all_reasons)
+            body["missing_fields"] = missing
             body["settings"] = [{"rule": n, "fields": list(f), "params": p} for n, f, p in specs]
             report_out.write_raw(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+        for row in missing:
+            console.warn(tally.missing_message(row))
         if not io.quiet:
             _print_table(tally, all_reasons)
         job.summary(f"filter: kept {tally.kept:,} of {tally.records:,} "
