@@ -301,7 +301,7 @@ def test_all_reasons_and_invert():
 
 
 def test_flags_override_defaults(tmp_path):
-    data = json.dumps(rec("短答案")) + "\n"
+    data = json.dumps(rec("短答案", instruction="这个字叫什么？")) + "\n"
     assert invoke(["filter", "-q"], input=data).records()
     rejects = tmp_path / "rejects.jsonl"
     res = invoke(["filter", "-q", "--min-len", "output=20", "--rejects", str(rejects)], input=data)

@@ -36,12 +36,16 @@ _CHOICE_WORDS = re.compile(r"(?i)选择题|单选|多选|单项选择|不定项|
                            r"choose the|select the")
 _FILL = re.compile(r"(?i)填空|填入|填写|补全|补充完整|_{2,}|＿{2,}|[（(]\s*[)）]|【\s*】|"
                    r"fill in the blank")
-_MATHS = re.compile(r"(?i)\d\s*[+\-×÷*/^=＋－＝]\s*[\d(（a-z]|[a-z]\s*[=＝]\s*[\d?？]|\$[^$]+\$|"
-                    r"计算|等于|得数|求值|求解|解方程|方程|算式|多少|第几|几个|几种|几次|几年|几岁|"
-                    r"几点|几天|几号|几|哪一年|哪年|何年|百分之|概率|面积|周长|体积|速度|"
-                    r"how many|how much|how old|what year|calculate|compute|solve")
+#: arithmetic: a maths question whatever else it asks
+_ARITHMETIC = re.compile(r"(?i)\d\s*[+\-×÷*/^=＋－＝]\s*[\d(（a-z]|[a-z]\s*[=＝]\s*[\d?？]|\$[^$]+\$|"
+                         r"计算|等于|得数|求值|求解|解方程|方程|算式|百分之|概率|面积|周长|体积|"
+                         r"calculate|compute|solve")
+#: a question for a quantity (几点, 多少钱, 哪一年), unless it also asks how or why or for a
+#: recommendation (求推荐几部电影 wants titles, not a number)
+_QUANTITY = re.compile(r"(?i)多少|第几|几|哪一年|哪年|何年|how many|how much|how old|what year")
 _OPEN_WORDS = re.compile(r"(?i)怎么|怎样|如何|为什么|为何|为啥|咋|怎么办|什么办法|哪些方法|"
                          r"推荐|介绍|分析|解释|描述|谈谈|说说|讲讲|评价|看法|建议|理由|原因|"
+                         r"哪些|有什么|什么样|什么东西|注意什么|"
                          r"\bhow\b|\bwhy\b|explain|describe")
 #: a yes/no question whatever else it asks
 _YESNO_STRONG = re.compile(r"(?i)是否|判断|对错|正误|真假|true or false|yes or no|"
@@ -66,12 +70,12 @@ def question_kinds(question: str) -> frozenset[str]:
         kinds.add("choice")
     if _FILL.search(q):
         kinds.add("fill")
-    if _MATHS.search(q):
-        kinds.add("maths")
     asks_how = _OPEN_WORDS.search(q) is not None
+    if _ARITHMETIC.search(q) or not asks_how and _QUANTITY.search(q):
+        kinds.add("maths")
     if _YESNO_STRONG.search(q) or not asks_how and (_YESNO.search(q) or _MA_END.search(q)):
         kinds.add("yesno")
-    if _SHORT.search(q):
+    if _SHORT.search(q) and not asks_how:
         kinds.add("short")
     return frozenset(kinds) if kinds else frozenset(("open",))
 
@@ -89,6 +93,37 @@ YES_NO_WORDS = frozenset((
     "不需要", "应该", "不应该", "同意", "不同意", "好", "嗯", "√", "×", "✓", "✗", "yes", "no",
     "true", "false", "t", "f", "y", "n", "对吗",
 ))
+
+
+#: yes/no answers made of a symbol
+TICKS = frozenset("√×✓✗✔✘")
+
+
+#: words that join fillers without adding anything: 顶一下, 帮顶一下楼主, 收藏了哈
+JOINERS = frozenset(("一下", "一个", "一波", "个", "楼主", "lz", "了", "的", "啊", "呀", "哈",
+                     "吧", "呢", "哦", "先", "再", "来", "也", "帮", "我", "看看", "链接"))
+
+
+def is_filler(key: str, filler: frozenset[str], longest: int = 12) -> bool:
+    """True when `key` (without spaces and punctuation, lower-cased) is one filler reply, or
+    several run together, maybe with joining words: 插个眼+1, hhh+1, dddd, 帮顶一下楼主."""
+    if key in filler:
+        return True
+    if len(key) > 24:
+        return False
+    # ok[i]: key[:i] splits into fillers and joiners; 1 without a filler yet, 2 with one
+    ok = [1] + [0] * len(key)
+    for end in range(1, len(key) + 1):
+        for start in range(max(0, end - longest), end):
+            if not ok[start]:
+                continue
+            part = key[start:end]
+            if part in filler:
+                ok[end] = 2
+                break
+            if part in JOINERS:
+                ok[end] = max(ok[end], ok[start])
+    return ok[-1] == 2
 
 
 def content_length(text: str) -> int:

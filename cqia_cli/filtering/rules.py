@@ -404,12 +404,12 @@ class NonAnswer(Rule):
     summary = ("Outputs that answer nothing: only punctuation, symbols or emoji; forum filler "
                "and slang (顶, cy, gkd, 插眼, 码住, +1: filler.txt); a bare number to a question "
                "that asks for none; fewer characters than the kind of question needs (open "
-               "questions 3; the answers A, 对, 是 or a number pass for choice, yes/no, fill-in "
+               "questions 4; the answers A, 对, 是 or a number pass for choice, yes/no, fill-in "
                "and maths questions).")
     default_fields = ("output",)
     params = (
         Param("min", "per-field-int",
-              {"open": 3, "short": 1, "choice": 1, "yesno": 1, "fill": 1, "maths": 1},
+              {"open": 4, "short": 1, "choice": 1, "yesno": 1, "fill": 1, "maths": 1},
               "Fewest letters, digits and ideographs an answer needs, per kind of question: "
               "open, short (什么, 谁, 哪), choice, yesno, fill, maths; a question of several "
               "kinds takes the lowest.", bounds=(0, None)),
@@ -466,12 +466,13 @@ class NonAnswer(Rule):
                 continue
             n = a.content_length(text)
             if n == 0:
-                if self.symbols_only:
+                if (self.symbols_only and not (text.rstrip("。.！! ") in a.TICKS
+                                               and "yesno" in self.kinds(record))):
                     return field, f"only punctuation, symbols or emoji: {_clip(text)}"
                 continue
             key = a.NOISE.sub("", text).lower()
             kinds = self.kinds(record)
-            if key in self.filler and not a.fits(kinds, key, text):
+            if a.is_filler(key, self.filler) and not a.fits(kinds, key, text):
                 return field, f"a filler reply: {_clip(text)}"
             if (self.numbers_only and a.is_number(text)
                     and not kinds & {"maths", "fill", "choice"}):
