@@ -437,6 +437,7 @@ class NonAnswer(Rule):
                              f"{', '.join(answers.KINDS)})")
         self.answers = answers
         self.min = {k: per_field(min, k, 0) for k in answers.KINDS}
+        self._most = max(self.min.values())
         self.question = [(f, compile_path(f)) for f in question]
         terms, _, _ = read_terms(filler) if filler else ([], [], [])
         self.filler = frozenset(answers.NOISE.sub("", t).lower() for t in terms) - {""}
@@ -471,11 +472,14 @@ class NonAnswer(Rule):
                     return field, f"only punctuation, symbols or emoji: {_clip(text)}"
                 continue
             key = a.NOISE.sub("", text).lower()
+            filler = a.is_filler(key, self.filler)
+            number = self.numbers_only and a.is_number(text)
+            if not (filler or number or n < self._most):
+                continue  # long enough for any kind of question: the kind is not needed
             kinds = self.kinds(record)
-            if a.is_filler(key, self.filler) and not a.fits(kinds, key, text):
+            if filler and not a.fits(kinds, key, text):
                 return field, f"a filler reply: {_clip(text)}"
-            if (self.numbers_only and a.is_number(text)
-                    and not kinds & {"maths", "fill", "choice"}):
+            if number and not kinds & {"maths", "fill", "choice"}:
                 return field, (f"only a number ({_clip(text)}) to {_kind_name(kinds)} "
                                "question")
             lo = min(self.min[k] for k in kinds)
@@ -1039,23 +1043,18 @@ def _has_astral_or_surrogate(text: str) -> bool:
     return _ASTRAL_OR_SURROGATE.search(text) is not None
 
 
-def _mark_ranges() -> list[tuple[int, int]]:
-    """The code point ranges of combining marks (categories Mn and Me) up to U+1FFFF, but for
-    the variation selectors (U+FE00..U+FE0F) that emoji carry."""
-    import unicodedata
-
-    out: list[tuple[int, int]] = []
-    for cp in range(0x300, 0x20000):
-        if 0xFE00 <= cp <= 0xFE0F or unicodedata.category(chr(cp)) not in ("Mn", "Me"):
-            continue
-        if out and out[-1][1] == cp - 1:
-            out[-1] = (out[-1][0], cp)
-        else:
-            out.append((cp, cp))
-    return out
+#: the combining marks zalgo spam stacks: the combining diacritics blocks (U+0300.., U+1AB0..,
+#: U+1DC0.., U+20D0.., U+FE20..), Cyrillic, Hebrew, Arabic, Thai and Lao marks. Scripts whose
+#: letters legitimately stack marks (Devanagari, Tibetan) are not among them.
+_MARK_RANGES = [(0x0300, 0x036F), (0x0483, 0x0489), (0x0591, 0x05BD), (0x05BF, 0x05C7),
+                (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06ED),
+                (0x0E31, 0x0E31), (0x0E34, 0x0E3A), (0x0E47, 0x0E4E), (0x0EB1, 0x0EB1),
+                (0x0EB4, 0x0EBC), (0x0EC8, 0x0ECD), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF),
+                (0x20D0, 0x20F0), (0xFE20, 0xFE2F)]
 
 
-_MARK_RANGES = _mark_ranges()
+#: one combining mark: a quick look before the run scan below
+_MARK = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _MARK_RANGES) + "]")
 #: a run of combining marks and the character before it (or the start of the text)
 _MARK_RUN = re.compile("(^|[^" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _MARK_RANGES) + "])(["
                        + "".join(f"{chr(a)}-{chr(b)}" for a, b in _MARK_RANGES) + "]+)", re.M)
@@ -1137,7 +1136,7 @@ class Garbled(Rule):
         return None
 
     def check_text(self, field: str, text: str) -> str | None:
-        if self.max_marks and _MARK_RUN.search(text):
+        if self.max_marks and _MARK.search(text):
             zalgo = self._zalgo(text)
             if zalgo:
                 return zalgo
