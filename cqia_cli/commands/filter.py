@@ -164,8 +164,9 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         list_rules) -> None:
     """Drop low-quality records by rules, writing the kept ones unchanged.
 
-    Rules (see --list-rules): length, cjk-ratio, pii, ads, blocklist, llm-boilerplate,
-    repetition, garbled, references-missing-media, echo, threshold, where. Without options a
+    Rules (see --list-rules): length, non-answer, cjk-ratio, pii, ads, blocklist,
+    llm-boilerplate, repetition, garbled, references-missing-media, echo, threshold, where.
+    Without options a
     default set suited to Chinese SFT data runs (all but blocklist, threshold and where, which
     need files or conditions). A TOML recipe (--rules) selects and tunes rules, and flags
     override it. An unknown rule or parameter is a usage error.
@@ -175,6 +176,9 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
     record for record, in order. At the end a table on standard error counts the records each
     rule rejected, with the kept total (--report FILE writes it as JSON). Options may also come
     from the environment, as CQIA_FILTER_MIN_LEN=output=20 (one value a line for --where).
+    A field named by --threshold, --where or a length setting that most records lack is
+    reported on standard error (and in --report); a value out of its range, or a --where
+    nested more than 64 levels deep, is a usage error.
     """
     rs = build_ruleset(recipe, profile, no_defaults, enable, disable, settings, min_len, max_len,
                        min_cjk, blocklist, allowlist, thresholds, wheres)
