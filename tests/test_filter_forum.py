@@ -180,6 +180,12 @@ def test_a_named_field_missing_from_records_is_reported(tmp_path, jobs):
     assert body["missing_fields"] == [
         {"rule": "threshold", "field": "nosuchfield", "missing": 40, "records": 40},
         {"rule": "where", "field": "score", "missing": 35, "records": 40}]
+    # a field the expression asks exists() of, or a threshold that keeps records without it,
+    # is expected to be missing
+    quiet = invoke(["filter", "-q", "-j", jobs, "--where", "not exists(_reject)", "--threshold",
+                    "nosuchfield >= 5", "--set", "threshold.missing=keep", data])
+    assert quiet.exit_code == 0 and "missing" not in quiet.stderr
+    assert len(quiet.records()) == 40
     # a field present in most records is no news
     ok = invoke(["filter", "-q", "--threshold", "score >= 5", "--report", report,
                  write_jsonl(tmp_path / "b.jsonl", recs[:5])])

@@ -170,6 +170,8 @@ class Parser:
         self.paths: list[str] = []
         #: how deeply the parser is nested in parentheses, lists, calls and `not`s
         self.depth = 0
+        #: the paths the expression asks exists() of: it expects them to be missing at times
+        self.optional: set[str] = set()
 
     # -- token helpers ---------------------------------------------------------------------
 
@@ -334,6 +336,7 @@ class Parser:
             self.expect("op", ")", "')'")
             parts = compile_path(path)
             self.paths.append(path)
+            self.optional.add(path)
             return lambda r: get(r, parts, MISSING) is not MISSING
         if name not in _FUNCS:
             known = ", ".join(sorted([*_FUNCS, "exists"]))
@@ -356,13 +359,14 @@ class Parser:
 class Expression:
     """A compiled expression: `Expression("score >= 8")(record)` is True or False."""
 
-    __slots__ = ("text", "paths", "_fn")
+    __slots__ = ("text", "paths", "optional", "_fn")
 
     def __init__(self, text: str):
         parser = Parser(text)
         self._fn = parser.parse()
         self.text = text
         self.paths = parser.paths
+        self.optional = parser.optional
 
     def __call__(self, record: dict) -> bool:
         return bool(self._fn(record))

@@ -1337,6 +1337,8 @@ class Threshold(Rule):
         self.keep_missing = missing == "keep"
 
     def watched(self) -> list[str]:
+        if self.keep_missing:  # missing = "keep": the user expects records without it
+            return []
         return list(dict.fromkeys(c.path for c in self.conditions))
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
@@ -1380,7 +1382,9 @@ class Where(Rule):
                 raise ValueError(f"--where {shown!r}: {e}") from None
 
     def watched(self) -> list[str]:
-        return list(dict.fromkeys(p for e in self.exprs for p in e.paths))
+        # a path the expression tests with exists() is expected to be missing at times
+        return list(dict.fromkeys(p for e in self.exprs for p in e.paths
+                                  if p not in e.optional))
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for e in self.exprs:
