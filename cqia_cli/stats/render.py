@@ -442,7 +442,7 @@ def compare_rows(before: Accumulator, after: Accumulator) -> Iterable[tuple]:
         keys = dict.fromkeys([k for k, _ in (tb.top() if tb else [])]
                              + [k for k, _ in (ta.top() if ta else [])])
         for k in keys:
-            yield (name, key_label(k), tb.counts.get(k, 0) if tb else 0,
+            yield (name, value_label(k), tb.counts.get(k, 0) if tb else 0,
                    ta.counts.get(k, 0) if ta else 0)
 
 
