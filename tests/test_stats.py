@@ -585,3 +585,12 @@ def test_numbers_merge_exactly_and_compare(tmp_path):
     assert re.search(r"min\s+\d+\s+\d+", section)
     assert "_source.line (numbers)" in res.stdout
     assert not re.search(r"^_source\.line\n", res.stdout, re.M)  # not a category table
+
+
+def test_compare_shows_an_empty_value_as_quotes(tmp_path):
+    recs = [cqia_record(i, answer_from="" if i % 2 else "human") for i in range(6)]
+    a = write_jsonl(tmp_path / "a.jsonl", recs)
+    b = write_jsonl(tmp_path / "b.jsonl", recs[:3])
+    res = invoke(["stats", "--compare", a, b])
+    section = res.stdout[res.stdout.index("\nanswer_from\n"):].split("\n\n")[0]
+    assert re.search(r'^""\s+3\s+1\s+-2', section, re.M), section
