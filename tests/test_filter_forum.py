@@ -47,6 +47,11 @@ def test_forum_non_answers_to_an_open_question_are_rejected(output):
     ("中国的首都是哪里？", "北京"),
     ("填空：中国有____个省级行政区", "34"),
     ("Who wrote Hamlet?", "Shakespeare"),
+    # labels, words: classification, sentiment, extraction, translation of a word
+    ("请对以下新闻进行分类：国足2:0取胜", "体育"),
+    ("分析这句话的情感倾向：今天真开心", "正面"),
+    ("把“猫”翻译成英文", "cat"),
+    ("Classify the sentiment: I love it", "pos"),
 ])
 def test_short_right_answers_pass(instruction, output):
     assert check(output, instruction) is None

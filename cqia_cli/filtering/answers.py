@@ -9,7 +9,8 @@ input) with a few plain patterns:
 - `maths`: arithmetic (3+4, x=, LaTeX), 计算, 等于, 多少, 几, 哪一年, "how many";
 - `yesno`: 是否, 对吗, A-not-A questions (是不是, 会不会, 能不能), a question ending in 吗,
   判断, "true or false" — unless it also asks how or why (怎么, 为什么, 如何);
-- `short`: a wh-question (什么, 谁, 哪里, 何时, who, what, where);
+- `short`: a wh-question (什么, 谁, 哪里, 何时, who, what, where), or a task whose answer is a
+  label or a word (分类, 情感, 抽取, 翻译, classify, extract);
 - `open`: none of these (explain, describe, recommend, a forum post's title).
 
 A question may have several kinds (`1+1=2对吗` is maths and yesno); an answer may take the
@@ -56,6 +57,11 @@ _YESNO = re.compile(r"(?i)对吗|对不对|对么|正确吗|错误吗|是吗|是
                     r"\b(?:is|are|does|do|can|should|will)\b[^?\n]*\?")
 #: a question that ends in 吗 (吗？, 吗?, 吗。, or 吗 at the end)
 _MA_END = re.compile(r"[吗嘛麼么][？?!！。.\s]*$")
+#: tasks whose answer is a label, a word or a phrase (classification, extraction, translation
+#: of a word), whatever else the question says (情感分析 is a classification)
+_LABEL = re.compile(r"(?i)分类|归类|类别|标签|情感|意图|实体|抽取|提取|关键词|属于哪|翻译|译成|"
+                    r"一个词|一个字|词性|拼音|反义词|近义词|同义词|"
+                    r"label|classif|categor|sentiment|extract|keyword|translat|antonym|synonym")
 _SHORT = re.compile(r"(?i)什么|啥|谁|哪|何时|何地|何人|何处|何物|叫什么|名字|"
                     r"\b(?:who|what|when|where|which|whose|name)\b")
 
@@ -75,7 +81,7 @@ def question_kinds(question: str) -> frozenset[str]:
         kinds.add("maths")
     if _YESNO_STRONG.search(q) or not asks_how and (_YESNO.search(q) or _MA_END.search(q)):
         kinds.add("yesno")
-    if _SHORT.search(q) and not asks_how:
+    if _SHORT.search(q) and not asks_how or _LABEL.search(q):
         kinds.add("short")
     return frozenset(kinds) if kinds else frozenset(("open",))
 
