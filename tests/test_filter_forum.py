@@ -52,6 +52,8 @@ def test_forum_non_answers_to_an_open_question_are_rejected(output):
     ("分析这句话的情感倾向：今天真开心", "正面"),
     ("把“猫”翻译成英文", "cat"),
     ("Classify the sentiment: I love it", "pos"),
+    ("给这首小诗起个标题", "秋思"),
+    ("这句话有语病吗？回答是或否", "否"),
 ])
 def test_short_right_answers_pass(instruction, output):
     assert check(output, instruction) is None

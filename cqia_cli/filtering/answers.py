@@ -49,7 +49,8 @@ _OPEN_WORDS = re.compile(r"(?i)怎么|怎样|如何|为什么|为何|为啥|咋|
                          r"哪些|有什么|什么样|什么东西|注意什么|"
                          r"\bhow\b|\bwhy\b|explain|describe")
 #: a yes/no question whatever else it asks
-_YESNO_STRONG = re.compile(r"(?i)是否|判断|对错|正误|真假|true or false|yes or no|"
+_YESNO_STRONG = re.compile(r"(?i)是否|判断|对错|正误|真假|是或否|对或错|是/否|true or false|"
+                           r"yes or no|yes/no|"
                            r"[“\"'「](?:是|对|正确|yes|true)[”\"'」]\s*(?:或|还是|or|/)")
 #: a yes/no question, unless it also asks how or why
 _YESNO = re.compile(r"(?i)对吗|对不对|对么|正确吗|错误吗|是吗|是么|行吗|可以吗|能吗|好吗|"
@@ -60,7 +61,7 @@ _MA_END = re.compile(r"[吗嘛麼么][？?!！。.\s]*$")
 #: tasks whose answer is a label, a word or a phrase (classification, extraction, translation
 #: of a word), whatever else the question says (情感分析 is a classification)
 _LABEL = re.compile(r"(?i)分类|归类|类别|标签|情感|意图|实体|抽取|提取|关键词|属于哪|翻译|译成|"
-                    r"一个词|一个字|词性|拼音|反义词|近义词|同义词|"
+                    r"一个词|一个字|词性|拼音|反义词|近义词|同义词|标题|起名|取名|命名|"
                     r"label|classif|categor|sentiment|extract|keyword|translat|antonym|synonym")
 _SHORT = re.compile(r"(?i)什么|啥|谁|哪|何时|何地|何人|何处|何物|叫什么|名字|"
                     r"\b(?:who|what|when|where|which|whose|name)\b")
