@@ -16,7 +16,8 @@ from typing import Any, ClassVar, Iterator
 import regex
 
 from cqia_cli.fields import as_text, compile_path, get
-from cqia_cli.filtering import pii
+from cqia_cli.text import pii
+from cqia_cli.text.spans import CODE_OR_MATH, URLS, prose, without_code  # noqa: F401
 from cqia_cli.filtering.expr import ExprError, Expression, tokenize
 from cqia_cli.filtering.terms import load_matcher, read_terms
 
@@ -126,25 +127,9 @@ def per_field(values: dict, field: str, default: Any = None) -> Any:
 
 # -- text helpers ----------------------------------------------------------------------------
 
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\$\$.*?\$\$|\$[^$\n]+\$"
-                   r"|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
-_URLS = re.compile(r"(?i)(?<![A-Za-z0-9])(?:https?://|www\.)\S+")
-
-
-def prose(text: str) -> str:
-    """The text without code blocks, inline code, LaTeX maths and links."""
-    if "`" in text or "$" in text or "\\" in text:
-        text = _CODE.sub(" ", text)
-    if "http" in text or "www." in text:
-        text = _URLS.sub(" ", text)
-    return text
-
-
-def without_code(text: str) -> str:
-    """The text without code blocks, inline code and LaTeX maths (links stay)."""
-    if "`" in text or "$" in text or "\\" in text:
-        return _CODE.sub(" ", text)
-    return text
+# prose() and without_code() live in the text module shared with clean and dedup
+_CODE = CODE_OR_MATH
+_URLS = URLS
 
 
 def _fmt(x: float) -> str:
