@@ -1,0 +1,301 @@
+"""Apply the steps to records, field by field, and count what each step changed.
+
+    cleaner = Cleaner(steps)
+    changes = cleaner.clean(record)      # None, or [(field, {step: (removed, replaced)}, before,
+                                         #            after), ...]; the record is rewritten
+
+The steps of a field run in `STEPS` order; when one of them changed the text, they run again
+(at most `rounds` times) until a round changes nothing, so that a later step cannot leave work
+for an earlier one: clean(clean(x)) == clean(x). `sub` runs in the first round only (the
+user's rewrites are applied once).
+
+`CleanWorker` is the batch function of every run (-j 1 in this process, -j N in workers): it
+gets raw lines, parses them with the core's parser, cleans and serialises them, and returns
+the bytes to write, the change log lines, the bad lines it found and its counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any, Sequence
+
+import orjson
+
+from cqia_cli.cleaning.steps import Step, SubTimeout
+from cqia_cli.fields import MISSING, compile_path, get, set as set_path
+
+ROUNDS = 4
+
+#: {step name: (removed, replaced)} for one field
+Applied = dict[str, list]
+
+
+class Cleaner:
+    def __init__(self, steps: Sequence[Step], rounds: int = ROUNDS):
+        self.steps = list(steps)
+        self.rounds = rounds
+        order: dict[str, list[Step]] = {}
+        for step in self.steps:
+            for f in step.fields:
+                order.setdefault(f, []).append(step)
+        # one scan of each text for the characters of every step that declares them, instead
+        # of one scan per step: (step, its class or None, its `also`)
+        classes = [s.chars for s in self.steps if s.chars]
+        self._prescan = re.compile("[" + "".join(classes) + "]") if classes else None
+        #: step -> (step, the match of its class or None, its `also`, its `once`)
+        self._gates = {s: (s, re.compile(f"[{s.chars}]").match if s.chars else None, s.also,
+                           s.once) for s in self.steps}
+        #: (field, top-level key or None, path, its steps in order)
+        self.fields = []
+        for f, steps_of in order.items():
+            parts = compile_path(f)
+            key = parts[0] if len(parts) == 1 and isinstance(parts[0], str) else None
+            self.fields.append((f, key, parts, [self._gates[s] for s in steps_of]))
+
+    def clean_text(self, field: str, text: str, steps: Sequence[Step] | None = None
+                   ) -> tuple[str, Applied]:
+        """The cleaned text, and what each step that changed it removed and replaced."""
+        if steps is None:
+            steps = [s for s in self.steps if field in s.fields]
+        gated = steps if steps and type(steps[0]) is tuple else [self._gates[s] for s in steps]
+        applied: Applied = {}
+        prescan = self._prescan
+        for rnd in range(self.rounds):
+            changed = False
+            found = set(prescan.findall(text)) if prescan is not None else ()
+            for step, has, also, once in gated:
+                if once and rnd:
+                    continue
+                if has is not None and not (found and any(map(has, found))) \
+                        and not also(text):
+                    continue
+                new, removed, replaced = step.fix(text, field)
+                if new != text:
+                    acc = applied.get(step.name)
+                    if acc is None:
+                        applied[step.name] = [removed, replaced]
+                    else:
+                        acc[0] += removed
+                        acc[1] += replaced
+                    text = new
+                    changed = True
+            if not changed:
+                break
+        return text, applied
+
+    def clean(self, record: dict) -> list[tuple[str, Applied, str, str]] | None:
+        """Clean the record's fields in place; None when nothing changed, else per changed
+        field (field, {step: [removed, replaced]}, before, after)."""
+        changes = None
+        for field, key, parts, steps in self.fields:
+            value = record.get(key, MISSING) if key is not None else get(record, parts, MISSING)
+            if type(value) is not str or not value:
+                continue
+            new, applied = self.clean_text(field, value, steps)
+            if new != value:
+                if key is not None:
+                    record[key] = new
+                else:
+                    set_path(record, parts, new)
+                if changes is None:
+                    changes = []
+                changes.append((field, applied, value, new))
+        return changes
+
+    def step_order(self) -> list[str]:
+        return [s.name for s in self.steps]
+
+
+class Tally:
+    """Per step: records and fields it changed, characters it removed and replaced."""
+
+    def __init__(self, names: Sequence[str]):
+        self.names = list(names)
+        self.records = 0
+        self.changed = 0
+        self.step_records: Counter = Counter()
+        self.step_fields: Counter = Counter()
+        self.removed: Counter = Counter()
+        self.replaced: Counter = Counter()
+
+    def add(self, changes) -> None:
+        self.records += 1
+        if not changes:
+            return
+        self.changed += 1
+        seen = set()
+        for _, applied, _, _ in changes:
+            for name, (removed, replaced) in applied.items():
+                self.step_fields[name] += 1
+                self.removed[name] += removed
+                self.replaced[name] += replaced
+                seen.add(name)
+        for name in seen:
+            self.step_records[name] += 1
+
+    def counts(self) -> tuple:
+        return (self.records, self.changed, dict(self.step_records), dict(self.step_fields),
+                dict(self.removed), dict(self.replaced))
+
+    def merge(self, records, changed, step_records, step_fields, removed, replaced) -> None:
+        self.records += records
+        self.changed += changed
+        self.step_records.update(step_records)
+        self.step_fields.update(step_fields)
+        self.removed.update(removed)
+        self.replaced.update(replaced)
+
+    def as_dict(self) -> dict:
+        return {"records": self.records, "changed": self.changed,
+                "steps": [{"step": n, "records": self.step_records[n],
+                           "fields": self.step_fields[n], "removed": self.removed[n],
+                           "replaced": self.replaced[n]} for n in self.names]}
+
+
+def steps_of(changes, order: Sequence[str]) -> list[str]:
+    """The names of the steps that changed any field of a record, in running order."""
+    used = set()
+    for _, applied, _, _ in changes:
+        used.update(applied)
+    return [n for n in order if n in used]
+
+
+def compact(before: str, after: str, context: int = 24, limit: int = 240) -> tuple[str, str]:
+    """The changed stretch of `before` and `after`, with `context` characters around it and `…`
+    where text is left out; a changed stretch longer than `limit` is cut in its middle."""
+    n = min(len(before), len(after))
+    p = 0
+    while p < n and before[p] == after[p]:
+        p += 1
+    s = 0
+    while s < n - p and before[-1 - s] == after[-1 - s]:
+        s += 1
+
+    def cut(text: str) -> str:
+        start = max(0, p - context)
+        end = min(len(text), len(text) - s + context)
+        middle_end = len(text) - s
+        mid = text[p:middle_end]
+        if len(mid) > limit:
+            half = limit // 2
+            mid = mid[:half] + "…" + mid[-half:]
+        out = text[start:p] + mid + text[middle_end:end]
+        return ("…" if start > 0 else "") + out + ("…" if end < len(text) else "")
+
+    return cut(before), cut(after)
+
+
+def change_lines(changes, path: str, lineno: int) -> bytes:
+    """The --changes log lines of one record: one JSON object per changed field."""
+    out = []
+    for field, applied, before, after in changes:
+        b, a = compact(before, after)
+        out.append(orjson.dumps({"file": path, "line": lineno, "field": field,
+                                 "steps": list(applied), "before": b, "after": a},
+                                option=orjson.OPT_APPEND_NEWLINE))
+    return b"".join(out)
+
+
+#: the Cleaner built for each step spec, in this process
+_BUILT: dict[str, Cleaner] = {}
+
+
+class CleanWorker:
+    """Clean one batch of raw lines: (input name, number of the first line, [line, ...]) ->
+    (segments, counts). A segment is (output bytes, change log bytes, then None, a bad line
+    (lineno, line, problem) that the parent reports, or an error (status, message) to raise).
+    Output bytes are what `Output.write` would write. Picklable: it carries the step specs and
+    builds the steps where it runs."""
+
+    def __init__(self, specs: list, encoding: str = "utf-8", mark: bool = False,
+                 changes: bool = False):
+        self.specs = specs
+        self.encoding = encoding
+        self.mark = mark
+        self.changes = changes
+        self._cleaner: Cleaner | None = None
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_cleaner"] = None
+        return state
+
+    def use(self, cleaner: Cleaner) -> "CleanWorker":
+        """Use steps built already (the parent's: in this process, and in workers started by
+        fork, which inherit them instead of building their own)."""
+        self._cleaner = cleaner
+        _BUILT[repr(self.specs)] = cleaner
+        return self
+
+    @property
+    def cleaner(self) -> Cleaner:
+        if self._cleaner is None:
+            # the worker object is pickled with every batch: build the steps once per process
+            key = repr(self.specs)
+            cleaner = _BUILT.get(key)
+            if cleaner is None:
+                from cqia_cli.cleaning.config import build_steps
+
+                cleaner = _BUILT[key] = Cleaner(build_steps(self.specs))
+            self._cleaner = cleaner
+        return self._cleaner
+
+    def __call__(self, batch: tuple[str, int, list[bytes]]) -> tuple[list, tuple]:
+        from cqia_cli.io import parse_line
+
+        name, first, lines = batch
+        cleaner = self.cleaner
+        clean = cleaner.clean
+        order = cleaner.step_order()
+        tally = Tally(order)
+        add = tally.add
+        mark = self.mark
+        log = self.changes
+        encoding = self.encoding
+        utf8 = encoding == "utf-8"
+        loads = orjson.loads
+        dumps = orjson.dumps
+        nl = orjson.OPT_APPEND_NEWLINE
+        segments: list = []
+        out: list[bytes] = []
+        side: list[bytes] = []
+        for lineno, line in enumerate(lines, first):
+            try:
+                rec = loads(line) if utf8 else loads(line.decode(encoding))
+            except ValueError:
+                problem = parse_line(line, encoding)
+                if problem is not None:  # None: a blank line
+                    segments.append((b"".join(out), b"".join(side), (lineno, line, problem)))
+                    out, side = [], []
+                continue
+            if type(rec) is not dict:
+                segments.append((b"".join(out), b"".join(side),
+                                 (lineno, line, parse_line(line, encoding))))
+                out, side = [], []
+                continue
+            try:
+                changes = clean(rec)
+            except SubTimeout as e:
+                segments.append((b"".join(out), b"".join(side),
+                                 (2, f"{name}:{lineno}: {e}")))
+                return segments, tally.counts()
+            add(changes)
+            if changes is not None:
+                if mark:
+                    rec["_clean"] = steps_of(changes, order)
+                if log:
+                    side.append(change_lines(changes, name, lineno))
+            try:
+                out.append(dumps(rec, option=nl))
+            except TypeError as e:
+                segments.append((b"".join(out), b"".join(side),
+                                 (65, f"{name}:{lineno}: cannot write a record as JSON: {e}")))
+                return segments, tally.counts()
+        segments.append((b"".join(out), b"".join(side), None))
+        return segments, tally.counts()
+
+
+def record_changes(cleaner: Cleaner, records: Sequence[dict[str, Any]]) -> list:
+    """Clean records in place (library use); the changes of each."""
+    return [cleaner.clean(r) for r in records]
