@@ -65,6 +65,8 @@ class Cleaner:
             changed = False
             found = set(prescan.findall(text)) if prescan is not None else ()
             for step, has, also, once in gated:
+                if not text:
+                    break
                 if once and rnd:
                     continue
                 if has is not None and not (found and any(map(has, found))) \

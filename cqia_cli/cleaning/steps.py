@@ -273,31 +273,105 @@ _LATIN_MOJIBAKE = re.compile(
     "[\u00e3-\u00e9\u00ef][\u0080-\u00bf\u0152\u0153\u0160\u0161\u0178\u017d\u017e\u0192"
     "\u02c6\u02dc\u2013\u2014\u2018-\u201a\u201c-\u201e\u2020-\u2022\u2026\u2030\u2039"
     "\u203a\u20ac\u2122]")
-#: a run of GBK-decodable CJK that may be UTF-8 read as GBK (涓枃 for 中文)
-_GBK_RUN = re.compile("[\u3000-\u303f\u3400-\u9fff\uff00-\uffef\u00b7\u2014-\u201d]{4,}")
-#: characters typical of UTF-8 read as GBK: the GBK readings of the UTF-8 lead bytes E4..E9
-#: of common Han (涓 浠 鍙 鏄 鐨 ...), rare in real text
-_GBK_MARKS = re.compile("[\u6d93\u6d60\u6d94\u6d63\u9350\u9359\u93c4\u7ee0\u9422\u9225"
-                        "\u7487\u934f\u6fb6\u5a11\u9365\u95ae\u6d5c\u9411\u93c8\u93b4"
-                        "\u7035\u704f\u95c2\u9429\u7f01\u7487\u9355\u93cd]")
+#: a run of characters GBK has (Han, kana, CJK and full-width punctuation, box drawing, Greek,
+#: Cyrillic) that may be UTF-8 read as GBK (浣犲ソ涓栫晫 for 你好世界)
+_GBK_RUN = re.compile("[\u3000-\u30ff\u3400-\u9fff\ufe30-\ufe4f\uff00-\uffef\u00b7\u2014-\u201d"
+                      "\u2460-\u257f\u0391-\u03c9\u0401-\u0451]{4,}")
+
+
+def _gbk_marks() -> str:
+    """The characters GBK reads from a UTF-8 lead byte of Han (E4..E9) and the continuation
+    byte after it: every Han character of UTF-8 text read as GBK starts with one of them (涓
+    浠 鍙 鏄 ...)."""
+    marks = set()
+    for lead in range(0xE4, 0xEA):
+        for cont in range(0x80, 0xC0):
+            try:
+                marks.add(bytes([lead, cont]).decode("gbk"))
+            except UnicodeDecodeError:
+                pass
+    return "".join(sorted(marks))
+
+
+_GBK_MARKS = re.compile(f"[{_gbk_marks()}]")
 _HAN_RE = re.compile(f"[{nz.HAN}]")
 #: either kind, in one scan of one class (the precise patterns run where it finds one)
 _MOJIBAKE_CHARS = "\u00e3-\u00e9\u00ef" + _GBK_MARKS.pattern[1:-1]
 _MOJIBAKE_GATE = re.compile(f"[{_MOJIBAKE_CHARS}]")
 
 
-def _gbk_repair(run: str) -> str | None:
-    """The text `run` would be if it were UTF-8 bytes decoded as GBK, or None when it is not
-    (its GBK bytes are not valid UTF-8, or the result is not mostly Han)."""
+def _common(text: str) -> bool:
+    """True when every character of `text` is in GB2312 (the 6,763 common Han and the usual
+    punctuation) or ASCII: what repaired Chinese looks like, and what a chance decoding of real
+    text (櫱㱻, 糴彣) does not."""
     try:
-        raw = run.encode("gbk")
-        fixed = raw.decode("utf-8")
-    except (UnicodeEncodeError, UnicodeDecodeError):
+        text.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _gbk_prefix(chars: str) -> tuple[int, str] | None:
+    """The longest prefix of `chars` whose GBK bytes are valid UTF-8 Han text: (its length in
+    characters, the text it decodes to), or None."""
+    try:
+        raw = chars.encode("gbk")
+    except UnicodeEncodeError as e:
+        chars = chars[:e.start]
+        raw = chars.encode("gbk")
+    try:
+        raw.decode("utf-8")
+        valid = len(raw)
+    except UnicodeDecodeError as e:
+        valid = e.start
+    # back to a boundary of both encodings
+    ends = []
+    pos = 0
+    for i, c in enumerate(chars):
+        pos += len(c.encode("gbk"))
+        if pos > valid:
+            break
+        ends.append((pos, i + 1))
+    for pos, n in reversed(ends):
+        try:
+            fixed = raw[:pos].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        han = len(_HAN_RE.findall(fixed))
+        if han >= 3 and han * 10 >= len(fixed) * 7 and len(fixed) < n and _common(fixed):
+            return n, fixed
         return None
-    if fixed == run or len(fixed) * 3 > len(run) * 2 + 3:
+    return None
+
+
+def _gbk_repair(run: str) -> str | None:
+    """`run` with every stretch that is UTF-8 read as GBK decoded back, or None when there is
+    none. A stretch starts at a mark character and is the longest whose GBK bytes are valid
+    UTF-8 and decode to mostly Han (real Chinese text almost never does: its GBK bytes are
+    not valid UTF-8 beyond a character or two)."""
+    out = []
+    i = 0
+    changed = False
+    n = len(run)
+    while i < n:
+        m = _GBK_MARKS.search(run, i)
+        if m is None:
+            break
+        start = m.start()
+        found = _gbk_prefix(run[start:])
+        if found is None:
+            out.append(run[i:start + 1])
+            i = start + 1
+            continue
+        length, fixed = found
+        out.append(run[i:start])
+        out.append(fixed)
+        i = start + length
+        changed = True
+    if not changed:
         return None
-    han = len(_HAN_RE.findall(fixed))
-    return fixed if han * 2 >= len(fixed) else None
+    out.append(run[i:])
+    return "".join(out)
 
 
 class Mojibake(Step):
@@ -354,6 +428,9 @@ _ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6}|[A-Za-z][A-Za-z0-9]
 _LT = r"&(?:lt|#0*60|#[xX]0*3[cC]);"
 _GT = r"&(?:gt|#0*62|#[xX]0*3[eE]);"
 _ESCAPED_TAG = re.compile(rf"{_LT}/?(?:{_TAG_NAMES})\b(?:(?!{_LT}).)*?{_GT}", re.I | re.S)
+#: spaces and &nbsp; after a line break or block tag: HTML's way to indent a paragraph
+_BREAK_INDENT = re.compile(rf"(<br\s*/?>|</?(?:p|div|li|h[1-6]|blockquote)\b{_ATTRS}\s*>)"
+                           r"(?:[ \t\u00a0]|&nbsp;|&#160;|&#xa0;)+", re.I)
 _HTML_GATE = re.compile(r"<[A-Za-z/]|&(?:#|[A-Za-z][A-Za-z0-9]*;)")
 #: what makes a text an HTML fragment: a line break tag, a closing tag, an entity, or a tag with
 #: name=value attributes
@@ -379,10 +456,12 @@ class Html(Step):
         if ("<" not in text and "&" not in text) or _HTML_GATE.search(text) is None \
                 or _HTML_EVIDENCE.search(text) is None:
             return text, 0, 0
+        if _CODE_SIGNS.search(text) is not None:
+            return text, 0, 0  # a text about code: its tags and entities are the subject
         removed = replaced = 0
         tags = self.tags and _is_markup(text)
         for _ in range(6):  # nested escapes (&amp;amp;) settle in a few rounds
-            spans = protected(text, math=False)
+            spans = protected(text, math=False, urls=False)
             new, r, p = _outside_counted(text, spans, lambda s: self._once(s, tags))
             if new == text:
                 break
@@ -396,6 +475,9 @@ class Html(Step):
         if tags and "<" in text:
             if "<s" in text.lower():
                 text, r, p = counted_sub(_SCRIPT, "", text)
+                removed, replaced = removed + r, replaced + p
+            if "&" in text or " " in text:  # &nbsp; indentation after a line break goes
+                text, r, p = counted_sub(_BREAK_INDENT, lambda m: m.group(1), text)
                 removed, replaced = removed + r, replaced + p
             text, r, p = counted_sub(_TAG, lambda m: self._tag(m, text), text)
             removed, replaced = removed + r, replaced + p
@@ -432,8 +514,6 @@ def _is_markup(text: str) -> bool:
     """True when the tags of a text are markup to strip: at least two pieces of HTML (a line
     break, a closing tag, a tag with attributes, an entity), and no sign that the text is about
     code (Markdown code, template syntax), where a tag is the subject."""
-    if _CODE_SIGNS.search(text) is not None:
-        return False
     hits = 0
     for _ in _HTML_EVIDENCE.finditer(text):
         hits += 1
@@ -741,6 +821,10 @@ def parse_sub(item: str) -> tuple[str, str, str]:
     return field.strip(), pattern, replacement
 
 
+#: group references of a replacement template: \1, \g<1>, \g<name>
+_GROUP_REF = re.compile(r"(?<!\\)(?:\\\\)*\\(?:([1-9][0-9]?)|g<([^>]+)>)")
+
+
 class Sub(Step):
     name = "sub"
     summary = ("Your own regular-expression rewrites, FIELD:PATTERN:REPLACEMENT (--sub, "
@@ -769,11 +853,14 @@ class Sub(Step):
             field, pattern, replacement = parse_sub(item)
             try:
                 compiled = regex.compile(pattern)
-                compiled.sub(replacement, "")  # check the template (\3 without group 3 ...)
             except regex.error as e:
                 raise ValueError(f"{item!r}: bad regular expression: {e}") from None
-            except (IndexError, ValueError) as e:
-                raise ValueError(f"{item!r}: bad replacement: {e}") from None
+            for ref in _GROUP_REF.finditer(replacement):
+                name = ref.group(1) or ref.group(2)
+                if (int(name) > compiled.groups if name.isdigit()
+                        else name not in compiled.groupindex):
+                    raise ValueError(f"{item!r}: bad replacement: no group {name} in the "
+                                     "pattern")
             self.rules.append((field, compiled, replacement, item))
 
     def fix(self, text: str, field: str) -> Fix:
@@ -904,6 +991,7 @@ class PiiMask(Step):
 _WS_CHARS = re.compile(
     f"[\r{nz.LINE_BREAKS}{nz.CONTROLS}{nz.INVISIBLE}{nz.UNICODE_SPACES}{nz.JOINERS}]")
 _JOINABLE = re.compile(f"[{nz.JOINABLE}]")
+_INVISIBLE = re.compile(f"[{nz.INVISIBLE}]")
 _WS_CLASS = re.compile(
     f"[\r{nz.LINE_BREAKS}{nz.CONTROLS}{nz.INVISIBLE}{nz.UNICODE_SPACES}{nz.JOINERS}]")
 
@@ -933,8 +1021,8 @@ class Whitespace(Step):
     chars = f"\r{nz.LINE_BREAKS}{nz.CONTROLS}{nz.INVISIBLE}{nz.UNICODE_SPACES}{nz.JOINERS}"
 
     def also(self, text: str) -> bool:
-        return ("  " in text or " \n" in text or "\t\n" in text or "\n\n\n" in text
-                or text[0] in _TRIM or text[-1] in _TRIM)
+        return bool(text) and ("  " in text or " \n" in text or "\t\n" in text
+                               or "\n\n\n" in text or text[0] in _TRIM or text[-1] in _TRIM)
     summary = ("Trim, collapse runs of spaces inside a line (not indentation, not code), "
                "CRLF and CR to LF, at most N blank lines, trailing spaces; remove zero-width "
                "characters, BOMs inside text and C0/C1 controls other than newline and tab; "
@@ -972,8 +1060,11 @@ class Whitespace(Step):
         v = self.v
         removed = replaced = 0
         if gated:
-            original = text
-
+            if v["invisible"] and _INVISIBLE.search(text) is not None:
+                # first, so that what the others see (a control character before a LaTeX
+                # word) is what a second run would see
+                text, r, p = counted_sub(_INVISIBLE, "", text)
+                removed += r
             def char(m: re.Match) -> str:
                 c = m.group(0)
                 if c == "\r":
@@ -999,8 +1090,14 @@ class Whitespace(Step):
                     return "" if v["invisible"] else c
                 return " " if v["spaces"] else c
 
-            text, r, p = counted_sub(_WS_CHARS, char, text)
-            removed, replaced = removed + r, replaced + p
+            for _ in range(8):
+                # again while it changes: removing a control character can end the LaTeX
+                # word a control character before it was kept for (\bx\bety -> \bxety)
+                original = text
+                text, r, p = counted_sub(_WS_CHARS, char, text)
+                removed, replaced = removed + r, replaced + p
+                if text == original or _WS_CHARS.search(text) is None:
+                    break
             if "\n" in text:
                 text, r, p = counted_sub(_TRAILING, "", text)
                 removed += r
@@ -1038,7 +1135,7 @@ _PUNCT_FWD = re.compile(
     # ? and ! after Chinese, unless Latin text, digits or more marks follow (好?!, 是吗?a=1)
     f"|(?<=[{nz.HAN}][?!])(?![A-Za-z0-9?!=.,'\"])"
     # : and ; after Chinese at the end of a line (如下:)
-    f"|(?<=[{nz.HAN}][:;])(?=\n|\Z))")
+    f"|(?<=[{nz.HAN}][:;])(?=\n|\\Z))")
 _PAREN = re.compile(f"\\(([^()\\n$\\\\`=<>{{}}]{{0,80}}?[{nz.HAN}][^()\\n$\\\\`=<>{{}}]{{0,80}}?)\\)")
 _PAREN_NEIGHBOUR = re.compile(f"[{nz.HAN}，。、；：？！“”‘’《》「」『』（）【】]")
 #: letters of scripts that use full-width punctuation: a line with none of them is Latin text
