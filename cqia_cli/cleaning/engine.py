@@ -4,9 +4,10 @@
     changes = cleaner.clean(record)      # None, or [(field, {step: (removed, replaced)}, before,
                                          #            after), ...]; the record is rewritten
 
-The steps of a field run in `STEPS` order; when one of them changed the text, they run again
-(at most `rounds` times) until a round changes nothing, so that a later step cannot leave work
-for an earlier one: clean(clean(x)) == clean(x). `sub` runs in the first round only (the
+The steps of a field run in `STEPS` order; when one of them changed the text in a way that
+may give an earlier step work (`Step.exposes`), they run again (at most `rounds` times) until a
+round changes nothing, so that a later step cannot leave work for an earlier one:
+clean(clean(x)) == clean(x). `sub` runs in the first round only (the
 user's rewrites are applied once).
 
 `CleanWorker` is the batch function of every run (-j 1 in this process, -j N in workers): it
@@ -62,7 +63,7 @@ class Cleaner:
         applied: Applied = {}
         prescan = self._prescan
         for rnd in range(self.rounds):
-            changed = False
+            changed = False  # by a step that may give an earlier one work
             found = set(prescan.findall(text)) if prescan is not None else ()
             for step, has, also, once in gated:
                 if not text:
@@ -81,7 +82,8 @@ class Cleaner:
                         acc[0] += removed
                         acc[1] += replaced
                     text = new
-                    changed = True
+                    if step.exposes and step.exposed:
+                        changed = True
             if not changed:
                 break
         return text, applied

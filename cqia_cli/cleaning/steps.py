@@ -42,6 +42,10 @@ class Step:
     #: the step has nothing to do: the Cleaner scans each text once for the characters of all
     #: its steps and calls `fix` only where one is there. None: always call `fix`.
     chars: str | None = None
+    #: whether a change by this step can give a step before it new work (the Cleaner runs
+    #: another round only then); a step may set `exposed` after each fix to say so per text
+    exposes: ClassVar[bool] = True
+    exposed: bool = True
 
     def also(self, text: str) -> bool:
         """Whether the step may have work in a text that holds none of its `chars`."""
@@ -211,6 +215,7 @@ _LATEX_GATE = re.compile("[\x08\x0c\t\r\n][A-Za-z]")
 
 class LatexEscapes(Step):
     name = "latex-escapes"
+    exposes = False  # a backslash before a letter is nothing any step before it looks for
     chars = "\x08\x0c\t\r"
     summary = ("Repair LaTeX commands whose backslash a JSON escape ate (\\f+rac -> \\frac, "
                "\\t+imes, \\b+eta, \\r+ight, \\n+eq): only where the word that follows is a "
@@ -293,7 +298,23 @@ def _gbk_marks() -> str:
     return "".join(sorted(marks))
 
 
+def _gbk_seconds() -> str:
+    """The characters GBK reads from a UTF-8 continuation byte and the lead byte of the next
+    Han character (E4..E9): what follows a mark in UTF-8 text read as GBK (浣犲 犲 after 浣)."""
+    out = set()
+    for first in range(0x81, 0xC0):
+        for lead in range(0xE4, 0xEA):
+            try:
+                out.add(bytes([first, lead]).decode("gbk"))
+            except UnicodeDecodeError:
+                pass
+    return "".join(sorted(out))
+
+
 _GBK_MARKS = re.compile(f"[{_gbk_marks()}]")
+#: a mark and the character after it as UTF-8 read as GBK has them: the step's real gate (a
+#: mark alone is a common character now and then)
+_GBK_SIGNATURE = re.compile(f"[{_gbk_marks()}][{_gbk_seconds()}]")
 _HAN_RE = re.compile(f"[{nz.HAN}]")
 #: either kind, in one scan of one class (the precise patterns run where it finds one)
 _MOJIBAKE_CHARS = "\u00e3-\u00e9\u00ef" + _GBK_MARKS.pattern[1:-1]
@@ -403,7 +424,7 @@ class Mojibake(Step):
                 replaced += len(new)
                 removed += max(0, len(text) - len(new))
                 text = new
-        if self.gbk and _GBK_MARKS.search(text) is not None:
+        if self.gbk and _GBK_SIGNATURE.search(text) is not None:
             new, r, p = counted_sub(_GBK_RUN, lambda m: _gbk_repair(m.group(0)) or m.group(0),
                                     text)
             text, removed, replaced = new, removed + r, replaced + p
@@ -938,6 +959,9 @@ def _pii_gate(kinds: tuple[str, ...]):
 
 class PiiMask(Step):
     name = "pii-mask"
+    # <PHONE> and the like are no tags, mojibake or escapes (it runs before trailers, which a
+    # mask can complete: IP 属地北京<PHONE>)
+    exposes = False
     summary = ("Mask contact and personal data with placeholders (<PHONE>, <EMAIL>, <QQ>, "
                "<WECHAT>, <ID_CARD>, <BANK_CARD>, <URL>) so the record survives filter's pii "
                "rule; the same detectors (checksums, no arithmetic), code left alone.")
@@ -1059,12 +1083,18 @@ class Whitespace(Step):
             return text, 0, 0
         v = self.v
         removed = replaced = 0
+        # trimming, line ends, trailing spaces and blank lines give no step before it work;
+        # removing characters inside a line or collapsing spaces may (a phone number with a
+        # zero-width space or two spaces in it)
+        self.exposed = False
         if gated:
             if v["invisible"] and _INVISIBLE.search(text) is not None:
                 # first, so that what the others see (a control character before a LaTeX
                 # word) is what a second run would see
                 text, r, p = counted_sub(_INVISIBLE, "", text)
                 removed += r
+                self.exposed = True
+
             def char(m: re.Match) -> str:
                 c = m.group(0)
                 if c == "\r":
@@ -1096,6 +1126,8 @@ class Whitespace(Step):
                 original = text
                 text, r, p = counted_sub(_WS_CHARS, char, text)
                 removed, replaced = removed + r, replaced + p
+                if text != original:
+                    self.exposed = True
                 if text == original or _WS_CHARS.search(text) is None:
                     break
             if "\n" in text:
@@ -1106,6 +1138,8 @@ class Whitespace(Step):
                 text, r, p = _outside_counted(text, spans,
                                               lambda s: counted_sub(_SPACE_RUN, _collapse, s))
                 removed += r
+                if r:
+                    self.exposed = True
             if self.blank is not None and "\n\n\n" in text:
                 text, r, p = counted_sub(self.blank, self.blank_to, text)
                 removed += r
@@ -1117,6 +1151,9 @@ class Whitespace(Step):
                 if text and text[0] in " \t\u3000":
                     if not re.search(r"\n[ \t\u3000]", text):
                         text = text.lstrip(" \t\u3000")
+                # a new start of the text: a trailer may now start there, and html's test
+                # for template code (` v-if=`) may read otherwise
+                self.exposed = True
             removed += before - len(text)
         return text, removed, replaced
 
@@ -1148,6 +1185,7 @@ _PUNCT_REV_GATE = re.compile("[，；：？！（）](?:(?<=[A-Za-z0-9].)|(?=[A-
 
 class Punct(Step):
     name = "punct"
+    exposes = False  # the last step
     summary = ("Half-width , ; : ? ! ( ) between Chinese characters to full-width (，；：？！（）), "
                "and full-width ones in lines of Latin text or code to half-width; maths and "
                "links are left alone, and Chinese text in code.")
@@ -1231,5 +1269,5 @@ class Punct(Step):
 #: Every step, in the order they run: encoding first, then markup, then characters, then
 #: content, and whitespace and punctuation last, so that no step exposes work for one before it.
 STEPS: dict[str, type[Step]] = {cls.name: cls for cls in (
-    Mojibake, Html, LatexEscapes, Width, T2s, Trailers, Sub, PiiMask, Whitespace, Punct,
+    Mojibake, Html, LatexEscapes, Width, T2s, Sub, PiiMask, Trailers, Whitespace, Punct,
 )}

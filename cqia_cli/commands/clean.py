@@ -113,7 +113,7 @@ def cli(io: IOOptions, recipe, profile, steps, skip, settings, subs, changes, ma
     """Repair text instead of dropping it: every change named and counted.
 
     Steps, in the order they run (see --list-steps): mojibake, html, latex-escapes, width, t2s
-    (opt-in), trailers, sub (with --sub), pii-mask, whitespace, punct. Each applies to the
+    (opt-in), sub (with --sub), pii-mask, trailers, whitespace, punct. Each applies to the
     instruction, input and output fields (--field changes that) and leaves code blocks, inline
     code, maths and links alone where it could damage them. The steps of a field repeat until
     they change nothing, so cleaning twice gives what cleaning once gives.
