@@ -521,3 +521,11 @@ def test_defaults_leave_good_hard_text_alone():
     ]
     for text in good:
         assert clean(text) == text, text
+
+
+def test_text_latex_finds_eaten_commands_for_filter():
+    from cqia_cli.text.latex import eaten_command
+
+    assert eaten_command("因此 $Q=\x0crac{1}{2}$").group(0) == "\x0crac"
+    assert eaten_command("第一行\nnot maths") is None
+    assert eaten_command("$a \neq b$").group(0) == "\neq"
