@@ -45,8 +45,9 @@ class Cleaner:
         classes = [s.chars for s in self.steps if s.chars]
         self._prescan = re.compile("[" + "".join(classes) + "]") if classes else None
         #: step -> (step, the match of its class or None, its `also`, its `once`)
-        self._gates = {s: (s, re.compile(f"[{s.chars}]").match if s.chars else None, s.also,
-                           s.once) for s in self.steps}
+        self._gates = {s: (s, re.compile(f"[{s.chars}]").match if s.chars else None,
+                           s.also if type(s).also is not Step.also else None, s.once)
+                       for s in self.steps}
         #: (field, top-level key or None, path, its steps in order)
         self.fields = []
         for f, steps_of in order.items():
@@ -64,14 +65,15 @@ class Cleaner:
         prescan = self._prescan
         for rnd in range(self.rounds):
             changed = False  # by a step that may give an earlier one work
-            found = set(prescan.findall(text)) if prescan is not None else ()
+            found = (set(prescan.findall(text)) if prescan is not None
+                     and prescan.search(text) is not None else ())
             for step, has, also, once in gated:
                 if not text:
                     break
                 if once and rnd:
                     continue
                 if has is not None and not (found and any(map(has, found))) \
-                        and not also(text):
+                        and (also is None or not also(text)):
                     continue
                 new, removed, replaced = step.fix(text, field)
                 if new != text:
