@@ -529,3 +529,30 @@ def test_text_latex_finds_eaten_commands_for_filter():
     assert eaten_command("因此 $Q=\x0crac{1}{2}$").group(0) == "\x0crac"
     assert eaten_command("第一行\nnot maths") is None
     assert eaten_command("$a \neq b$").group(0) == "\neq"
+
+
+def test_changes_name_the_file_and_line_across_inputs_blank_and_bad_lines(tmp_path):
+    a = tmp_path / "a.jsonl"
+    a.write_bytes(b'{"output": "ok"}\n\n{"output": "  a  "}\n')
+    b = tmp_path / "b.jsonl"
+    b.write_bytes(b'\n[1]\n{"output": "x"}\n\n\n{"output": "b,  c"}\n')
+    for jobs in ("1", "2"):
+        log = tmp_path / f"changes{jobs}.jsonl"
+        res = shell(f"cqia clean -q -j {jobs} --on-error skip {a} {b} --changes {log}")
+        assert res.exit_code == 0, res
+        where = [(e["file"], e["line"]) for e in map(json.loads, log.read_text().splitlines())]
+        assert where == [(str(a), 3), (str(b), 6)]
+
+
+def test_core_map_lines_numbered_gives_line_numbers(tmp_path):
+    from cqia_cli.io import Job
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"n": 1}\n\n{"n": 2}\n{"n": 3}\n')
+    with Job([str(src)], quiet=True, output=str(tmp_path / "out.jsonl")) as job:
+        got = []
+        for result in job.map_lines(lambda recs, lines: [(r["n"], n) for r, n in
+                                                         zip(recs, lines)],
+                                    1, batch=2, numbered=True):
+            got.extend((job.input_name, *pair) for pair in result)
+    assert got == [(str(src), 1, 1), (str(src), 2, 3), (str(src), 3, 4)]

@@ -10,8 +10,8 @@ loop, the counts and the batch worker of every run.
 """
 
 from cqia_cli.cleaning.config import ConfigError, StepSet, build_steps, load_recipe
-from cqia_cli.cleaning.engine import Cleaner, CleanWorker, Tally
+from cqia_cli.cleaning.engine import Cleaner, CleanWork, Tally
 from cqia_cli.cleaning.steps import STEPS, Step
 
-__all__ = ["Cleaner", "CleanWorker", "ConfigError", "STEPS", "Step", "StepSet", "Tally",
+__all__ = ["Cleaner", "CleanWork", "ConfigError", "STEPS", "Step", "StepSet", "Tally",
            "build_steps", "load_recipe"]

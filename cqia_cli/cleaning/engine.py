@@ -10,9 +10,9 @@ round changes nothing, so that a later step cannot leave work for an earlier one
 clean(clean(x)) == clean(x). `sub` runs in the first round only (the
 user's rewrites are applied once).
 
-`CleanWorker` is the batch function of every run (-j 1 in this process, -j N in workers): it
-gets raw lines, parses them with the core's parser, cleans and serialises them, and returns
-the bytes to write, the change log lines, the bad lines it found and its counts.
+`CleanWork` is what `Job.map_lines` runs for every run of records (-j 1 in this process, -j N
+in workers): it cleans and serialises them and returns the bytes to write, the changes to log
+and its counts; the core reads, parses, reports bad lines and keeps the order.
 """
 
 from __future__ import annotations
@@ -194,50 +194,41 @@ def compact(before: str, after: str, context: int = 24, limit: int = 240) -> tup
 
 def change_lines(changes, path: str, lineno: int) -> bytes:
     """The --changes log lines of one record: one JSON object per changed field."""
-    out = []
-    for field, applied, before, after in changes:
-        b, a = compact(before, after)
-        out.append(orjson.dumps({"file": path, "line": lineno, "field": field,
-                                 "steps": list(applied), "before": b, "after": a},
-                                option=orjson.OPT_APPEND_NEWLINE))
-    return b"".join(out)
+    return b"".join(
+        orjson.dumps({"file": path, "line": lineno, "field": field, "steps": steps,
+                      "before": before, "after": after}, option=orjson.OPT_APPEND_NEWLINE)
+        for field, steps, before, after in changes)
 
 
 #: the Cleaner built for each step spec, in this process
 _BUILT: dict[str, Cleaner] = {}
 
 
-class CleanWorker:
-    """Clean one batch of raw lines: (input name, number of the first line, [line, ...]) ->
-    (segments, counts). A segment is (output bytes, change log bytes, then None, a bad line
-    (lineno, line, problem) that the parent reports, or an error (status, message) to raise).
-    Output bytes are what `Output.write` would write. Picklable: it carries the step specs and
-    builds the steps where it runs."""
+class CleanWork:
+    """Clean a run of records and serialise them, for `Job.map_lines(numbered=True)` (in
+    worker processes for -j N, in this one for -j 1): (records, their line numbers) ->
+    (output bytes, changes, counts, error). Output bytes are what `Output.write` would write;
+    changes are (line, [(field, steps, before, after), ...]) of the changed records, compact,
+    when asked for; counts are `Tally.counts()`; error is None or (line, status, message) for
+    the record the run stopped at (a --sub timeout, a record that cannot be written), after the
+    bytes of the records before it. Workers started by fork inherit the parent's steps;
+    pickled (spawn), it carries the step specs and builds them once per process."""
 
-    def __init__(self, specs: list, encoding: str = "utf-8", mark: bool = False,
-                 changes: bool = False):
+    def __init__(self, specs: list, mark: bool = False, changes: bool = False,
+                 cleaner: Cleaner | None = None):
         self.specs = specs
-        self.encoding = encoding
         self.mark = mark
         self.changes = changes
-        self._cleaner: Cleaner | None = None
+        self._cleaner = cleaner
+        if cleaner is not None:
+            _BUILT[repr(specs)] = cleaner
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_cleaner"] = None
-        return state
-
-    def use(self, cleaner: Cleaner) -> "CleanWorker":
-        """Use steps built already (the parent's: in this process, and in workers started by
-        fork, which inherit them instead of building their own)."""
-        self._cleaner = cleaner
-        _BUILT[repr(self.specs)] = cleaner
-        return self
+        return {**self.__dict__, "_cleaner": None}
 
     @property
     def cleaner(self) -> Cleaner:
         if self._cleaner is None:
-            # the worker object is pickled with every batch: build the steps once per process
             key = repr(self.specs)
             cleaner = _BUILT.get(key)
             if cleaner is None:
@@ -247,10 +238,7 @@ class CleanWorker:
             self._cleaner = cleaner
         return self._cleaner
 
-    def __call__(self, batch: tuple[str, int, list[bytes]]) -> tuple[list, tuple]:
-        from cqia_cli.io import parse_line
-
-        name, first, lines = batch
+    def __call__(self, records: list[dict], linenos: list[int]) -> tuple:
         cleaner = self.cleaner
         clean = cleaner.clean
         order = cleaner.step_order()
@@ -258,48 +246,33 @@ class CleanWorker:
         add = tally.add
         mark = self.mark
         log = self.changes
-        encoding = self.encoding
-        utf8 = encoding == "utf-8"
-        loads = orjson.loads
         dumps = orjson.dumps
         nl = orjson.OPT_APPEND_NEWLINE
-        segments: list = []
         out: list[bytes] = []
-        side: list[bytes] = []
-        for lineno, line in enumerate(lines, first):
-            try:
-                rec = loads(line) if utf8 else loads(line.decode(encoding))
-            except ValueError:
-                problem = parse_line(line, encoding)
-                if problem is not None:  # None: a blank line
-                    segments.append((b"".join(out), b"".join(side), (lineno, line, problem)))
-                    out, side = [], []
-                continue
-            if type(rec) is not dict:
-                segments.append((b"".join(out), b"".join(side),
-                                 (lineno, line, parse_line(line, encoding))))
-                out, side = [], []
-                continue
+        changed: list = []
+        error = None
+        for rec, lineno in zip(records, linenos):
             try:
                 changes = clean(rec)
             except SubTimeout as e:
-                segments.append((b"".join(out), b"".join(side),
-                                 (2, f"{name}:{lineno}: {e}")))
-                return segments, tally.counts()
+                error = (lineno, 2, str(e))
+                break
             add(changes)
             if changes is not None:
                 if mark:
                     rec["_clean"] = steps_of(changes, order)
                 if log:
-                    side.append(change_lines(changes, name, lineno))
+                    entries = []
+                    for field, applied, before, after in changes:
+                        b, a = compact(before, after)
+                        entries.append((field, list(applied), b, a))
+                    changed.append((lineno, entries))
             try:
                 out.append(dumps(rec, option=nl))
             except TypeError as e:
-                segments.append((b"".join(out), b"".join(side),
-                                 (65, f"{name}:{lineno}: cannot write a record as JSON: {e}")))
-                return segments, tally.counts()
-        segments.append((b"".join(out), b"".join(side), None))
-        return segments, tally.counts()
+                error = (lineno, 65, f"cannot write a record as JSON: {e}")
+                break
+        return b"".join(out), changed, tally.counts(), error
 
 
 def record_changes(cleaner: Cleaner, records: Sequence[dict[str, Any]]) -> list:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import click
 
 from cqia_cli import console
@@ -129,9 +127,8 @@ def cli(io: IOOptions, recipe, profile, steps, skip, settings, subs, changes, ma
         _list_steps(ss, io.fields)
         return
     from cqia_cli.cleaning.config import ConfigError
-    from cqia_cli.cleaning.engine import Cleaner, CleanWorker, Tally
+    from cqia_cli.cleaning.engine import Cleaner, CleanWork, Tally
     from cqia_cli.cleaning.steps import MissingDependency
-    from cqia_cli.parallel import resolve_jobs
 
     specs = ss.specs(tuple(io.fields))
     try:
@@ -142,12 +139,11 @@ def cli(io: IOOptions, recipe, profile, steps, skip, settings, subs, changes, ma
         raise click.UsageError(str(e)) from None
     cleaner = Cleaner(built)
     tally = Tally(cleaner.step_order())
-    jobs = resolve_jobs(io.jobs)
     with io.job() as job:
         changes_out = job.side_output(changes, "changes") if changes else None
         report_out = job.side_output(report, "report") if report else None
-        worker = CleanWorker(specs, job.reader.encoding, mark, changes_out is not None)
-        _run(job, worker.use(cleaner), changes_out, jobs, tally)
+        work = CleanWork(specs, mark, changes_out is not None, cleaner)
+        _run(job, work, changes_out, io.jobs, tally)
         if report_out is not None:
             import orjson
 
@@ -160,51 +156,29 @@ def cli(io: IOOptions, recipe, profile, steps, skip, settings, subs, changes, ma
                     f"({console.fmt_share(tally.changed, tally.records)})")
 
 
-def _run(job, worker, changes_out, jobs: int, tally) -> None:
-    """The worker parses, cleans and serialises batches of raw lines (in this process for
-    -j 1, in worker processes otherwise); this process writes the bytes it gets back in input
-    order and reports the bad lines where plain reading would (same message, --on-error,
-    --errors)."""
-    from cqia_cli.parallel import map_batches
+def _run(job, work, changes_out, jobs: int, tally) -> None:
+    """`Job.map_lines` reads, parses (in the workers for -j N), reports bad lines and keeps the
+    order; `work` cleans and serialises each run of records; this process writes the bytes, the
+    change log (with the input's name) and stops at a record the work could not finish."""
+    from cqia_cli.cleaning.engine import change_lines
     from cqia_cli.status import CqiaError, DataError, ExitStatus
 
-    reader = job.reader
-    failed: list = []
-
-    def batches():
-        try:
-            yield from job.raw_batches(BATCH)
-        except CqiaError as e:
-            # a reading error: raised once the batches read before it are written
-            failed.append(e)
-
-    write_out = job.out.write_raw
+    write = job.out.write_raw
     write_side = changes_out.write_raw if changes_out is not None else None
-    bad_line = reader.bad_line
-    names: deque = deque()
-
-    def named():
-        for item in batches():
-            names.append(item[0])
-            yield item
-
-    for segments, counts in map_batches(worker, named(), jobs):
-        name = names.popleft()
-        for out, side, bad in segments:
-            if out:
-                write_out(out)
-            if side and write_side is not None:
-                write_side(side)
-            if bad is not None:
-                if len(bad) == 2:
-                    status, message = bad
-                    if status == 65:
-                        raise DataError(message)
-                    raise CqiaError(message, ExitStatus.USAGE)
-                bad_line(bad[1], bad[0], bad[2], path=name)
+    for out, changed, counts, error in job.map_lines(work, jobs, batch=BATCH, numbered=True):
+        if out:
+            write(out)
+        name = job.input_name
+        if changed and write_side is not None:
+            write_side(b"".join(change_lines(entries, name, lineno)
+                                for lineno, entries in changed))
         tally.merge(*counts)
-    if failed:
-        raise failed[0]
+        if error is not None:
+            lineno, status, message = error
+            message = f"{name}:{lineno}: {message}"
+            if status == 65:
+                raise DataError(message)
+            raise CqiaError(message, ExitStatus.USAGE)
 
 
 def _print_table(tally) -> None:
