@@ -62,18 +62,16 @@ class Cleaner:
             steps = [s for s in self.steps if field in s.fields]
         gated = steps if steps and type(steps[0]) is tuple else [self._gates[s] for s in steps]
         applied: Applied = {}
-        prescan = self._prescan
+        search = self._prescan.search if self._prescan is not None else None
+        findall = self._prescan.findall if self._prescan is not None else None
         for rnd in range(self.rounds):
             changed = False  # by a step that may give an earlier one work
-            found = (set(prescan.findall(text)) if prescan is not None
-                     and prescan.search(text) is not None else ())
+            found = set(findall(text)) if search is not None and search(text) else None
             for step, has, also, once in gated:
-                if not text:
-                    break
-                if once and rnd:
-                    continue
-                if has is not None and not (found and any(map(has, found))) \
+                if has is not None and (found is None or not any(map(has, found))) \
                         and (also is None or not also(text)):
+                    continue
+                if once and rnd:
                     continue
                 new, removed, replaced = step.fix(text, field)
                 if new != text:
@@ -86,6 +84,8 @@ class Cleaner:
                     text = new
                     if step.exposes and step.exposed:
                         changed = True
+                    if not text:
+                        return text, applied
             if not changed:
                 break
         return text, applied
@@ -94,11 +94,12 @@ class Cleaner:
         """Clean the record's fields in place; None when nothing changed, else per changed
         field (field, {step: [removed, replaced]}, before, after)."""
         changes = None
+        clean_text = self.clean_text
         for field, key, parts, steps in self.fields:
-            value = record.get(key, MISSING) if key is not None else get(record, parts, MISSING)
+            value = record.get(key) if key is not None else get(record, parts, MISSING)
             if type(value) is not str or not value:
                 continue
-            new, applied = self.clean_text(field, value, steps)
+            new, applied = clean_text(field, value, steps)
             if new != value:
                 if key is not None:
                     record[key] = new
