@@ -143,6 +143,8 @@ def test_width_keeps_line_indentation_and_code():
     ("原因如下:\n(1)", "原因如下：\n(1)"),
     ("鲁迅(原名周树人)生于绍兴", "鲁迅（原名周树人）生于绍兴"),
     ("Hello，world！", "Hello, world!"),
+    ("体现出怎样的担当?(5 分)", "体现出怎样的担当？（5 分）"),  # each makes the other's neighbour
+    ("中(文),字", "中（文），字"),
     ("print（x）", "print(x)"),
 ])
 def test_punct_normalises_by_script(broken, repaired):

@@ -24,7 +24,8 @@ PIECES = [
     # whitespace
     " ", "  ", "\t", "\n", "\n\n\n", "\r\n", "\r",
     # ASCII punctuation and Latin text
-    ",", ";", ":", "?", "!", "(", ")", "Hello", "world", "a", "1", "2023", ".",
+    ",", ";", ":", "?", "!", "(", ")", "Hello", "world", "a", "1", "2023", ".", "(5 分)",
+    "(中文)", "担当?", "(a)", "f(x)",
     # full width
     "Ａ", "１", "ｶ", "ﬁ",
     # code

@@ -1116,24 +1116,27 @@ class Punct(Step):
 
     def _full(self, text: str) -> Fix:
         removed = replaced = 0
-        if "(" in text:
-            for _ in range(8):  # nested parentheses, innermost first
+        # until nothing changes: nested parentheses go innermost first, and each kind of
+        # mark can make the other's neighbour Chinese (担当?(5 分) -> 担当？(5 分) -> （5 分）)
+        for _ in range(12):
+            before = text
+            if "(" in text:
 
                 def paren(m: re.Match) -> str:
                     s, e = m.span()
-                    before = text[s - 1] if s else ""
-                    after = text[e] if e < len(text) else ""
-                    if (before and _PAREN_NEIGHBOUR.match(before)) or \
-                            (after and _PAREN_NEIGHBOUR.match(after)):
+                    t = m.string
+                    if (s and _PAREN_NEIGHBOUR.match(t, s - 1)) or \
+                            (e < len(t) and _PAREN_NEIGHBOUR.match(t, e)):
                         return "（" + m.group(1) + "）"
                     return m.group(0)
 
-                new, r, p = counted_sub(_PAREN, paren, text)
-                if new == text:
-                    break
-                text, replaced = new, replaced + p
-        new, r, p = counted_sub(_PUNCT_FWD, lambda m: _HALF_TO_FULL[m.group(1)], text)
-        return new, removed + r, replaced + p
+                text, r, p = counted_sub(_PAREN, paren, text)
+                replaced += p
+            text, r, p = counted_sub(_PUNCT_FWD, lambda m: _HALF_TO_FULL[m.group(1)], text)
+            removed, replaced = removed + r, replaced + p
+            if text == before:
+                break
+        return text, removed, replaced
 
     def _half(self, text: str) -> Fix:
         """Full-width marks next to Latin letters or digits, in lines with no CJK letter."""
