@@ -110,7 +110,12 @@ def test_decontaminate(examples):
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_many_machines(examples):
     pytest.importorskip("redis")
-    res = shell("make -C many-machines PORT=6397", cwd=examples, timeout=300)
+    import socket
+
+    with socket.socket() as s:  # a free port: other test runs on this machine may hold 6397
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = shell(f"make -C many-machines PORT={port}", cwd=examples, timeout=300)
     assert res.exit_code == 0, res.stderr[-2000:]
     out = examples / "many-machines" / "out"
     parts = sum(p.read_text("utf-8").count("\n") for p in out.glob("part-?.jsonl"))
