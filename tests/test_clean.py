@@ -497,7 +497,8 @@ def test_clean_then_filter_keeps_latex_records_filter_dropped(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", [rec])
     rejects = tmp_path / "rejects.jsonl"
     assert invoke(["filter", "-q", src, "--rejects", rejects]).records() == []
-    assert "control character U+000C" in rejects.read_text("utf-8")
+    assert ("form feed U+000C where JSON read the LaTeX \\\\frac as an escape (repairable: "
+            "cqia clean)") in rejects.read_text("utf-8")
     cleaned = invoke(["clean", "-q", src])
     kept = invoke(["filter", "-q"], input=cleaned.stdout_bytes).records()
     assert kept[0]["output"] == "因此 $Q=\\frac{c(\\mathrm{H}^{+})}{c^{\\ominus}}$，选 B。"

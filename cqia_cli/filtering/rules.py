@@ -17,6 +17,7 @@ import regex
 
 from cqia_cli.fields import as_text, compile_path, get
 from cqia_cli.text import pii
+from cqia_cli.text.latex import _LATEX as _EATEN, latex_repairable
 from cqia_cli.text.spans import CODE_OR_MATH, URLS, prose, without_code  # noqa: F401
 from cqia_cli.filtering.expr import ExprError, Expression, tokenize
 from cqia_cli.filtering.terms import load_matcher, read_terms
@@ -1137,8 +1138,10 @@ class Garbled(Rule):
                                                      or _rare_han(text, m.start())):
                 continue
             if what == "control character":
-                latex = _LATEX_ESCAPE.match(text, m.start())
-                if latex and ("$" in text or "\\" in text):
+                # what clean's latex-escapes repairs (the shared detector), named as such
+                latex = _EATEN.match(text, m.start()) if latex_repairable(text, m.start()) \
+                    else None
+                if latex:
                     name = "form feed" if c == "\x0c" else "backspace"
                     cmd = ("\\f" if c == "\x0c" else "\\b") + latex.group(0)[1:]
                     return (f"{name} {_char(c)} where JSON read the LaTeX {cmd} as an escape "
