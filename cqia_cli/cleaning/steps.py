@@ -1091,7 +1091,10 @@ _PUNCT_FWD = re.compile(
 _PAREN = re.compile(f"\\(([^()\\n$\\\\`=<>{{}}]{{0,80}}?[{nz.HAN}][^()\\n$\\\\`=<>{{}}]{{0,80}}?)\\)")
 _PAREN_NEIGHBOUR = re.compile(f"[{nz.HAN}，。、；：？！“”‘’《》「」『』（）【】]")
 #: letters of scripts that use full-width punctuation: a line with none of them is Latin text
-_CJK_LETTER = re.compile(f"[{nz.HAN}\u3040-\u30ff\uac00-\ud7af]")
+_CJK_LETTERS = f"{nz.HAN}\u3040-\u30ff\uac00-\ud7af"
+_CJK_LETTER = re.compile(f"[{_CJK_LETTERS}]")
+#: a line with no CJK letter that holds a full-width mark: where to_half can have work
+_LATIN_LINE = re.compile(f"^[^\n{_CJK_LETTERS}]*[，；：？！（）][^\n{_CJK_LETTERS}]*$", re.M)
 _PUNCT_REV = re.compile("[，；：？！（）](?:(?<=[A-Za-z0-9].)|(?=[A-Za-z0-9]))")
 #: the mark first, then its neighbours: `re` scans for the marks, not at every position
 _PUNCT_FWD_GATE = re.compile(f"[,;:?!()](?:(?<=[{nz.HAN}{_CLOSE}].)|(?= ?[{nz.HAN}{_OPEN}]))")
@@ -1178,7 +1181,8 @@ class Punct(Step):
             text, r, p = _outside_counted(text, spans, self._full)
             removed, replaced = removed + r, replaced + p
         if self.to_half and ("\n" in text or _CJK_LETTER.search(text) is None) \
-                and _PUNCT_REV_GATE.search(text) is not None:
+                and _PUNCT_REV_GATE.search(text) is not None \
+                and _LATIN_LINE.search(text) is not None:
             text, r, p = self._half(text)
             removed, replaced = removed + r, replaced + p
         return text, removed, replaced
