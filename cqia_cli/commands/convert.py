@@ -256,7 +256,7 @@ def _write_info(job, info_out, path: str, name: str, target: str, convert) -> No
         target, llamafactory.file_name_for(output, path),
         system=convert.with_system > 0, history=convert.multi_turn > 0)
     existing = None
-    if os.path.exists(path):
+    if os.path.isfile(path):  # merge into a file; a device or FIFO is written, never read
         try:
             with open(path, "rb") as f:
                 existing = f.read()
