@@ -51,6 +51,10 @@ class Spec:
     #: what of its output is compared across forms of one input (stats' first line gives the
     #: input's name and size in bytes, which differ between a .gz and the plain file)
     normalise: Callable[[bytes], bytes] | None = None
+    #: more arguments when the input is standard input; "{tmp}" as in args
+    stdin_args: list[str] = field(default_factory=list)
+    #: run in the test's directory before the verb (make a file its arguments name)
+    setup: Callable[[Path], None] | None = None
     #: name of a fixture returning a Hook: starts what the verb needs (a server) for the test
     fixture: str | None = None
 
@@ -72,6 +76,9 @@ SPECS: dict[str, Spec] = {
     "convert": Spec(args=["--from", "cqia", "--to", "alpaca"]),
     "stats": Spec(report=True, normalise=lambda b: b.split(b"\n", 1)[-1]),
     "fetch": Spec(reads_directories=True, fixture="fetch_hook"),
+    # review keeps its decisions beside its FILE; reading stdin it needs a file named
+    "review": Spec(args=["--apply"], stdin_args=["--decisions", "{tmp}/decisions.jsonl"],
+                   setup=lambda tmp: (tmp / "decisions.jsonl").touch()),
 }
 
 VERBS = available_commands()
@@ -246,7 +253,11 @@ def _run(verb: str, tmp_path: Path, inputs: list[str], out: Path, *, extra=(), h
     """Run the verb with its output named `out`; returns (result, {suffix: bytes})."""
     s = spec(verb)
     h = hook_ or Hook()
-    args = [verb, "-q"] + [a.replace("{tmp}", str(tmp_path)) for a in s.args] + h.args
+    if s.setup is not None:
+        s.setup(tmp_path)
+    stdin = not inputs or inputs == ["-"]
+    args = [verb, "-q"] + [a.replace("{tmp}", str(tmp_path))
+                           for a in s.args + (s.stdin_args if stdin else [])] + h.args
     args += [a.replace("{o}", str(out)).replace("{{", "{").replace("}}", "}") for a in s.output]
     res = invoke(args + list(extra) + inputs, input=input)
     files = {p: _unnamed(Path(f"{out}{p}").read_bytes(), inputs)
