@@ -570,6 +570,7 @@ def test_offline_after_an_online_run_needs_no_network(server, cache):
     assert len(server.log) == n
 
 
+@pytest.mark.slow
 def test_two_fetches_of_one_file_at_once(server, tmp_path):
     exe = cqia_executable()
     data = _big(600)
