@@ -38,6 +38,7 @@ def cqia_run(examples) -> Path:
     return examples / "cqia"
 
 
+@pytest.mark.slow
 def test_manifest_counts_add_up(cqia_run):
     m = json.loads((cqia_run / "out" / "manifest.json").read_text("utf-8"))
     assert m["problems"] == [] and m["balance"]["ok"]
@@ -47,9 +48,11 @@ def test_manifest_counts_add_up(cqia_run):
     for name, s in sources.items():
         assert s["fetched"] + s["unreadable"] == s["source_lines"], name
         assert s["valid"] + s["invalid"] == s["fetched"], name
-        assert s["kept"] + s["rejected"] == s["valid"], name
+        assert s["cleaned"] == s["valid"], name  # clean repairs, drops nothing
+        assert s["kept"] + s["rejected"] == s["cleaned"], name
     dirty = sources["forum-scrape"]
     assert dirty["unreadable"] >= 4 and dirty["invalid"] >= 5 and dirty["rejected"] >= 20
+    assert dirty["changed"] >= 1 and sum(s["changed"] for s in sources.values()) >= 10
     t = m["totals"]
     assert t["merged"] == t["survivors"] + t["duplicates"]
     assert t["duplicates"] >= 3  # the forum's copies of bundled records
@@ -79,6 +82,7 @@ def test_second_make_does_nothing(cqia_run):
     assert res.exit_code == 0, res.stdout  # -q: status 0 when everything is up to date
 
 
+@pytest.mark.slow
 def test_touching_one_source_rebuilds_only_what_depends_on_it(cqia_run):
     src = cqia_run.parent / "data" / "ruozhiba.jsonl"
     os.utime(src, None)
@@ -86,7 +90,7 @@ def test_touching_one_source_rebuilds_only_what_depends_on_it(cqia_run):
     text = res.stdout.replace("\\\n", " ")
     cqia_lines = [line for line in text.splitlines() if line.startswith("cqia ")]
     per_source = [line for line in cqia_lines
-                  if line.split()[1] in ("fetch", "validate", "filter")]
+                  if line.split()[1] in ("fetch", "validate", "clean", "filter")]
     assert per_source and all("ruozhiba" in line for line in per_source)
     res = shell("make -C cqia > /dev/null && make -q -C cqia", cwd=cqia_run.parent, timeout=600)
     assert res.exit_code == 0, res.stderr[-2000:]
@@ -105,6 +109,7 @@ def test_decontaminate(examples):
     assert kept + dupes == total
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_many_machines(examples):
     pytest.importorskip("redis")
