@@ -136,7 +136,10 @@ class LLMServer:
                         headers[k.strip().lower()] = v.strip()
                 body = b""
                 if "content-length" in headers:
-                    body = await reader.readexactly(int(headers["content-length"]))
+                    try:
+                        body = await reader.readexactly(int(headers["content-length"]))
+                    except (asyncio.IncompleteReadError, ConnectionError):
+                        return
                 status, extra, payload = await self._handle(method, path, body, writer)
                 if status is None:  # connection reset
                     return
