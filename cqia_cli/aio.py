@@ -39,8 +39,12 @@ async def ordered_map(
     sem = asyncio.Semaphore(in_flight) if in_flight else None
 
     async def limited(aw):
-        async with sem:
-            return await aw
+        try:
+            async with sem:
+                return await aw
+        finally:  # cancelled while waiting for the semaphore: the work never started
+            if inspect.iscoroutine(aw) and inspect.getcoroutinestate(aw) == "CORO_CREATED":
+                aw.close()
 
     pending: deque = deque()  # (item, task or None, value)
     started = 0
@@ -49,7 +53,7 @@ async def ordered_map(
             value: Any = fn(item)
             if inspect.isawaitable(value):
                 task = asyncio.ensure_future(limited(value) if sem else value)
-                pending.append((item, task, None))
+                pending.append((item, task, value))
                 started += 1
             else:
                 pending.append((item, None, value))
@@ -72,3 +76,7 @@ async def ordered_map(
             t.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        for _, t, aw in pending:  # work cancelled before it ever started
+            if t is not None and inspect.iscoroutine(aw) and \
+                    inspect.getcoroutinestate(aw) == "CORO_CREATED":
+                aw.close()
