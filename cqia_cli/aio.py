@@ -12,8 +12,10 @@ whatever order the work finishes in. How many of the held items are really in fl
 business (a semaphore or a rate limiter inside it); `in_flight=N` adds a plain semaphore.
 
 `items` is an ordinary (synchronous) iterable: reading a record from a file is fast, and the
-reader (`Job.records()`) keeps reporting bad lines as every command does. When the consumer stops
-early (an error, a closed pipe, Ctrl-C), the tasks still pending are cancelled.
+reader (`Job.records()`) keeps reporting bad lines as every command does. When reading raises
+(a bad line under --on-error fail), the items read before it are finished and yielded first,
+then the error is raised. When the consumer stops early (an error, a closed pipe, Ctrl-C), the
+tasks still pending are cancelled.
 """
 
 from __future__ import annotations
@@ -48,8 +50,20 @@ async def ordered_map(
 
     pending: deque = deque()  # (item, task or None, value)
     started = 0
+    iterator = iter(items)
     try:
-        for item in items:
+        while True:
+            try:
+                item = next(iterator)
+            except StopIteration:
+                break
+            except Exception:
+                # a reading error (a bad line under --on-error fail): what was read before it
+                # is finished and handed on first, as a plain loop would have, then it is raised
+                while pending:
+                    head = pending.popleft()
+                    yield head[0], (head[2] if head[1] is None else await head[1])
+                raise
             value: Any = fn(item)
             if inspect.isawaitable(value):
                 task = asyncio.ensure_future(limited(value) if sem else value)

@@ -18,13 +18,35 @@ ARGS: dict[str, list[str]] = {
     "validate": ["--optional", "input"],
     "split": ["--ratios", "a=0.5,b=0.5", "-o", "{tmp}/{{split}}.jsonl"],
     "convert": ["--from", "cqia", "--to", "alpaca"],
+    "score": ["--model", "judge"],
+    "generate": ["--model", "m", "--prompt", "{{instruction}}", "--into", "x"],
 }
+#: Verbs that need a model endpoint (the local test server, see _llm_endpoint).
+LLM_VERBS = {"score", "generate"}
 #: Verbs whose standard output is not JSON Lines (a report).
 REPORTS = {"stats"}
 #: Verbs that write no standard output with the ARGS above.
 NO_STDOUT = {"split"}
 
 VERBS = available_commands()
+
+
+@pytest.fixture(scope="module")
+def llm_url():
+    from llm_server import LLMServer
+
+    with LLMServer() as server:
+        yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _llm_endpoint(request, monkeypatch, tmp_path):
+    """The verbs of LLM_VERBS talk to the local OpenAI-compatible test server (its URL in the
+    environment), with their answer cache under tmp_path."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("verb") in LLM_VERBS:
+        monkeypatch.setenv("CQIA_LLM_BASE_URL", request.getfixturevalue("llm_url"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _args(verb: str, tmp_path) -> list[str]:

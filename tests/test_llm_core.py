@@ -78,6 +78,25 @@ def test_ordered_map_in_flight_limit_and_errors_cancel_the_rest():
     assert peak <= 3 and cancelled  # the rest was cancelled, not left running
 
 
+def test_ordered_map_finishes_what_was_read_before_a_reading_error():
+    def items():
+        yield from range(5)
+        raise KeyError("bad line")
+
+    async def work(i):
+        await asyncio.sleep(0.001 * (5 - i))
+        return i
+
+    async def go():
+        got = []
+        with pytest.raises(KeyError):
+            async for _, value in ordered_map(items(), work, window=8):
+                got.append(value)
+        return got
+
+    assert asyncio.run(go()) == [0, 1, 2, 3, 4]
+
+
 @pytest.mark.parametrize("text,score,reason", [
     ("8", 8, "8"), ("8/10", 8, "8/10"), ("评分：8", 8, "评分：8"), ("评分: 7.5", 7.5, None),
     ('{"score": 8}', 8, None), ('{"score": 9, "reason": "好"}', 9, "好"),

@@ -174,6 +174,7 @@ def test_bad_input_lines_are_reported_as_everywhere(server, tmp_path):
     res = score(server, path)
     assert res.exit_code == 65
     assert res.stderr.startswith(f"cqia score: {path}:2: invalid JSON")
+    assert len(res.records()) == 1  # the record before the bad line is scored and written
     # a record lacking a field the rubric uses is that record's problem, with FILE:LINE
     r = rec(1)
     del r["output"]
@@ -285,18 +286,18 @@ def test_endpoint_from_the_environment(server, tmp_path):
     assert res.exit_code == 0 and server.log[-1]["model"] == "other"
 
 
-def test_missing_httpx_is_one_clear_line(server, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "httpx", None)
+def test_missing_aiohttp_is_one_clear_line(server, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "aiohttp", None)
     path = write_jsonl(tmp_path / "in.jsonl", [rec(0)])
     res = score(server, "--model", "judge", path)
     assert res.exit_code == 2
-    assert res.stderr == ("cqia score: cqia score needs the optional httpx package: "
+    assert res.stderr == ("cqia score: cqia score needs the optional aiohttp package: "
                           "pip install 'cqia[llm]'\n")
 
 
 def test_help_imports_no_http_client():
     res = shell("python -c \"import sys; from cqia_cli.cli import cli; "
-                "print([m for m in ('httpx', 'cqia_cli.llm', 'cqia_cli.aio', 'openai') "
+                "print([m for m in ('aiohttp', 'httpx', 'cqia_cli.llm', 'cqia_cli.aio', 'openai') "
                 "if m in sys.modules])\"")
     assert res.stdout.strip() == "[]", res
 

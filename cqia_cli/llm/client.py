@@ -1,13 +1,17 @@
 """The HTTP client for OpenAI-compatible chat completions, and how its failures are classified.
 
-httpx's AsyncClient is used directly rather than the openai package: measured against the local
-test server (bench/bench_llm.py), the same concurrent run spends less CPU per request without
-openai's pydantic models and its own retry layer, and cqia does its own retries and rate control
-anyway. httpx is the one optional dependency (`pip install 'cqia[llm]'`), imported here only.
+aiohttp, measured against the two clients the issue named, on the local test server with 200 ms
+latency and 64 requests in flight (2,000 requests, bench/bench_llm.py, a shared machine): CPU per
+request 0.22-0.25 ms with aiohttp, 1.0-1.2 ms with httpx (after working around its pool, see
+below), 3.4 ms with the openai package's AsyncOpenAI (httpx plus pydantic models). On a busy
+machine the CPU per request is what keeps 64 requests in flight. cqia does its own retries and
+rate control, so the openai package's layers would add nothing. aiohttp is the one optional
+dependency (`pip install 'cqia[llm]'`), imported here only, when a command runs.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import time
 from dataclasses import dataclass
@@ -16,15 +20,18 @@ import orjson
 
 from cqia_cli.status import CqiaError, ExitStatus
 
-MISSING_MESSAGE = ("cqia {cmd} needs the optional httpx package: pip install 'cqia[llm]'")
+MISSING_MESSAGE = "cqia {cmd} needs the optional aiohttp package: pip install 'cqia[llm]'"
 
 
-def import_httpx(command: str):
-    try:
-        import httpx
-    except ImportError:
-        raise CqiaError(MISSING_MESSAGE.format(cmd=command), ExitStatus.USAGE) from None
-    return httpx
+def check_aiohttp(command: str) -> None:
+    """Fail early, with the install hint, when aiohttp is missing; importing it (0.2-0.4 s) waits
+    until a request is really sent, so a run served from the cache does not pay for it."""
+    import importlib.util
+    import sys
+
+    if "aiohttp" in sys.modules and sys.modules["aiohttp"] is None or \
+            importlib.util.find_spec("aiohttp") is None:
+        raise CqiaError(MISSING_MESSAGE.format(cmd=command), ExitStatus.USAGE)
 
 
 @dataclass
@@ -82,9 +89,8 @@ def _error_text(body: bytes) -> str:
 
 
 def _ssl_context():
-    """One TLS context for all the connections (httpx builds one per client otherwise, loading
-    the CA bundle each time: 26 ms apiece). The CA bundle httpx would use: SSL_CERT_FILE, else
-    certifi's."""
+    """The TLS context: the CA bundle of SSL_CERT_FILE, else certifi's where installed, else the
+    system's."""
     import os
     import ssl
 
@@ -100,117 +106,92 @@ def _ssl_context():
 
 
 class ChatClient:
-    """POST {base_url}/chat/completions with a JSON body.
-
-    Each request in flight has its own single-connection httpx client, taken from a free list
-    and given back: httpx's shared pool scans all its connections for every request, which at
-    64 connections cut throughput against the local server from ~900 to ~80 requests/s
-    (measured; bench/bench_llm.py). One connection per client keeps keep-alive and costs O(1).
-    """
+    """POST {base_url}/chat/completions with a JSON body, `connections` at a time at most,
+    connections kept alive, proxies from the environment (HTTPS_PROXY, NO_PROXY)."""
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 120.0,
                  connections: int = 64, command: str = "score"):
-        httpx = import_httpx(command)
-        self._httpx = httpx
+        check_aiohttp(command)
+        self._aiohttp = None
         self.base_url = base_url.rstrip("/")
         self._url = self.base_url + "/chat/completions"
         headers = {"Content-Type": "application/json", "User-Agent": "cqia"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._headers = headers
-        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 30.0), pool=None)
+        self._timeout = timeout
         self._connections = max(1, connections)
-        self._verify = _ssl_context() if self.base_url.startswith("https:") else False
-        self._all: list = []
-        self._free = None  # an asyncio.Queue of idle clients, made in the running loop
+        self._session = None
 
-    def _new_client(self):
-        import socket
+    def _open(self):
+        if self._session is None:
+            import aiohttp
 
-        # TCP_NODELAY: httpx sends the headers and the body in two writes; with Nagle's
-        # algorithm the body then waits for the server's delayed ACK (40 ms) on every request
-        transport = self._httpx.AsyncHTTPTransport(
-            verify=self._verify,
-            limits=self._httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)])
-        client = self._httpx.AsyncClient(headers=self._headers, timeout=self._timeout,
-                                         transport=transport)
-        self._all.append(client)
-        return client
-
-    async def _take(self):
-        if self._free is None:
-            import asyncio
-
-            self._free = asyncio.Queue()
-        if self._free.empty() and len(self._all) < self._connections:
-            return self._new_client()
-        return await self._free.get()
-
-    def _give(self, client) -> None:
-        self._free.put_nowait(client)
+            self._aiohttp = aiohttp
+            ssl = _ssl_context() if self.base_url.startswith("https:") else False
+            self._session = aiohttp.ClientSession(
+                headers=self._headers, trust_env=True,
+                timeout=aiohttp.ClientTimeout(total=self._timeout,
+                                              connect=min(self._timeout, 30.0)),
+                connector=aiohttp.TCPConnector(limit=self._connections, ssl=ssl))
+        return self._session
 
     async def close(self) -> None:
-        for client in self._all:
-            try:
-                await client.aclose()
-            except Exception:  # noqa: BLE001 - closing on the way out
-                pass
-        self._all.clear()
-        self._free = None
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
 
-    async def models(self) -> list[str]:
-        client = await self._take()
+    async def _request(self, method: str, url: str, data: bytes | None = None):
+        session = self._open()
+        aiohttp = self._aiohttp
         try:
-            resp = await client.get(self.base_url + "/models")
-        except self._httpx.HTTPError as e:
-            raise RequestFailed(f"{self.base_url}/models: {type(e).__name__}: {e}",
-                                fatal=True) from None
-        finally:
-            self._give(client)
-        if resp.status_code != 200:
-            raise RequestFailed(f"{self.base_url}/models: HTTP {resp.status_code}: "
-                                f"{_error_text(resp.content)}", status=resp.status_code,
-                                fatal=True)
-        try:
-            return [m["id"] for m in orjson.loads(resp.content)["data"]]
-        except (orjson.JSONDecodeError, KeyError, TypeError):
-            raise RequestFailed(f"{self.base_url}/models: not an OpenAI model list",
-                                fatal=True) from None
-
-    async def chat(self, body: bytes) -> Answer:
-        httpx = self._httpx
-        client = await self._take()
-        try:
-            resp = await client.post(self._url, content=body)
-        except httpx.TimeoutException as e:
-            raise RequestFailed(f"timed out ({type(e).__name__})", retry=True) from None
-        except httpx.ConnectError as e:
-            raise RequestFailed(f"cannot connect to {self.base_url}: {e}", retry=True) from None
-        except (httpx.TransportError, OSError) as e:
+            async with session.request(method, url, data=data) as resp:
+                return resp.status, resp.headers.get("Retry-After"), await resp.read()
+        except asyncio.TimeoutError:
+            raise RequestFailed(f"timed out after {self._timeout:g} s", retry=True) from None
+        except aiohttp.ClientConnectorError as e:
+            raise RequestFailed(f"cannot connect to {self.base_url}: {e.os_error or e}",
+                                retry=True) from None
+        except aiohttp.InvalidURL:
+            raise RequestFailed(f"{url}: not a valid URL", fatal=True) from None
+        except (aiohttp.ClientError, OSError) as e:
             raise RequestFailed(f"connection lost: {type(e).__name__}: {e}",
                                 retry=True) from None
-        finally:
-            self._give(client)
-        status = resp.status_code
+
+    async def models(self) -> list[str]:
+        url = self.base_url + "/models"
+        try:
+            status, _, content = await self._request("GET", url)
+        except RequestFailed as e:
+            raise RequestFailed(f"{url}: {e.reason}", fatal=True) from None
         if status != 200:
-            text = _error_text(resp.content)
+            raise RequestFailed(f"{url}: HTTP {status}: {_error_text(content)}", status=status,
+                                fatal=True)
+        try:
+            return [m["id"] for m in orjson.loads(content)["data"]]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise RequestFailed(f"{url}: not an OpenAI model list", fatal=True) from None
+
+    async def chat(self, body: bytes) -> Answer:
+        status, retry_after_header, content = await self._request("POST", self._url, body)
+        if status != 200:
+            text = _error_text(content)
             reason = f"HTTP {status}: {text}" if text else f"HTTP {status}"
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            retry_after = parse_retry_after(retry_after_header)
             if status == 429 or status == 408 or status >= 500:
                 raise RequestFailed(reason, status=status, retry=True, retry_after=retry_after)
             # a wrong key, URL or model name fails every record alike: stop at once
             raise RequestFailed(reason, status=status, fatal=status in (401, 403, 404))
         try:
-            data = orjson.loads(resp.content)
+            data = orjson.loads(content)
             choice = data["choices"][0]
-            content = choice["message"].get("content")
+            message = choice["message"].get("content")
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError):
             raise RequestFailed("the server's answer is not a chat completion: "
-                                f"{resp.content[:120]!r}", status=status, retry=True) from None
+                                f"{content[:120]!r}", status=status, retry=True) from None
         usage = data.get("usage") or {}
         return Answer(
-            content=content if isinstance(content, str) else "",
+            content=message if isinstance(message, str) else "",
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
             finish=str(choice.get("finish_reason") or ""),

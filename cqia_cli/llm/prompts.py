@@ -73,8 +73,12 @@ class Template:
         self.parts.append(text[pos:])
         self.parts = [p for p in self.parts if p != ""]
         self.fields = [p[1] for p in self.parts if isinstance(p, tuple)]
+        #: the text itself when the template has no placeholder (a fixed system message)
+        self.static = "".join(self.parts) if not self.fields else None
 
     def render(self, record: dict) -> str:
+        if self.static is not None:
+            return self.static
         out = []
         for p in self.parts:
             if isinstance(p, str):

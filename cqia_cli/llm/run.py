@@ -90,10 +90,38 @@ def resolve_model(settings: Settings) -> None:
     settings.model = models[0]
 
 
-def _items(job):
+def _prepared(job, task, cache, batch: int = 256):
+    """(record, path, line, raw line, bodies or InputProblem or None, keys, cache hits) for
+    each record, the cache looked up once per batch of records. A reading error is raised after
+    the records read before it."""
+    from cqia_cli.llm.cache import request_key
+
     reader = job.reader
-    for rec in job.records():
-        yield rec, reader.path, reader.lineno, reader.raw
+    buf: list = []
+
+    def flush():
+        keys = [k for item in buf if item[5] for k in item[5]]
+        hits = cache.get_many(keys) if keys else {}
+        for item in buf:
+            item[6] = hits
+            yield item
+        buf.clear()
+
+    try:
+        for rec in job.records():
+            try:
+                bodies = task.bodies(rec)
+            except MissingField as e:
+                bodies = InputProblem(f"the prompt uses {{{e.name}}}, which this record lacks "
+                                      f"(write {{{e.name}?}} to allow it to be missing)")
+            keys = [request_key(b) for b in bodies] if isinstance(bodies, list) else None
+            buf.append([rec, reader.path, reader.lineno, reader.raw, bodies, keys, None])
+            if len(buf) >= batch:
+                yield from flush()
+    except Exception:
+        yield from flush()
+        raise
+    yield from flush()
 
 
 def run(job, settings: Settings, task, *, quiet: bool = False) -> Stats:
@@ -127,20 +155,17 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
     errors_out = job.errors_out
 
     def submit(item):
-        rec = item[0]
         stats.records += 1
-        try:
-            bodies = task.bodies(rec)
-        except MissingField as e:
-            return InputProblem(f"the prompt uses {{{e.name}}}, which this record lacks "
-                                f"(write {{{e.name}?}} to allow it to be missing)")
+        bodies = item[4]
         if bodies is None:
             return PASS
-        return runner.submit(bodies, task.check)
+        if isinstance(bodies, InputProblem):
+            return bodies
+        return runner.submit(bodies, task.check, item[5], item[6])
 
     try:
-        async for (rec, path, lineno, raw), res in ordered_map(
-                _items(job), submit, window=max(256, 4 * settings.concurrency)):
+        async for (rec, path, lineno, raw, *_), res in ordered_map(
+                _prepared(job, task, cache), submit, window=max(256, 4 * settings.concurrency)):
             if runner.fatal:
                 raise Fatal(runner.fatal)
             if res is PASS:
