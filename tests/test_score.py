@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -364,3 +366,79 @@ def test_two_processes_share_one_cache(server, tmp_path):
     server.log.clear()
     res = invoke(["score", "--base-url", server.url, "--cache", db, path])
     assert res.exit_code == 0 and server.log == [] and res.stdout_bytes == a
+
+
+# -- Redis cache ----------------------------------------------------------------------------
+
+REDIS = shutil.which("redis-server")
+
+
+@pytest.fixture(scope="module")
+def redis_url():
+    if REDIS is None:
+        pytest.skip("redis-server is not installed (apt-get install redis-server)")
+    pytest.importorskip("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([REDIS, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--appendonly", "no"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/3"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_redis_cache_is_shared(server, tmp_path, redis_url):
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(i, "[[x=redis]]") for i in range(30)])
+    first = score(server, "--cache", redis_url, path)
+    assert first.exit_code == 0, first
+    assert len(server.log) == 30 and not (tmp_path / "xdg").exists()
+    # another machine (here: the same one) with the same Redis sends nothing
+    again = score(server, "--cache", redis_url, path)
+    assert again.exit_code == 0 and len(server.log) == 30
+    assert again.stdout_bytes == first.stdout_bytes and "30 cache hits" in again.stderr
+    import redis
+
+    r = redis.Redis.from_url(redis_url)
+    assert len(r.keys("cqia:llm:*")) == 30
+
+
+def test_redis_cache_unreachable_is_one_line(server, tmp_path):
+    pytest.importorskip("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(0)])
+    res = score(server, "--cache", f"redis://127.0.0.1:{port}/0", path)
+    assert res.exit_code == 74 and res.stderr.startswith("cqia score: cache redis://")
+    assert res.stderr.count("\n") == 1 and server.log == []
+
+
+@pytest.mark.parametrize("sig,status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signals_end_quickly_and_leave_no_file(server, tmp_path, sig, status):
+    server.latency = 0.5
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(300)])
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = subprocess.Popen(["cqia", "score", "--base-url", server.url, str(path), "-o",
+                             str(out / "scored.jsonl")], env=_cqia_env(tmp_path),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 30
+    while len(server.log) < 10 and time.time() < deadline:
+        time.sleep(0.01)
+    start = time.time()
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=10)
+    assert proc.returncode == status, err
+    assert time.time() - start < 2
+    assert list(out.iterdir()) == []
+    assert b"Traceback" not in err
