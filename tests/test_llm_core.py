@@ -135,9 +135,12 @@ def test_templates():
 
 
 def test_bucket_and_adaptive_limiter():
-    b = Bucket(60)  # a minute's budget at once, then one a second
-    assert all(b.wait_for(1) == 0 for _ in range(60))
+    b = Bucket(60)  # ten seconds' budget at once, then one a second
+    assert all(b.wait_for(1) == 0 for _ in range(10))
     assert 0.5 < b.wait_for(1) <= 1.0
+    t = Bucket(600)  # 100 tokens held; a 250-token request goes when full, then a debt
+    assert t.wait_for(250) == 0
+    assert t.wait_for(10) == pytest.approx(16.0, abs=0.1)  # (10 + 150) / 10 per second
 
     async def go():
         lim = Limiter(8)

@@ -138,6 +138,14 @@ def test_retry_after_is_honoured_and_slows_the_run(server, tmp_path):
     assert "1 rate-limited" in res.stderr
 
 
+def test_rpm_limits_the_rate(server, tmp_path):
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(12)])
+    res = score(server, "--rpm", "60", path)  # 10 at once, then one a second
+    assert res.exit_code == 0, res
+    times = sorted(e["t"] for e in server.log)
+    assert times[10] - times[0] >= 0.9 and times[11] - times[0] >= 1.9
+
+
 def test_unparseable_answers_under_both_on_error_modes(server, tmp_path):
     recs = [rec(0), rec(1, "[[content=好的，我来看看]]"), rec(2, "[[score=11]]"),
             rec(3, "[[plain=评分：7]]"), rec(4, "[[content=8/10]]")]

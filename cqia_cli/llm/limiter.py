@@ -4,8 +4,9 @@ adaptive slow-down when the server answers 429.
 - `concurrency` caps the requests in flight. On a 429 the cap is halved (not below 1) and every
   new request waits until the server's Retry-After has passed; each later success raises the cap
   by one again, up to `concurrency` (additive increase, multiplicative decrease, as TCP does).
-- `rpm` / `tpm` are token buckets refilled continuously (a minute's budget may be spent at once,
-  then requests go at the steady rate).
+- `rpm` / `tpm` are token buckets refilled continuously at the per-minute rate, holding at most
+  ten seconds' worth (providers enforce their per-minute limits over shorter windows too). A
+  request larger than that may go when the bucket is full, leaving a debt later ones wait out.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ import time
 class Bucket:
     def __init__(self, per_minute: float):
         self.rate = per_minute / 60.0
-        self.capacity = float(per_minute)
-        self.level = float(per_minute)
+        self.capacity = max(1.0, per_minute / 6.0)
+        self.level = self.capacity
         self.stamp = time.monotonic()
 
     def wait_for(self, amount: float) -> float:
@@ -26,11 +27,11 @@ class Bucket:
         now = time.monotonic()
         self.level = min(self.capacity, self.level + (now - self.stamp) * self.rate)
         self.stamp = now
-        amount = min(amount, self.capacity)
-        if self.level >= amount:
-            self.level -= amount
+        need = min(amount, self.capacity)
+        if self.level >= need:
+            self.level -= amount  # below zero for a request larger than the bucket: a debt
             return 0.0
-        return (amount - self.level) / self.rate
+        return (need - self.level) / self.rate
 
 
 class Limiter:
