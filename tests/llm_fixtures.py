@@ -22,6 +22,7 @@ def server(llm_server_module, monkeypatch, tmp_path):
     llm_server_module._counts.clear()
     llm_server_module.latency = 0.0
     llm_server_module.max_in_flight = 0
+    llm_server_module.reject_json = False
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     for var in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "CQIA_LLM_BASE_URL", "CQIA_LLM_MODEL"):
         monkeypatch.delenv(var, raising=False)

@@ -64,6 +64,8 @@ class LLMServer:
         self.host = host
         self.port = port
         self.log: list[dict] = []
+        #: answer 400 to requests with response_format, as servers without JSON mode do
+        self.reject_json = False
         self.in_flight = 0
         self.max_in_flight = 0
         self._counts: dict = defaultdict(int)
@@ -183,6 +185,10 @@ class LLMServer:
                  "response_format": req.get("response_format")}
         self.log.append(entry)
         directives = self._directives(everything, key)
+        if self.reject_json and req.get("response_format"):
+            entry["status"] = 400
+            return 400, {}, {"error": {"message": "response_format is not supported by this "
+                                                  "model", "type": "invalid_request_error"}}
         async with self._sem:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)

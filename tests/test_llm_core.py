@@ -102,6 +102,7 @@ def test_ordered_map_finishes_what_was_read_before_a_reading_error():
     ('{"score": 8}', 8, None), ('{"score": 9, "reason": "好"}', 9, "好"),
     ('```json\n{"评分": "6", "理由": "一般"}\n```', 6, "一般"),
     ("我认为这个回答可以得 9 分。", 9, None), ("Score: 10", 10, None), ("**7**", 7, None),
+    ('<think>先看 {相关性}，大概 3/10？不，</think>{"score": 8, "reason": "好"}', 8, "好"),
 ])
 def test_scores_are_parsed_robustly(text, score, reason):
     got, why = parse_score(text, (1, 10))

@@ -60,6 +60,21 @@ def test_model_is_taken_from_the_server_and_the_request_is_json(server, tmp_path
     assert "评分" in server.log[0]["user"] or "JSON" in server.log[0]["user"]
 
 
+def test_a_server_without_json_mode_is_asked_without_it(server, tmp_path):
+    server.reject_json = True
+    recs = [rec(i) for i in range(20)]
+    path = write_jsonl(tmp_path / "in.jsonl", recs)
+    res = score(server, "--concurrency", "4", path)
+    assert res.exit_code == 0, res
+    assert [r["_score"] for r in res.records()] == [expected(r) for r in recs]
+    rejected = [e for e in server.log if e["status"] == 400]
+    assert 1 <= len(rejected) <= 4  # only the requests sent before the first answer said so
+    assert res.stderr.count("the server rejects response_format") == 1
+    before = len(server.log)
+    assert score(server, "--no-json", path).exit_code == 0
+    assert len(server.log) == before  # the same requests as the fallback: all cached
+
+
 def test_a_rerun_is_served_from_the_cache(server, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(20)])
     first = score(server, "--model", "judge", path)

@@ -64,9 +64,9 @@ class GenerateTask:
         return [{"model": self.model, "messages": msgs, **self.params}]
 
     def check(self, answer) -> str:
-        from cqia_cli.llm.parse import ParseError
+        from cqia_cli.llm.parse import ParseError, strip_thinking
 
-        text = answer.content.strip()
+        text = strip_thinking(answer.content).strip()
         if answer.finish == "length":
             raise ParseError(f"the answer was cut off at max_tokens "
                              f"{self.params['max_tokens']} (raise --max-tokens)")

@@ -1,5 +1,6 @@
 """A score out of a judge's answer, robustly: `8`, `8/10`, `评分：8`, `8分`, `{"score": 8}`
-(also inside a ```json fence or after some words), `{"评分": 8.5, "理由": "..."}`.
+(also inside a ```json fence or after some words), `{"评分": 8.5, "理由": "..."}`; a reasoning
+model's `<think>...</think>` block is ignored.
 
 Out of the rubric's scale is a parse failure, as is an answer with no score or with two different
 bare numbers and nothing saying which one is the score.
@@ -26,6 +27,15 @@ OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 
 class ParseError(ValueError):
     pass
+
+
+THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+
+
+def strip_thinking(text: str) -> str:
+    """The answer without a reasoning model's `<think>...</think>` block (DeepSeek-R1, Qwen3
+    served without a reasoning parser put it in the content), whose numbers are not the score."""
+    return THINK.sub("", text) if "<think>" in text else text
 
 
 def _number(value) -> float | None:
@@ -63,9 +73,10 @@ def _from_json(text: str):
 
 def parse_score(text: str, scale: tuple[float, float]) -> tuple[float, str | None]:
     """(score, reason or None); raises ParseError saying why not."""
-    if not text or not text.strip():
+    text = strip_thinking(text or "")
+    if not text.strip():
         raise ParseError("empty answer")
-    found = _from_json(text)
+    found = _from_json(text) if "{" in text else None
     if found is None:
         score = None
         m = BARE.match(text)

@@ -149,6 +149,15 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
     runner = Runner(client, cache, limiter, stats, retries=settings.retries,
                     retry_wait=settings.retry_wait)
     progress = LiveProgress(settings.command, stats, job.reader, enabled=not quiet)
+
+    def no_json(reason: str) -> None:
+        task.params.pop("response_format", None)
+        if not quiet:
+            progress.close()
+            console.message(f"the server rejects response_format ({short(reason, 120)}); "
+                            "asking without it from now on (--no-json does so from the start)")
+
+    runner.on_no_json = no_json
     reader = job.reader
     write = job.out.write
     on_error = job.on_error
