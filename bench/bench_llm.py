@@ -104,7 +104,6 @@ def prefill(db: str, path: str, n: int) -> None:
     from llm_server import judge_score
 
     from cqia_cli.llm.cache import SQLiteCache, request_key
-    from cqia_cli.llm.client import Answer
 
     task = _task()
     cache = SQLiteCache(db)
@@ -113,9 +112,11 @@ def prefill(db: str, path: str, n: int) -> None:
         body = task.bodies(rec)[0]
         user = body["messages"][-1]["content"]
         content = orjson.dumps({"score": judge_score(user), "reason": "理由"}).decode()
-        cache.db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                         (request_key(body), content, 100, 10, "stop", "judge",
-                          orjson.dumps(body), 0.0))
+        key = request_key(body)
+        cache.db.execute("INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (key, content, 100, 10, "stop", "judge", 0.0))
+        cache.db.execute("INSERT OR REPLACE INTO requests VALUES (?, ?)",
+                         (key, orjson.dumps(body)))
     cache.db.execute("COMMIT")
     cache.close()
 

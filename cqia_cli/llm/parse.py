@@ -51,16 +51,22 @@ def _number(value) -> float | None:
 
 
 def _from_json(text: str):
-    m = OBJECT.search(text)
-    if not m:
-        return None
-    try:
-        data = orjson.loads(m.group(0))
+    try:  # the usual case, JSON mode: the whole answer is the object
+        data = orjson.loads(text)
     except orjson.JSONDecodeError:
-        return None
+        m = OBJECT.search(text)
+        if not m:
+            return None
+        try:
+            data = orjson.loads(m.group(0))
+        except orjson.JSONDecodeError:
+            return None
     if not isinstance(data, dict):
         return None
-    lower = {str(k).lower(): v for k, v in data.items()}
+    if "score" in data:  # the usual key, as asked
+        lower = data
+    else:
+        lower = {str(k).lower(): v for k, v in data.items()}
     for key in SCORE_KEYS:
         if key in lower:
             score = _number(lower[key])
