@@ -1,12 +1,32 @@
 """The one I/O core of cqia: read records from files or stdin, write JSON lines atomically.
 
-No command opens files or parses JSON itself. A command does:
+No command opens files or parses JSON itself. A command builds its Job from the shared options
+(`io.job()`, see options.io_options) and either iterates records in this process:
 
-    with Job("validate", files, encoding=..., on_error=..., errors=..., output=..., quiet=...) as job:
+    with io.job() as job:
         for record in job.records():
             ...
             job.write(record)
         job.summary("validate: 12,725 records")
+
+or maps them, in `-j` worker processes (or threads for I/O-bound work), with `Job.map_lines`:
+the workers get raw lines and parse them with the one shared loop (`parse_lines`), the function
+gets runs of records and returns what to write, and this process writes the results in input
+order and reports bad lines exactly as plain iteration does. A whole mapping verb:
+
+    def shout(records):                       # runs in each worker, or here with -j 1
+        return b"".join(dumps({**r, "output": r["output"].upper()}) for r in records)
+
+    @command("shout", short_help="Upper-case every output.")
+    @io_options(jobs=True)
+    def cli(io):
+        with io.job() as job:
+            for data in job.map_lines(shout, io.jobs):
+                job.out.write_raw(data)
+
+A function may return more than bytes (side-output bytes, counts to add up, per-record keys for
+a decision the parent takes in input order, as dedup's does); the caller consumes each result
+as it comes.
 
 Reading: FILE... or stdin (`-`), compression by suffix (.gz .bz2 .xz, .zst with zstandard),
 a leading BOM, blank lines skipped, CRLF accepted, `--encoding` for ASCII-compatible encodings
@@ -15,7 +35,7 @@ counts them, and `--errors FILE` keeps them byte for byte.
 
 Writing: compact JSON, non-ASCII kept, keys in input order. A file output goes to a temporary
 file beside it and is renamed into place only when the command succeeds; an output that names an
-input is refused.
+input is refused. Side outputs (`--rejects`, `--dupes`, ...) come from `Job.side_output`.
 """
 
 from __future__ import annotations
@@ -29,6 +49,7 @@ import os
 import sys
 import tempfile
 import zlib
+from collections import deque
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import orjson
@@ -372,6 +393,53 @@ def parse_line(line: bytes, encoding: str = "utf-8") -> dict | str | None:
     return obj
 
 
+Bad = tuple  # (line number, line, problem): a line that is not a record, as parse_lines finds it
+
+
+def parse_lines(lines: Sequence[bytes], first: int, encoding: str = "utf-8",
+                ) -> list[tuple[list[dict], "Bad | None"]]:
+    """Parse a batch of raw lines numbered from `first` (one of `RecordReader.raw_batches`):
+    the runs of records between bad lines, each with the bad line that ends it:
+    [([record, ...], (lineno, line, problem)), ..., ([record, ...], None)]. Blank lines are
+    skipped; a run may be empty. The one parse loop of every `-j` worker (`Job.map_lines`)."""
+    loads = _loads
+    utf8 = encoding == "utf-8"
+    runs: list[tuple[list[dict], Bad | None]] = []
+    records: list[dict] = []
+    for lineno, line in enumerate(lines, first):
+        try:
+            obj = loads(line) if utf8 else loads(line.decode(encoding))
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: why, as iteration says it
+            problem = parse_line(line, encoding)
+            if problem is not None:  # None: a blank line
+                runs.append((records, (lineno, line, problem)))
+                records = []
+            continue
+        if type(obj) is not dict:
+            runs.append((records, (lineno, line, f"not a JSON object (a JSON {json_kind(obj)})")))
+            records = []
+            continue
+        records.append(obj)
+    runs.append((records, None))
+    return runs
+
+
+class _LineWork:
+    """The task of one `-j` worker in `Job.map_lines`: parse a batch, apply `func` to each run of
+    records: [(records in the run, func(run), or None for an empty run; the bad line after it
+    or None), ...]."""
+
+    def __init__(self, func: Callable[[list[dict]], Any], encoding: str):
+        self.func = func
+        self.encoding = encoding
+
+    def __call__(self, batch: tuple[int, list[bytes]]) -> list:
+        first, lines = batch
+        func = self.func
+        return [(len(records), func(records) if records else None, bad)
+                for records, bad in parse_lines(lines, first, self.encoding)]
+
+
 def _diagnose(line: bytes, exc: Exception, utf8: bool) -> str | None:
     """Why `line` did not parse; None for a blank line (skipped silently)."""
     if not line.strip():
@@ -630,6 +698,72 @@ class Job:
                 yield item
         finally:
             self.progress.close()
+
+    def map_lines(
+        self,
+        func: Callable[[list[dict]], Any],
+        jobs: int = 1,
+        *,
+        batch: int = 512,
+        threads: bool = False,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+    ) -> Iterator[Any]:
+        """Apply `func` to the input records in `jobs` workers; yield its results in input order.
+
+        The input is read as raw lines in batches of `batch`; a worker parses them
+        (`parse_lines`: the one parse loop) and calls `func(records)` with each run of records
+        between bad lines (usually the whole batch). This process yields each result in input
+        order and reports every bad line after the results before it, exactly as plain
+        iteration does (`--on-error fail` raises at it, `skip` counts it and keeps it in
+        `--errors`); a reading error (corrupt compressed data) is raised after the results of
+        the lines read before it. `func` returns anything picklable, typically the bytes to
+        write (`dumps(record)` joined) and counts to add up.
+
+        jobs == 1 runs the same `func` here, in this process; jobs > 1 in worker processes
+        (`parallel.map_batches`: `func` is inherited when the workers fork, so a closure or an
+        object holding large state costs nothing; with spawn it must be picklable, and
+        `initializer(*initargs)` runs once in each worker). threads=True runs `func` in `jobs`
+        threads instead (`parallel.map_threads`), for I/O-bound work such as HTTP requests:
+        with batch=1, each call gets one record and `jobs` calls are in flight. Either way the
+        output is the same for every `jobs`, and SIGINT/SIGTERM end the workers at once.
+        """
+        from cqia_cli.parallel import map_batches, map_threads
+
+        reader = self.reader
+        names: deque = deque()
+        failed: list = []
+
+        def tasks():
+            try:
+                for name, first, lines in self.raw_batches(batch):
+                    names.append(name)
+                    yield first, lines
+            except CqiaError as e:
+                # a reading error: raised once the batches read before it are written, as
+                # plain iteration gives the records before it
+                failed.append(e)
+
+        work = _LineWork(func, reader.encoding)
+        if threads:
+            results = map_threads(work, tasks(), jobs)
+        else:
+            results = map_batches(work, tasks(), jobs, initializer=initializer,
+                                  initargs=initargs)
+        bad_line = reader.bad_line
+        try:
+            for runs in results:
+                name = names.popleft()
+                for n, result, bad in runs:
+                    if n:
+                        reader.records += n
+                        yield result
+                    if bad is not None:
+                        bad_line(bad[1], bad[0], bad[2], path=name)
+        finally:
+            results.close()
+        if failed:
+            raise failed[0]
 
     def where(self) -> str:
         return self.reader.where()

@@ -503,32 +503,33 @@ def test_parallel_bad_line_fails_at_the_same_line_as_serial(tmp_path):
 
 
 def test_worker_builds_its_own_filter_when_not_inherited():
-    """A spawned worker (no fork) builds the rules from their specs and gives the bytes,
-    counts and bad lines that the serial path gives."""
-    from cqia_cli.filtering import engine
+    """A spawned worker (no fork) gets FilterWork pickled, without its Filter: it builds the
+    rules from their specs and gives the bytes and counts that the parent's Filter gives."""
+    import pickle
+
     from cqia_cli.filtering.config import RuleSet as RS
+    from cqia_cli.filtering.engine import FilterWork
+    from cqia_cli.io import parse_lines
 
     rs = RS()
     specs = rs.specs(())
     lines = (FIX / "dirty.jsonl").read_bytes().splitlines(keepends=True)[:5]
     lines += [b"\n", b"[1]\n"] + (FIX / "clean.jsonl").read_bytes().splitlines(keepends=True)[:3]
-    saved = dict(engine._worker)
-    try:
-        engine._worker.clear()
-        engine.init_worker(specs, False, "utf-8", False, True)
-        segments, counts = engine.filter_lines((7, lines))
-    finally:
-        engine._worker.clear()
-        engine._worker.update(saved)
     flt = Filter(rs.build(()))
+    work = FilterWork(flt, specs, rejects=True)
+    copy = pickle.loads(pickle.dumps(work))
+    assert copy.filter is None  # not pickled: built from the specs on first use
+    runs = parse_lines(lines, 7, "utf-8")
+    assert [bad for _, bad in runs] == [(13, b"[1]\n", "not a JSON object (a JSON array)"), None]
+    results = [copy(records) for records, _ in runs]
+    assert results == [work(records) for records, _ in runs]
     recs = [json.loads(x) for x in lines if x.strip() and x != b"[1]\n"]
     kept = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in recs
                     if flt.check(r) is None)
-    assert [bad for _, _, bad in segments] == [(13, b"[1]\n", "not a JSON object (a JSON array)"),
-                                               None]
-    assert b"".join(out for out, _, _ in segments) == kept
+    assert b"".join(out for out, _, _ in results) == kept
+    counts = [sum(c[0] for _, _, c in results), sum(c[1] for _, _, c in results)]
     assert counts[0] == 8 and counts[1] == len(kept.splitlines())
-    assert len(b"".join(side for _, side, _ in segments).splitlines()) == 8 - counts[1]
+    assert len(b"".join(side for _, side, _ in results).splitlines()) == 8 - counts[1]
 
 
 def test_parallel_corrupt_input_writes_what_serial_writes_before_failing(tmp_path):
