@@ -193,6 +193,18 @@ def test_fatal_endpoint_errors_stop_at_once(server, tmp_path):
     assert len(server.log) < 50 + 64
 
 
+def test_nothing_listening_fails_at_once(server, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(5)])
+    start = time.time()
+    res = invoke(["score", "--base-url", f"http://127.0.0.1:{port}/v1", "--model", "m", path])
+    assert res.exit_code == 69, res
+    assert res.stderr.startswith(f"cqia score: http://127.0.0.1:{port}/v1: cannot connect")
+    assert res.stderr.count("\n") == 1 and time.time() - start < 5
+
+
 def test_bad_input_lines_are_reported_as_everywhere(server, tmp_path):
     path = tmp_path / "in.jsonl"
     write_jsonl(path, [rec(0)], raw_lines=[b"{bad\n"])

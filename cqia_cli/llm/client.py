@@ -48,7 +48,8 @@ class RequestFailed(Exception):
     server's Retry-After in seconds (429/503), `status` the HTTP status (0: no answer)."""
 
     def __init__(self, reason: str, *, status: int = 0, retry: bool = False,
-                 retry_after: float | None = None, fatal: bool = False):
+                 retry_after: float | None = None, fatal: bool = False,
+                 connect: bool = False):
         super().__init__(reason)
         self.reason = reason
         self.status = status
@@ -56,6 +57,8 @@ class RequestFailed(Exception):
         self.retry_after = retry_after
         #: fatal: no record can succeed (bad key, unknown model, wrong URL): stop the run
         self.fatal = fatal
+        #: the connection could not be made at all (refused, no such host)
+        self.connect = connect
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -151,7 +154,7 @@ class ChatClient:
             raise RequestFailed(f"timed out after {self._timeout:g} s", retry=True) from None
         except aiohttp.ClientConnectorError as e:
             raise RequestFailed(f"cannot connect to {self.base_url}: {e.os_error or e}",
-                                retry=True) from None
+                                retry=True, connect=True) from None
         except aiohttp.InvalidURL:
             raise RequestFailed(f"{url}: not a valid URL", fatal=True) from None
         except (aiohttp.ClientError, OSError) as e:

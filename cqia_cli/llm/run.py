@@ -132,9 +132,49 @@ def run(job, settings: Settings, task, *, quiet: bool = False) -> Stats:
     try:
         if settings.dry_run:
             return _dry_run(job, settings, task, cache)
-        return asyncio.run(_run(job, settings, task, cache, quiet))
+        with _interrupt_raises():
+            return asyncio.run(_run(job, settings, task, cache, quiet))
     finally:
         cache.close()
+
+
+class _interrupt_raises:
+    """Ctrl-C raises KeyboardInterrupt where the loop is, as SIGTERM raises Terminated.
+
+    asyncio.run's own SIGINT handling cancels the main task and relies on the cancellation
+    reaching it; a library that swallows a CancelledError somewhere below (seen with aiohttp
+    mid-write) then lets the run go on to the end with status 0. Raising instead always ends
+    the run: asyncio.run then cancels every task and the Job removes its temporary files."""
+
+    def __enter__(self):
+        import signal
+        import threading
+
+        self._old = None
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, _raise_interrupt)
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+def _quiet_loop_errors(loop, context) -> None:
+    """Errors of tasks nobody awaits any more (aiohttp's writers of requests cancelled on the
+    way out) are not the user's business: one line per error is the contract. --debug shows
+    them."""
+    from cqia_cli import cli
+
+    if cli._debug:
+        loop.default_exception_handler(context)
 
 
 async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
@@ -142,6 +182,7 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
     from cqia_cli.llm.limiter import Limiter
     from cqia_cli.llm.runner import Fatal, Runner
 
+    asyncio.get_running_loop().set_exception_handler(_quiet_loop_errors)
     stats = Stats()
     client = ChatClient(settings.base_url, api_key=settings.api_key, timeout=settings.timeout,
                         connections=settings.concurrency, command=settings.command)

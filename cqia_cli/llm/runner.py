@@ -124,7 +124,9 @@ class Runner:
                 answer = await self.client.chat(data)
             except RequestFailed as e:
                 await self.limiter.release(ok=False)
-                if e.fatal:
+                if e.fatal or (e.connect and not stats.answered):
+                    # nothing has answered yet and nothing listens there: a wrong URL or a
+                    # server not started, not a blip worth half a minute of backoff
                     self.fatal = self.fatal or e.reason
                     raise Fatal(e.reason) from None
                 if e.status == 400 and "response_format" in body and _about_json(e.reason):
