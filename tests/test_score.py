@@ -237,7 +237,8 @@ def test_dry_run_sends_nothing(server, tmp_path):
     assert server.log == [] and res.stdout == "" and not out.exists()
     assert "15 records, 15 requests, 10 in the cache" in res.stderr
     assert "5 to send" in res.stderr and "estimated cost" in res.stderr
-    assert "--- system ---" in res.stderr and "#0#" in res.stderr
+    assert "the first request to send:" in res.stderr and "--- system ---" in res.stderr
+    assert "#10#" in res.stderr and "#0#" not in res.stderr  # the first not in the cache
 
 
 def test_samples_give_the_mean_and_the_spread(server, tmp_path):

@@ -254,7 +254,7 @@ def _dry_run(job, settings: Settings, task, cache) -> Stats:
     stats = Stats()
     runner = Runner(None, cache, None, stats)
     requests = missing = prompt_tokens = completion_tokens = 0
-    shown = None
+    shown = first = None
     reader = job.reader
     for rec in job.records():
         try:
@@ -273,8 +273,10 @@ def _dry_run(job, settings: Settings, task, cache) -> Stats:
             prompt_tokens += sum(estimate_tokens(str(m.get("content", "")))
                                  for m in body["messages"])
             completion_tokens += int(body.get("max_tokens") or 0)
-        if shown is None:
-            shown = bodies[0]
+        if first is None:
+            first = bodies[0]
+        if shown is None and todo:
+            shown = todo[0]
     lines = [f"dry run: nothing sent. {stats.records:,} records, {requests:,} requests, "
              f"{requests - missing:,} in the cache ({getattr(cache, 'name', '')}), "
              f"{missing:,} to send to {settings.base_url or '(no --base-url)'} "
@@ -285,8 +287,11 @@ def _dry_run(job, settings: Settings, task, cache) -> Stats:
         low = (settings.price_in or 0) * prompt_tokens / 1e6
         high = low + (settings.price_out or 0) * completion_tokens / 1e6
         lines.append(f"estimated cost: {low:.4f} to {high:.4f} (prices per million tokens)")
+    if shown is None:
+        shown = first
     if shown is not None:
-        lines.append("the first request:")
+        lines.append("the first request to send:" if shown is not first or missing
+                     else "the first request (its answer is cached):")
         for m in shown["messages"]:
             lines.append(f"--- {m['role']} ---")
             lines.append(str(m.get("content", "")))
