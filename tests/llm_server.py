@@ -102,11 +102,18 @@ class LLMServer:
         if self._loop is None:
             return
 
-        def _close():
+        async def shutdown():
             self._server.close()
-            self._loop.stop()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
-        self._loop.call_soon_threadsafe(_close)
+        try:
+            asyncio.run_coroutine_threadsafe(shutdown(), self._loop).result(10)
+        except Exception:  # noqa: BLE001 - stopping anyway
+            pass
+        self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
         self._loop = None
 
