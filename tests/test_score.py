@@ -478,3 +478,37 @@ def test_signals_end_quickly_and_leave_no_file(server, tmp_path, sig, status):
     assert time.time() - start < 2
     assert list(out.iterdir()) == []
     assert b"Traceback" not in err
+
+
+def test_progress_on_a_terminal_keeps_stdout_clean(server, tmp_path):
+    import pty
+    import select
+
+    server.latency = 0.02
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(400)])
+    master, slave = pty.openpty()
+    with open(tmp_path / "out.jsonl", "wb") as stdout:
+        proc = subprocess.Popen(["cqia", "score", "--base-url", server.url, "--concurrency",
+                                 "8", str(path)], env=_cqia_env(tmp_path), stdout=stdout,
+                                stderr=slave)
+    os.close(slave)
+    seen = b""
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if select.select([master], [], [], 0.1)[0]:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        elif proc.poll() is not None:
+            break
+    proc.wait(timeout=10)
+    os.close(master)
+    out = (tmp_path / "out.jsonl").read_bytes()
+    assert proc.returncode == 0
+    assert out.count(b"\n") == 400 and b"\x1b" not in out  # data only on standard output
+    assert b"requests" in seen and b"cached" in seen and b"req/s" in seen  # the live line
+    assert b"score: 400 records, 400 done" in seen
