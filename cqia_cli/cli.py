@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Split records into train/valid/test sets or shards, deterministically."),
     "convert": ("cqia_cli.commands.convert",
                 "Convert between cqia, alpaca, sharegpt, messages and text formats."),
+    "review": ("cqia_cli.commands.review",
+               "Read records in the terminal; accept, reject or fix them; estimate quality."),
 }
 
 _debug = False

@@ -43,9 +43,11 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import io as _pyio
 import itertools
 import lzma
 import os
+import stat
 import sys
 import tempfile
 import zlib
@@ -487,37 +489,102 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _std_fd(path: str) -> int | None:
+    """The descriptor a name such as /dev/stdout, /dev/stderr or /dev/fd/N (process
+    substitution, `>(cmd)`) stands for; None for any other path."""
+    for prefix in ("/dev/fd/", "/proc/self/fd/"):
+        if path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
+    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
+
+
+def _make_parents(directory: str, path: str) -> list[str]:
+    """Create the missing directories up to `directory`; returns those made, outermost first
+    (for `abort` to remove again). A failure is an output error (74)."""
+    missing = []
+    d = directory
+    while d and not os.path.isdir(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    made: list[str] = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                _remove_dirs(made)
+                raise OutputError(f"{path}: cannot create directory {d}: not a directory") from None
+            continue
+        except OSError as e:
+            _remove_dirs(made)
+            raise OutputError(
+                f"{path}: cannot create directory {d}: {e.strerror or e}") from None
+        made.append(d)
+    return made
+
+
+def _remove_dirs(made: list[str]) -> None:
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
+
+
+class _Stream(_pyio.RawIOBase):
+    """An Output as a writable, not seekable binary file object, for libraries that write to
+    one (numpy's savez): write errors are reported as the Output reports them."""
+
+    def __init__(self, out: "Output"):
+        super().__init__()
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._out.write_raw(data)
+        return len(data)
+
+
 class Output:
-    """One output: stdout, or a file written atomically (temporary file renamed on commit)."""
+    """One output of a command, by what its path names:
+
+    - nothing or `-`: standard output;
+    - a new path or a regular file: a temporary file beside it, renamed into place by `commit`
+      (an interrupted or failed run leaves the old file, or no file); missing parent
+      directories are made (and removed again by `abort`);
+    - a symbolic link: the same, beside the file it points to; the link stays;
+    - anything else that exists (character or block device, FIFO, socket) and the names of
+      open descriptors (/dev/stdout, /dev/stderr, /dev/fd/N from `>(cmd)`): written in place,
+      never replaced.
+
+    A suffix .gz .bz2 .xz .zst compresses, whatever the kind. A write error is status 74.
+    """
 
     def __init__(self, path: str | None, *, inputs: Iterable[str] = (), label: str = "output"):
         self.path = None if is_stdio(path) else path
         self.label = label
         self._tmp: str | None = None
+        self._target: str | None = None  # the regular file the temporary file replaces
+        self._made: list[str] = []  # parent directories this output created
         self._file: BinaryIO | None = None
         self._raw_file: BinaryIO | None = None
+        self._close_raw = True  # False for standard output and error (flushed, not closed)
+        #: written in place: a device, FIFO, socket or descriptor; no temporary file
+        self.in_place = False
         self.count = 0
         if self.path is None:
-            self._file = _std_stream(sys.stdout, "wb")
+            self._file = self._raw_file = _std_stream(sys.stdout, "wb")
+            self._close_raw = False
             return
-        for src in inputs:
-            if not is_stdio(src) and os.path.exists(self.path) and _same_file(src, self.path):
-                raise OutputError(f"{self.path}: refusing to write over an input file (--{label})")
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise OutputError(f"{self.path}: cannot write: directory {directory} does not exist")
-        if os.path.isdir(self.path):
-            raise OutputError(f"{self.path}: cannot write: is a directory")
-        try:
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(self.path)}.", suffix=".part", dir=directory
-            )
-        except OSError as e:
-            raise OutputError(f"{self.path}: cannot write: {e.strerror or e}") from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        raw = os.fdopen(fd, "wb", buffering=1 << 16)
+        raw = self._open_special(self.path)
+        if raw is None:
+            raw = self._open_atomic(self.path, inputs)
         self._raw_file = raw
         kind = compression_of(self.path)
         if kind is None:
@@ -537,13 +604,80 @@ class Output:
                 raise OutputError(e.message) from None
             self._file = zstandard.ZstdCompressor().stream_writer(raw, closefd=False)
 
+    def _open_special(self, path: str) -> BinaryIO | None:
+        """Open in place what must not be replaced; None for a regular file or a new path."""
+        fd = _std_fd(path)
+        if fd is not None:
+            self.in_place = True
+            if fd in (1, 2):
+                self._close_raw = False
+                return _std_stream(sys.stdout if fd == 1 else sys.stderr, "wb")
+            try:
+                return os.fdopen(os.dup(fd), "wb", buffering=1 << 16)
+            except OSError as e:
+                raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None  # a new path, or a link to one
+        except OSError as e:
+            raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        if stat.S_ISREG(st.st_mode):
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"{path}: cannot write: is a directory")
+        self.in_place = True
+        try:
+            if stat.S_ISSOCK(st.st_mode):
+                import socket
+
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.connect(path)
+                    return os.fdopen(sock.detach(), "wb", buffering=1 << 16)
+                except OSError:
+                    sock.close()
+                    raise
+            # a FIFO waits here for its reader, as `cat > fifo` does
+            return os.fdopen(os.open(path, os.O_WRONLY | os.O_NOCTTY), "wb",
+                             buffering=1 << 16)
+        except OSError as e:
+            raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+
+    def _open_atomic(self, path: str, inputs: Iterable[str]) -> BinaryIO:
+        """A temporary file beside the file `path` names (through links), for `commit`."""
+        for src in inputs:
+            if not is_stdio(src) and os.path.exists(path) and _same_file(src, path):
+                raise OutputError(f"{path}: refusing to write over an input file (--{self.label})")
+        target = os.path.realpath(path) if os.path.islink(path) else path
+        directory = os.path.dirname(os.path.abspath(target))
+        self._made = _make_parents(directory, path)
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)  # an existing file keeps its mode
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        try:
+            fd, self._tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory
+            )
+        except OSError as e:
+            _remove_dirs(self._made)
+            self._made = []
+            raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        self._target = target
+        os.fchmod(fd, mode)
+        return os.fdopen(fd, "wb", buffering=1 << 16)
+
     @property
     def name(self) -> str:
         return self.path or "<stdout>"
 
     def _fail(self, e: OSError) -> None:
-        if isinstance(e, BrokenPipeError) and self.path is None:
-            raise e
+        if isinstance(e, BrokenPipeError) and (
+                self.path is None or (self.in_place and self.label == "output")):
+            raise e  # the reader of the data went away: end quietly, as `cat` does
         raise OutputError(f"{self.name}: cannot write: {e.strerror or e}") from None
 
     def write(self, record: Any) -> None:
@@ -566,30 +700,40 @@ class Output:
     def write_text(self, text: str) -> None:
         self.write_raw(text.encode("utf-8"))
 
+    def stream(self) -> _Stream:
+        """This output as a writable binary file object (`write(bytes)`), not seekable."""
+        return _Stream(self)
+
     def commit(self) -> None:
-        """Flush; for a file, close and rename into place."""
+        """Flush; close a file (or device) and rename a temporary file into place."""
         try:
-            if self.path is None:
-                if self._file is not None:
-                    self._file.flush()
-                return
             if self._file is None:
+                return
+            if not self._close_raw:
+                if self._file is not self._raw_file:
+                    self._file.close()
+                self._raw_file.flush()
+                self._file = None
                 return
             if self._file is not self._raw_file:
                 self._file.close()
             self._raw_file.close()
             self._file = None
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+            if self._tmp is not None:
+                os.replace(self._tmp, self._target)
+                self._tmp = None
+                self._made = []
         except OSError as e:
             self.abort()
             self._fail(e)
 
     def abort(self) -> None:
-        """Drop a file output: its temporary file is removed, the final name never appears."""
-        if self.path is None:
-            return
-        for f in (self._file, self._raw_file):
+        """Drop a file output: its temporary file is removed, the final name never appears, and
+        the directories made for it are removed again. A device or pipe is only closed."""
+        files = (self._raw_file,) if self.in_place else (self._file, self._raw_file)
+        if not self._close_raw:
+            files = ()
+        for f in files:
             if f is not None:
                 try:
                     f.close()
@@ -602,6 +746,8 @@ class Output:
             except OSError:
                 pass
             self._tmp = None
+        _remove_dirs(self._made)
+        self._made = []
 
 
 class Job:
@@ -805,7 +951,9 @@ class Job:
                 for out in self._outputs:
                     out.commit()
             except BaseException:
-                for out in self._outputs:  # the ones not committed yet leave no temporary file
+                # the ones not committed yet leave no temporary file; the last opened first, so
+                # that a directory made for several outputs is empty when its maker removes it
+                for out in reversed(self._outputs):
                     out.abort()
                 raise
             if not self.quiet:
@@ -815,20 +963,27 @@ class Job:
                     kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
                     console.message(f"skipped {self.reader.skipped:,} bad lines{kept}")
         else:
-            for out in self._outputs:
+            for out in reversed(self._outputs):
                 out.abort()
         return False
 
 
 def _file_keys(path: str) -> list[tuple]:
-    """What makes two output paths the same file: the absolute name, and the inode when the
-    file exists already (a link or another spelling of the same file)."""
-    keys: list[tuple] = [("name", os.path.abspath(path))]
+    """What makes two output paths the same file: the resolved name, and the inode when the
+    file exists already (a link or another spelling of the same file). None for what is
+    written in place (a device or pipe may take several outputs: `--rejects /dev/null
+    --errors /dev/null`)."""
+    if _std_fd(path) is not None:
+        return []
     try:
         st = os.stat(path)
     except OSError:
-        return keys
-    keys.append(("inode", st.st_dev, st.st_ino))
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return []
+    keys: list[tuple] = [("name", os.path.realpath(path))]
+    if st is not None:
+        keys.append(("inode", st.st_dev, st.st_ino))
     return keys
 
 

@@ -20,6 +20,7 @@ ARGS: dict[str, list[str]] = {
     "convert": ["--from", "cqia", "--to", "alpaca"],
     "score": ["--model", "judge"],
     "generate": ["--model", "m", "--prompt", "{{instruction}}", "--into", "x"],
+    "review": ["--apply"],
 }
 #: Verbs that need a model endpoint (the local test server, see _llm_endpoint).
 LLM_VERBS = {"score", "generate"}

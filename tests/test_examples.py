@@ -111,7 +111,12 @@ def test_decontaminate(examples):
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_many_machines(examples):
     pytest.importorskip("redis")
-    res = shell("make -C many-machines PORT=6397", cwd=examples, timeout=300)
+    import socket
+
+    with socket.socket() as s:  # a free port: other test runs on this machine may hold 6397
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = shell(f"make -C many-machines PORT={port}", cwd=examples, timeout=300)
     assert res.exit_code == 0, res.stderr[-2000:]
     out = examples / "many-machines" / "out"
     parts = sum(p.read_text("utf-8").count("\n") for p in out.glob("part-?.jsonl"))
@@ -119,3 +124,28 @@ def test_many_machines(examples):
     dupes = sum(p.read_text("utf-8").count("\n") for p in out.glob("part-?.dupes.jsonl"))
     assert kept + dupes == parts and dupes >= 3
     assert f"{kept:,} records" in (out / "stats.txt").read_text("utf-8")
+
+
+def test_review_targets(cqia_run):
+    """make review / review-report / reviewed: not in the default chain, and consistent."""
+    from cqia_cli.review.sample import Plan
+    from cqia_cli.review.session import Session
+
+    out = cqia_run / "out"
+    dry = shell("make -n -C cqia review REVIEWER=ann", cwd=cqia_run.parent)
+    assert dry.exit_code == 0 and "review --sample 200 --seed 1 --reviewer ann" in dry.stdout
+    deduped = str(out / "deduped.jsonl")
+    s = Session(deduped, deduped + ".review.sqlite", "ann", Plan(200, 1),
+                background_hash=False)
+    s.decide("accept")
+    s.move(1)
+    s.decide("reject", "wrong")
+    s.close()
+    rep = shell("make -s -C cqia review-report", cwd=cqia_run.parent)
+    assert rep.exit_code == 0, rep.stderr
+    assert "decided       2 (accepted 1, rejected 1)" in rep.stdout
+    res = shell("make -C cqia reviewed", cwd=cqia_run.parent)
+    assert res.exit_code == 0, res.stderr
+    lines = lambda p: len((out / p).read_bytes().splitlines())  # noqa: E731
+    assert lines("reviewed.jsonl") + lines("review-rejects.jsonl") == lines("deduped.jsonl")
+    assert lines("review-rejects.jsonl") == 1

@@ -80,7 +80,9 @@ def test_kept_plus_rejected_is_the_input_in_order(tmp_path):
 def test_length_short_answers_pass_fillers_and_empty_fields_do_not():
     assert run("length", rec("A")) is None
     assert run("length", rec("是")) is None
-    assert run("length", rec("顶！")) == ("output", "a filler reply: 顶！")
+    assert run("length", rec("顶！")) is None  # the non-answer rule's (knows the question)
+    assert run("length", rec("顶！"), filler=["shipped:filler.txt"]) == (
+        "output", "a filler reply: 顶！")
     assert run("length", rec("   ")) == ("output", "only whitespace")
     assert run("length", rec("答案", instruction="")) == ("instruction", "empty")
     assert run("length", {"instruction": "问题是什么？"}) == ("output", "missing")
@@ -170,9 +172,14 @@ def test_garbled():
     assert run("garbled", rec("锟斤拷烫烫烫"))[1] == "mojibake '锟斤拷'"
     assert run("garbled", rec("æ˜¯çš„ï¼Œæˆ‘"))[1].startswith("mojibake")
     assert run("garbled", rec("坏了\ufffd"))[1] == "replacement character U+FFFD"
-    assert run("garbled", rec("穴\ue36e中"))[1] == "private-use character U+E36E"
-    assert run("garbled", rec("穴\ue36e中"), private_use=False) is None
-    assert run("garbled", rec("设 $y=\x0crac{1}{2}$"))[1] == "control character U+000C"
+    # a private-use character beside Han in the range GBK decoders give rare characters is one
+    assert run("garbled", rec("穴\ue36e中")) is None
+    assert run("garbled", rec("持股5\uf8ff以上"))[1] == "private-use character U+F8FF"
+    assert run("garbled", rec("abc \ue36e def"))[1] == "private-use character U+E36E"
+    assert run("garbled", rec("持股5\uf8ff以上"), private_use=False) is None
+    assert run("garbled", rec("设 $y=\x0crac{1}{2}$"))[1] == (
+        "form feed U+000C where JSON read the LaTeX \\frac as an escape (repairable: cqia clean)")
+    assert run("garbled", rec("控制\x0c字符"))[1] == "control character U+000C"
     assert run("garbled", rec("😂😂😂🔥🔥🔥👍👍👍💯"))[1].startswith("symbols and emoji")
     assert run("garbled", rec("按规律排列：○●●●○●●●○●●●○……第19个是什么颜色？")) is None
     assert run("garbled", rec("今天天气很好😊，我们去公园散步吧，顺便买点水果。")) is None
@@ -294,7 +301,7 @@ def test_all_reasons_and_invert():
 
 
 def test_flags_override_defaults(tmp_path):
-    data = json.dumps(rec("短答案")) + "\n"
+    data = json.dumps(rec("短答案", instruction="这个字叫什么？")) + "\n"
     assert invoke(["filter", "-q"], input=data).records()
     rejects = tmp_path / "rejects.jsonl"
     res = invoke(["filter", "-q", "--min-len", "output=20", "--rejects", str(rejects)], input=data)

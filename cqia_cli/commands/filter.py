@@ -162,8 +162,9 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         list_rules) -> None:
     """Drop low-quality records by rules, writing the kept ones unchanged.
 
-    Rules (see --list-rules): length, cjk-ratio, pii, ads, blocklist, llm-boilerplate,
-    repetition, garbled, references-missing-media, echo, threshold, where. Without options a
+    Rules (see --list-rules): length, non-answer, cjk-ratio, pii, ads, blocklist,
+    llm-boilerplate, repetition, garbled, references-missing-media, echo, threshold, where.
+    Without options a
     default set suited to Chinese SFT data runs (all but blocklist, threshold and where, which
     need files or conditions). A TOML recipe (--rules) selects and tunes rules, and flags
     override it. An unknown rule or parameter is a usage error.
@@ -173,6 +174,9 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
     record for record, in order. At the end a table on standard error counts the records each
     rule rejected, with the kept total (--report FILE writes it as JSON). Options may also come
     from the environment, as CQIA_FILTER_MIN_LEN=output=20 (one value a line for --where).
+    A field named by --threshold, --where or a length setting that most records lack is
+    reported on standard error (and in --report); a value out of its range, or a --where
+    nested more than 64 levels deep, is a usage error.
     """
     rs = build_ruleset(recipe, profile, no_defaults, enable, disable, settings, min_len, max_len,
                        min_cjk, blocklist, allowlist, thresholds, wheres)
@@ -205,12 +209,16 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
                 write_side(side)
             tally.merge(*counts)
 
+        missing = tally.missing_fields(flt)
         if report_out is not None:
             import orjson
 
             body = tally.as_dict(all_reasons)
+            body["missing_fields"] = missing
             body["settings"] = [{"rule": n, "fields": list(f), "params": p} for n, f, p in specs]
             report_out.write_raw(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+        for row in missing:
+            console.warn(tally.missing_message(row))
         if not io.quiet:
             _print_table(tally, all_reasons)
         job.summary(f"filter: kept {tally.kept:,} of {tally.records:,} "

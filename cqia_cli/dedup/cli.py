@@ -9,7 +9,7 @@ import click
 
 from cqia_cli import console
 from cqia_cli.io import RecordReader, check_inputs, is_stdio
-from cqia_cli.status import CqiaError, ExitStatus, InputError, OutputError
+from cqia_cli.status import CqiaError, ExitStatus, InputError
 
 
 def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupes_path, mark,
@@ -111,8 +111,7 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
         runner = Runner(opts, index, get_text)
         dupes = job.side_output(dupes_path, "dupes") if dupes_path else None
         clusters_out = job.side_output(clusters_path, "clusters") if clusters_path else None
-        if save_index:
-            _check_save_path(save_index, io.files)
+        index_out = job.side_output(save_index, "save-index") if save_index else None
         n_ref = 0
         for path in against:
             n_ref += runner.add_reference(path, io.encoding)
@@ -139,10 +138,7 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
             clusters.write(clusters_out, runner)
         if save_index:
             index.labels[index.labels.index("\x00current")] = stream_name
-            try:
-                index.save(save_index)
-            except OSError as e:
-                raise OutputError(f"{save_index}: cannot write: {e.strerror or e}") from None
+            index.save(index_out.stream())
             index.labels[index.labels.index(stream_name)] = "\x00current"
         st = runner.stats
         if st.empty:
@@ -156,15 +152,6 @@ def main(io, threshold, ngram, tokenizer, num_perm, bands, rows, t2s, keep, dupe
         verb = "marked" if mark else "removed"
         job.summary(f"dedup: kept {kept:,} of {st.records:,} ({console.fmt_share(kept, st.records)}); "
                     f"{verb} {st.removed:,} ({detail})")
-
-
-def _check_save_path(path: str, inputs) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise OutputError(f"{path}: cannot write: directory {directory} does not exist")
-    for f in inputs:
-        if not is_stdio(f) and os.path.exists(path) and os.path.samefile(f, path):
-            raise OutputError(f"{path}: refusing to write over an input file (--save-index)")
 
 
 def _two_pass(job, io, run, write, write_dupe, clusters) -> None:

@@ -15,9 +15,11 @@ from typing import Sequence
 
 import orjson
 
+from cqia_cli.fields import compile_path, get
 from cqia_cli.filtering.rules import Rule, Scan
 
 Reason = tuple[str, str, str]
+_ABSENT = object()
 
 
 class Filter:
@@ -27,10 +29,24 @@ class Filter:
         self._checks = [(r.name, r.check) for r in self.rules]
         scan = Scan(self.rules)
         self._scan = scan if scan.active else None
+        #: (rule, field, path) of the fields users named (Rule.watched), and how many records
+        #: checked since the last `take_missing` lacked each
+        self._watch = [(r.name, f, compile_path(f)) for r in self.rules for f in r.watched()]
+        self.missing: Counter = Counter()
+
+    def take_missing(self) -> dict:
+        """{(rule, field): records without it} since the last call; resets the counts."""
+        out = dict(self.missing)
+        self.missing.clear()
+        return out
 
     def check(self, record: dict) -> list[Reason] | None:
         """None when the record passes every rule; else the failing rule(s), in rule order."""
         found: list[Reason] | None = None
+        if self._watch:
+            for name, field, parts in self._watch:
+                if get(record, parts, _ABSENT) is _ABSENT:
+                    self.missing[name, field] += 1
         scan = self._scan
         if scan is not None:
             scan.reset()
@@ -60,6 +76,8 @@ class Tally:
         self.kept = 0
         self.first: Counter = Counter()
         self.failed: Counter = Counter()
+        #: (rule, field) -> records without that field (see Filter.take_missing)
+        self.missing: Counter = Counter()
 
     def add(self, reasons: list[Reason] | None) -> None:
         self.records += 1
@@ -70,15 +88,35 @@ class Tally:
         for name in dict.fromkeys(r[0] for r in reasons):
             self.failed[name] += 1
 
-    def merge(self, records: int, kept: int, first: dict, failed: dict) -> None:
+    def merge(self, records: int, kept: int, first: dict, failed: dict,
+              missing: dict | None = None) -> None:
         """Add the counts of another tally (a worker's, for one batch)."""
         self.records += records
         self.kept += kept
         self.first.update(first)
         self.failed.update(failed)
+        if missing:
+            self.missing.update(missing)
 
-    def counts(self) -> tuple[int, int, dict, dict]:
-        return self.records, self.kept, dict(self.first), dict(self.failed)
+    def counts(self) -> tuple[int, int, dict, dict, dict]:
+        return (self.records, self.kept, dict(self.first), dict(self.failed),
+                dict(self.missing))
+
+    def missing_fields(self, flt: "Filter | None" = None) -> list[dict]:
+        """The named fields missing from more than half of the records (taking what `flt`
+        counted since the last call): [{rule, field, missing, records}], worst first."""
+        if flt is not None:
+            self.missing.update(flt.take_missing())
+        n = self.records
+        rows = [{"rule": r, "field": f, "missing": k, "records": n}
+                for (r, f), k in self.missing.items() if n and k * 2 > n]
+        return sorted(rows, key=lambda row: (-row["missing"], row["rule"], row["field"]))
+
+    @staticmethod
+    def missing_message(row: dict) -> str:
+        n, k = row["records"], row["missing"]
+        how = f"every one of the {n:,} records" if k == n else f"{k:,} of {n:,} records"
+        return f"warning: {row['rule']}: field {row['field']!r} is missing from {how}"
 
     @property
     def rejected(self) -> int:
@@ -150,4 +188,6 @@ class FilterWork:
             from cqia_cli.status import DataError
 
             raise DataError(f"cannot write a record as JSON: {e}") from None
+        # the named fields the records lacked (Rule.watched), counted by the Filter
+        tally.missing.update(self.filter.take_missing())
         return b"".join(out), b"".join(side), tally.counts()
