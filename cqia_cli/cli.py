@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Read datasets from the Hugging Face Hub, URLs and files as one JSONL stream."),
     "validate": ("cqia_cli.commands.validate",
                  "Check records against the COIG-CQIA schema; pass them through."),
+    "clean": ("cqia_cli.commands.clean",
+              "Repair text (whitespace, HTML, mojibake, LaTeX escapes, PII...); log every change."),
     "filter": ("cqia_cli.commands.filter",
                "Drop low-quality records by rules; explain every rejection."),
     "score": ("cqia_cli.commands.score",

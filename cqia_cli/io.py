@@ -399,11 +399,12 @@ Bad = tuple  # (line number, line, problem): a line that is not a record, as par
 
 
 def parse_lines(lines: Sequence[bytes], first: int, encoding: str = "utf-8",
-                ) -> list[tuple[list[dict], "Bad | None"]]:
+                linenos: list | None = None) -> list[tuple[list[dict], "Bad | None"]]:
     """Parse a batch of raw lines numbered from `first` (one of `RecordReader.raw_batches`):
     the runs of records between bad lines, each with the bad line that ends it:
     [([record, ...], (lineno, line, problem)), ..., ([record, ...], None)]. Blank lines are
-    skipped; a run may be empty. The one parse loop of every `-j` worker (`Job.map_lines`)."""
+    skipped; a run may be empty. The one parse loop of every `-j` worker (`Job.map_lines`).
+    `linenos`, when given, receives the line number of every record, in order."""
     loads = _loads
     utf8 = encoding == "utf-8"
     runs: list[tuple[list[dict], Bad | None]] = []
@@ -422,6 +423,8 @@ def parse_lines(lines: Sequence[bytes], first: int, encoding: str = "utf-8",
             records = []
             continue
         records.append(obj)
+        if linenos is not None:
+            linenos.append(lineno)
     runs.append((records, None))
     return runs
 
@@ -431,13 +434,24 @@ class _LineWork:
     records: [(records in the run, func(run), or None for an empty run; the bad line after it
     or None), ...]."""
 
-    def __init__(self, func: Callable[[list[dict]], Any], encoding: str):
+    def __init__(self, func: Callable[[list[dict]], Any], encoding: str, numbered: bool = False):
         self.func = func
         self.encoding = encoding
+        self.numbered = numbered
 
     def __call__(self, batch: tuple[int, list[bytes]]) -> list:
         first, lines = batch
         func = self.func
+        if self.numbered:  # func(records, their line numbers)
+            linenos: list[int] = []
+            runs = parse_lines(lines, first, self.encoding, linenos)
+            out = []
+            at = 0
+            for records, bad in runs:
+                n = len(records)
+                out.append((n, func(records, linenos[at:at + n]) if records else None, bad))
+                at += n
+            return out
         return [(len(records), func(records) if records else None, bad)
                 for records, bad in parse_lines(lines, first, self.encoding)]
 
@@ -780,6 +794,8 @@ class Job:
         self._outputs: list[Output] = []
         self._output_keys: dict[tuple, Output] = {}  # name and inode -> output, see side_output
         self._summaries: list[str] = []
+        #: with map_lines(numbered=True): the input the last result came from
+        self.input_name: str | None = None
         self.errors_out = self.side_output(errors, "errors") if errors else None
         if reader is not None:
             self.reader = reader(self.errors_out)
@@ -854,6 +870,7 @@ class Job:
         threads: bool = False,
         initializer: Callable | None = None,
         initargs: tuple = (),
+        numbered: bool = False,
     ) -> Iterator[Any]:
         """Apply `func` to the input records in `jobs` workers; yield its results in input order.
 
@@ -873,6 +890,10 @@ class Job:
         threads instead (`parallel.map_threads`), for I/O-bound work such as HTTP requests:
         with batch=1, each call gets one record and `jobs` calls are in flight. Either way the
         output is the same for every `jobs`, and SIGINT/SIGTERM end the workers at once.
+
+        numbered=True calls `func(records, linenos)` with the input line number of each record,
+        and sets `self.input_name` to the name of the input each result came from before it is
+        yielded, for work that reports where a record was (clean's --changes log).
         """
         from cqia_cli.parallel import map_batches, map_threads
 
@@ -890,7 +911,7 @@ class Job:
                 # plain iteration gives the records before it
                 failed.append(e)
 
-        work = _LineWork(func, reader.encoding)
+        work = _LineWork(func, reader.encoding, numbered)
         if threads:
             results = map_threads(work, tasks(), jobs)
         else:
@@ -903,6 +924,7 @@ class Job:
                 for n, result, bad in runs:
                     if n:
                         reader.records += n
+                        self.input_name = name
                         yield result
                     if bad is not None:
                         bad_line(bad[1], bad[0], bad[2], path=name)

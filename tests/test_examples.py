@@ -49,9 +49,11 @@ def test_manifest_counts_add_up(cqia_run):
     for name, s in sources.items():
         assert s["fetched"] + s["unreadable"] == s["source_lines"], name
         assert s["valid"] + s["invalid"] == s["fetched"], name
-        assert s["kept"] + s["rejected"] == s["valid"], name
+        assert s["cleaned"] == s["valid"], name  # clean repairs, drops nothing
+        assert s["kept"] + s["rejected"] == s["cleaned"], name
     dirty = sources["forum-scrape"]
     assert dirty["unreadable"] >= 4 and dirty["invalid"] >= 5 and dirty["rejected"] >= 20
+    assert dirty["changed"] >= 1 and sum(s["changed"] for s in sources.values()) >= 10
     t = m["totals"]
     assert t["score"] == {"skipped": True, "reason": "CQIA_LLM_BASE_URL is not set"}
     assert t["merged"] == t["scored"] == t["survivors"] + t["duplicates"]
@@ -89,7 +91,7 @@ def test_touching_one_source_rebuilds_only_what_depends_on_it(cqia_run):
     text = res.stdout.replace("\\\n", " ")
     cqia_lines = [line for line in text.splitlines() if line.startswith("cqia ")]
     per_source = [line for line in cqia_lines
-                  if line.split()[1] in ("fetch", "validate", "filter")]
+                  if line.split()[1] in ("fetch", "validate", "clean", "filter")]
     assert per_source and all("ruozhiba" in line for line in per_source)
     res = shell("make -C cqia > /dev/null && make -q -C cqia", cwd=cqia_run.parent, timeout=600)
     assert res.exit_code == 0, res.stderr[-2000:]

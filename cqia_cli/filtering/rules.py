@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Iterator
 import regex
 
 from cqia_cli.fields import as_text, compile_path, get
-from cqia_cli.filtering import pii
+from cqia_cli.text import pii
+from cqia_cli.text.latex import _LATEX as _EATEN, latex_repairable
+from cqia_cli.text.spans import CODE_OR_MATH, URLS, prose, without_code  # noqa: F401
 from cqia_cli.filtering.expr import ExprError, Expression, tokenize
 from cqia_cli.filtering.terms import load_matcher, read_terms
 
@@ -150,25 +152,9 @@ def per_field(values: dict, field: str, default: Any = None) -> Any:
 
 # -- text helpers ----------------------------------------------------------------------------
 
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\$\$.*?\$\$|\$[^$\n]+\$"
-                   r"|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
-_URLS = re.compile(r"(?i)(?<![A-Za-z0-9])(?:https?://|www\.)\S+")
-
-
-def prose(text: str) -> str:
-    """The text without code blocks, inline code, LaTeX maths and links."""
-    if "`" in text or "$" in text or "\\" in text:
-        text = _CODE.sub(" ", text)
-    if "http" in text or "www." in text:
-        text = _URLS.sub(" ", text)
-    return text
-
-
-def without_code(text: str) -> str:
-    """The text without code blocks, inline code and LaTeX maths (links stay)."""
-    if "`" in text or "$" in text or "\\" in text:
-        return _CODE.sub(" ", text)
-    return text
+# prose() and without_code() live in the text module shared with clean and dedup
+_CODE = CODE_OR_MATH
+_URLS = URLS
 
 
 def _fmt(x: float) -> str:
@@ -1152,8 +1138,10 @@ class Garbled(Rule):
                                                      or _rare_han(text, m.start())):
                 continue
             if what == "control character":
-                latex = _LATEX_ESCAPE.match(text, m.start())
-                if latex and ("$" in text or "\\" in text):
+                # what clean's latex-escapes repairs (the shared detector), named as such
+                latex = _EATEN.match(text, m.start()) if latex_repairable(text, m.start()) \
+                    else None
+                if latex:
                     name = "form feed" if c == "\x0c" else "backspace"
                     cmd = ("\\f" if c == "\x0c" else "\\b") + latex.group(0)[1:]
                     return (f"{name} {_char(c)} where JSON read the LaTeX {cmd} as an escape "
