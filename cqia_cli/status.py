@@ -9,6 +9,7 @@ class ExitStatus(IntEnum):
     USAGE = 2  # unknown option, bad value (click's own)
     DATA = 65  # bad input data: invalid JSON, not an object, undecodable bytes (EX_DATAERR)
     NO_INPUT = 66  # an input file does not exist or cannot be read (EX_NOINPUT)
+    UNAVAILABLE = 69  # a service the command needs failed (the model endpoint) (EX_UNAVAILABLE)
     SOFTWARE = 70  # an internal error: a bug in cqia (EX_SOFTWARE)
     IO = 74  # an output cannot be written (EX_IOERR)
     INTERRUPTED = 130  # Ctrl-C (128 + SIGINT)

@@ -79,7 +79,13 @@ SPECS: dict[str, Spec] = {
     # review keeps its decisions beside its FILE; reading stdin it needs a file named
     "review": Spec(args=["--apply"], stdin_args=["--decisions", "{tmp}/decisions.jsonl"],
                    setup=lambda tmp: (tmp / "decisions.jsonl").touch()),
+    # score and generate talk to the local OpenAI-compatible server (see _llm_endpoint)
+    "score": Spec(args=["--model", "judge"]),
+    "generate": Spec(args=["--model", "m", "--prompt", "{{instruction}}", "--into", "x"]),
 }
+#: Verbs that need a model endpoint: every test of them gets the local test server's URL in
+#: the environment (CQIA_LLM_BASE_URL) and its answer cache under tmp_path (_llm_endpoint).
+LLM_VERBS = {"score", "generate"}
 
 VERBS = available_commands()
 
@@ -92,6 +98,22 @@ def has_jobs(verb: str) -> bool:
     """Whether the verb has -j/--jobs (found on the command itself)."""
     command = cli.get_command(None, verb)
     return any(p.name == "jobs" for p in command.params)
+
+
+@pytest.fixture(scope="module")
+def llm_url():
+    from llm_server import LLMServer
+
+    with LLMServer() as server:
+        yield server.url
+
+
+@pytest.fixture(autouse=True)
+def _llm_endpoint(request, monkeypatch, tmp_path):
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("verb") in LLM_VERBS:
+        monkeypatch.setenv("CQIA_LLM_BASE_URL", request.getfixturevalue("llm_url"))
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ It records the cqia version, every command line the Makefile ran (COMMANDS_FILE,
 `make -Bn`), the sha256 of every input, and the record counts of every stage per source, and
 checks that they add up: for each source, fetched + unreadable = lines in the source;
 fetched = valid + invalid; cleaned = valid (clean drops nothing; `changed` is how many records it
-repaired); cleaned = kept + rejected; then merged = the kept records of all
-sources, merged = survivors + duplicates, survivors = train + valid + test = converted.
+repaired); cleaned = kept + rejected; then merged = the kept records of all sources,
+merged = scored + below the score threshold + failed to score (the model stage; when it was
+skipped, scored = merged and totals.score says why), scored = survivors + duplicates,
+survivors = train + valid + test = converted.
 It exits with status 1 (and says which) when a count does not add up.
 """
 
@@ -83,8 +85,17 @@ def main() -> int:
         if s["kept"] + s["rejected"] != s["cleaned"]:
             problems.append(f"{name}: kept {s['kept']} + rejected {s['rejected']} "
                             f"!= cleaned {s['cleaned']}")
+    skipped = out / "score.skipped"
+    if skipped.exists():
+        score = {"skipped": True, "reason": skipped.read_text("utf-8").strip()}
+    else:
+        score = {"skipped": False, "kept": lines(out / "scored.jsonl"),
+                 "below_threshold": lines(out / "score.rejects.jsonl"),
+                 "failed": lines(out / "score.failed.jsonl")}
     total = {
         "merged": lines(out / "merged.jsonl"),
+        "score": score,
+        "scored": lines(out / "scored.jsonl"),
         "survivors": lines(out / "deduped.jsonl"),
         "duplicates": lines(out / "dupes.jsonl"),
         "clustered": lines(out / "clustered.jsonl"),
@@ -95,9 +106,13 @@ def main() -> int:
     kept = sum(s["kept"] for s in stages.values())
     if total["merged"] != kept:
         problems.append(f"merged {total['merged']} != kept {kept} over all sources")
-    if total["survivors"] + total["duplicates"] != total["merged"]:
-        problems.append(f"survivors {total['survivors']} + duplicates {total['duplicates']} "
+    score_out = 0 if score["skipped"] else score["below_threshold"] + score["failed"]
+    if total["scored"] + score_out != total["merged"]:
+        problems.append(f"scored {total['scored']} + set aside by score {score_out} "
                         f"!= merged {total['merged']}")
+    if total["survivors"] + total["duplicates"] != total["scored"]:
+        problems.append(f"survivors {total['survivors']} + duplicates {total['duplicates']} "
+                        f"!= scored {total['scored']}")
     if total["clustered"] != total["survivors"]:
         problems.append(f"clustered {total['clustered']} != survivors {total['survivors']}")
     if sum(total["split"].values()) != total["survivors"]:
@@ -106,7 +121,7 @@ def main() -> int:
     if total["converted"] != total["split"]:
         problems.append(f"converted {total['converted']} != split {total['split']}")
     fetched = sum(s["fetched"] + s["unreadable"] for s in stages.values())
-    accounted = (total["survivors"] + total["duplicates"]
+    accounted = (total["survivors"] + total["duplicates"] + score_out
                  + sum(s["rejected"] + s["invalid"] + s["unreadable"] for s in stages.values()))
     if fetched != accounted:
         problems.append(f"fetched {fetched} != survivors + duplicates + rejected + invalid "
