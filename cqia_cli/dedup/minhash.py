@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from cqia_cli.dedup import defaults
+
 EMPTY = np.uint32(0xFFFFFFFF)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -40,10 +42,10 @@ def mix64(h: np.ndarray) -> np.ndarray:
 class Params:
     """Everything that decides signatures and bands: an index is only valid for the same."""
 
-    ngram: int = 3
-    num_perm: int = 128
-    bands: int = 25
-    rows: int = 5
+    ngram: int = defaults.NGRAM["char"]
+    num_perm: int = defaults.NUM_PERM
+    bands: int = 31
+    rows: int = 3
     seed: int = 1
     tokenizer: str = "char"
     t2s: bool = False
@@ -89,12 +91,63 @@ def _ngram_hashes(units: np.ndarray, lens: np.ndarray, n: int, seed: int):
     return h[valid], rec[valid]
 
 
-def signatures(units: np.ndarray, lens: np.ndarray, params: Params) -> np.ndarray:
+def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """values[i] in table (a sorted array), vectorised."""
+    if table.size == 0 or values.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    pos = np.minimum(np.searchsorted(table, values), table.size - 1)
+    return table[pos] == values
+
+
+def shingle_hashes(units: np.ndarray, lens: np.ndarray, params: Params,
+                   stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-bit hash of every shingle of each record, and the record of each, without the
+    stop-shingles (`stop`: sorted uint64 hashes, see templates.py)."""
+    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    if stop is not None and stop.size and h.size:
+        keep = ~in_sorted(h, stop)
+        h, rec = h[keep], rec[keep]
+    return h, rec
+
+
+def shingle_values(units: np.ndarray, lens: np.ndarray, params: Params,
+                   stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's shingles as uint64 values that identify them exactly where they fit (up to
+    three characters: 21 bits each; up to two jieba words: their 32-bit numbers), else as their
+    64-bit hash; and the record of each. Stop-shingles are left out. For exact Jaccard."""
+    n = params.ngram
+    total = units.size
+    count = total - n + 1
+    if count <= 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    bits = 21 if params.tokenizer == "char" else 32
+    if n * bits > 64:
+        return shingle_hashes(units, lens, params, stop)
+    ends = np.cumsum(lens)
+    rec = np.repeat(np.arange(lens.size), lens)[:count]
+    valid = np.arange(n, count + n) <= ends[rec]
+    starts = np.flatnonzero(valid)
+    rec = rec[valid]
+    u = units.astype(np.uint64)
+    v = u[starts].copy()
+    for j in range(1, n):
+        v <<= np.uint64(bits)
+        v |= u[starts + j]
+    if stop is not None and stop.size and v.size:
+        h, _ = _ngram_hashes(units, lens, n, params.seed)
+        keep = ~in_sorted(h, stop)
+        v, rec = v[keep], rec[keep]
+    return v, rec
+
+
+def signatures(units: np.ndarray, lens: np.ndarray, params: Params,
+               stop: np.ndarray | None = None, hashes=None) -> np.ndarray:
     """uint32[len(lens), num_perm]: the signature of each record (all EMPTY for a record with
-    fewer units than the n-gram size)."""
+    no shingle: fewer units than the n-gram size, or only stop-shingles). `hashes`: the
+    (hash, record) pairs of `shingle_hashes`, when already computed."""
     k = params.num_perm
     nrec = lens.size
-    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    h, rec = hashes if hashes is not None else shingle_hashes(units, lens, params, stop)
     sig = np.full(nrec * k, EMPTY, dtype=np.uint32)
     if h.size:
         bins = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)

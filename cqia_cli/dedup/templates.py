@@ -1,0 +1,80 @@
+"""Template-aware shingles: the shingles that occur in a large share of the records.
+
+A template sentence, a shared prompt or a signature puts the same shingles into many records;
+they carry no evidence that two records are duplicates, yet they can make up most of a short
+record's shingles (`convert --template xiaohongshu`: one of four sentences around each title;
+COIG-CQIA's finance subset: ~50 records under each long extraction prompt). Before anything
+is compared, `learn_stop` counts in how many records of a sample (the first records of the
+input) each shingle occurs; those in at least `share` of them (and in at least `min_count`)
+are *stop-shingles*: left out of every signature and every exact Jaccard. Records built from
+one template around different content then share little; the same content under two template
+wordings still shares its content. The exact-duplicate key (the whole normalised text) is not
+affected.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from cqia_cli.dedup import defaults
+from cqia_cli.dedup.minhash import Params, shingle_hashes
+
+SHARE = defaults.TEMPLATE_SHARE
+MIN_COUNT = defaults.TEMPLATE_MIN
+SAMPLE = defaults.TEMPLATE_SAMPLE
+#: units of a text looked at for the counts (a template or a prompt is near its start)
+HEAD = 2_000
+_CHUNK = 2_048
+
+
+def learn_stop(texts: list[str], params: Params, share: float = SHARE,
+               min_count: int = MIN_COUNT) -> np.ndarray:
+    """The stop-shingles of a sample of texts: sorted uint64 shingle hashes (as in
+    minhash.shingle_hashes) that occur in at least max(min_count, share x len(texts)) texts."""
+    from cqia_cli.dedup.normalize import normalize_batch
+    from cqia_cli.dedup.sketch import t2s_converter, word_units
+
+    empty = np.empty(0, np.uint64)
+    if share <= 0 or not texts:
+        return empty
+    need = max(min_count, math.ceil(share * len(texts)))
+    if need > len(texts):
+        return empty
+    vals = np.empty(0, np.uint64)
+    counts = np.empty(0, np.int64)
+    convert = t2s_converter() if params.t2s else None
+    for a in range(0, len(texts), _CHUNK):
+        chunk = [t[:HEAD] for t in texts[a:a + _CHUNK]]
+        if convert is not None:
+            chunk = [convert(t) for t in chunk]
+        units, lens = normalize_batch(chunk)
+        if params.tokenizer == "jieba":
+            units, lens = word_units(units, lens)
+        h, rec = shingle_hashes(units, lens, params)
+        if h.size == 0:
+            continue
+        # distinct per record, then counted: in how many records each shingle occurs
+        order = np.lexsort((h, rec))
+        h, rec = h[order], rec[order]
+        first = np.ones(h.size, dtype=bool)
+        first[1:] = (h[1:] != h[:-1]) | (rec[1:] != rec[:-1])
+        v, c = np.unique(h[first], return_counts=True)
+        vals = np.concatenate([vals, v])
+        counts = np.concatenate([counts, c])
+        order = np.argsort(vals, kind="stable")
+        vals, counts = vals[order], counts[order]
+        start = np.ones(vals.size, dtype=bool)
+        start[1:] = vals[1:] != vals[:-1]
+        idx = np.flatnonzero(start)
+        counts = np.add.reduceat(counts, idx)
+        vals = vals[idx]
+    return np.sort(vals[counts >= need]).astype(np.uint64)
+
+
+def top_shared(prefixes, n: int = 1):
+    """The most common (prefix, count) among `prefixes` (the warning's likeliest cause)."""
+    from collections import Counter
+
+    return Counter(p for p in prefixes if p).most_common(n)

@@ -1,0 +1,202 @@
+"""Verifying a candidate pair: exact Jaccard where a text is short, the MinHash estimate where
+both are long.
+
+A one-permutation MinHash signature of a set with far fewer shingles than bins is mostly
+densified (copied) bins, and its estimate of the Jaccard similarity can be far off: two forum
+replies that share one 3-gram of fifteen (true Jaccard 0.07) were estimated at 0.46. Measured
+on pairs of real CQIA texts (docs/dedup.md), the estimate's error stops shrinking once the
+larger set has about as many shingles as the signature has bins. So:
+
+- **Short** (either text has at most `short` shingles, default: as many as --num-perm): the
+  similarity is the *exact* Jaccard similarity of the two shingle sets, computed from the texts'
+  units (kept for every indexed text with at most `short / threshold` shingles: a longer text
+  cannot reach the threshold with a short one, as J <= |A| / |B|). A pair whose units are not
+  kept (an index built at another threshold) is not a duplicate: never more lenient than exact.
+  For character n-grams up to 3 (the default) and jieba word n-grams up to 2, shingles are
+  compared by their exact value; otherwise by a 64-bit hash.
+- **Very short** (either text has at most `guard` units, default 32): also, the two texts may
+  differ only on one side apart from particles (吗, 呢, 了, ...): a text that has content
+  characters the other lacks *and* lacks some the other has is a different question (帮我写一篇
+  关于X的详细介绍 with another X), however many characters they share. Insertions (a 请问
+  prefix, a particle), punctuation, spacing and width (already gone in the normalised text)
+  keep a duplicate.
+- **Long** (both texts have more shingles): the MinHash estimate, the share of equal bins.
+
+`kind` says which: IDENTICAL (the same normalised text), JACCARD (exact), MINHASH (estimate),
+or REJECTED (not a duplicate, whatever the similarity).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cqia_cli.dedup.minhash import Params, shingle_values
+
+REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
+MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
+
+#: characters that may be added, dropped or swapped in a very short text without changing what
+#: it asks: modal and structural particles
+PARTICLES = "吗嘛么呢吧啊呀哦哟哈了的地得啦呐哇嗯噢喔呗咧嘞"
+GUARD_UNITS = 32
+#: a text that has more units than this times the store cap is not kept (its shingles are
+#: mostly stop-shingles): bounds the memory of a kept text
+UNITS_PER_SHINGLE = 4
+
+
+@dataclass
+class Ragged:
+    """Several uint32 sequences in one array: sequence i is flat[off[i]:off[i + 1]]."""
+
+    flat: np.ndarray
+    off: np.ndarray
+
+    @staticmethod
+    def empty(n: int) -> "Ragged":
+        return Ragged(np.empty(0, np.uint32), np.zeros(n + 1, np.int64))
+
+    @property
+    def lens(self) -> np.ndarray:
+        return np.diff(self.off)
+
+    def take(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.asarray(idx, dtype=np.int64)
+        starts = self.off[idx]
+        lens = self.off[idx + 1] - starts
+        return gather(self.flat, starts, lens), lens
+
+
+def gather(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, flat.dtype)
+    pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    return flat[pos]
+
+
+@dataclass
+class Verifier:
+    params: Params
+    threshold: float
+    stop: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    short: int | None = None
+    guard: int = GUARD_UNITS
+
+    def __post_init__(self) -> None:
+        if self.short is None:
+            self.short = self.params.num_perm
+        self.cap = int(np.ceil(self.short / max(self.threshold, 1e-9)))
+        if self.params.tokenizer == "char":
+            self.particles = np.array(sorted(map(ord, PARTICLES)), dtype=np.uint32)
+        else:
+            self.particles = np.array(sorted({zlib.crc32(p.encode()) for p in PARTICLES}),
+                                      dtype=np.uint32)
+
+    # -- what a sketch keeps ------------------------------------------------------------------
+
+    def kept(self, nsh: np.ndarray, lens: np.ndarray) -> np.ndarray:
+        """Which texts keep their units: those that can be in a short pair."""
+        return (nsh > 0) & (nsh <= self.cap) & (lens <= self.cap * UNITS_PER_SHINGLE)
+
+    # -- pairs --------------------------------------------------------------------------------
+
+    def similarity(self, sig_a: np.ndarray, sig_b: np.ndarray, nsh_a: np.ndarray,
+                   nsh_b: np.ndarray, units_a, units_b) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity float32, kind int8) of pairs. `units_a`/`units_b`: callables that take
+        the positions (in the pair arrays) of the short pairs and return (flat units, lens,
+        kept mask) of their a / b sides."""
+        m = sig_a.shape[0]
+        sim = (sig_a == sig_b).mean(axis=1).astype(np.float32) if m else \
+            np.zeros(0, np.float32)
+        kind = np.full(m, MINHASH, dtype=np.int8)
+        short = np.flatnonzero(np.minimum(nsh_a, nsh_b) <= self.short)
+        if short.size == 0:
+            return sim, kind
+        ua, la, ka = units_a(short)
+        ub, lb, kb = units_b(short)
+        both = ka & kb
+        kind[short[~both]] = REJECTED
+        sim[short[~both]] = 0.0
+        if both.any():
+            sel = np.flatnonzero(both)
+            ua, la = _subset(ua, la, sel)
+            ub, lb = _subset(ub, lb, sel)
+            j = self.jaccard(ua, la, ub, lb)
+            rows = short[sel]
+            sim[rows] = j
+            kind[rows] = JACCARD
+            tiny = np.minimum(la, lb) <= self.guard
+            if tiny.any():
+                sub = self.substituted(ua, la, ub, lb) & tiny
+                kind[rows[sub]] = REJECTED
+        return sim, kind
+
+    def jaccard(self, ua, la, ub, lb) -> np.ndarray:
+        """Exact Jaccard similarity of the shingle sets of pairs of unit sequences."""
+        n = la.size
+        va, ra = _distinct(*shingle_values(ua, la, self.params, self.stop))
+        vb, rb = _distinct(*shingle_values(ub, lb, self.params, self.stop))
+        sa = np.bincount(ra, minlength=n)
+        sb = np.bincount(rb, minlength=n)
+        inter = _common(va, ra, vb, rb, n)
+        union = sa + sb - inter
+        return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
+
+    def substituted(self, ua, la, ub, lb) -> np.ndarray:
+        """Each text of the pair has a unit (not a particle) that the other lacks."""
+        n = la.size
+        ra = np.repeat(np.arange(n), la)
+        rb = np.repeat(np.arange(n), lb)
+        ua_, ra_ = _distinct(ua.astype(np.uint64), ra)
+        ub_, rb_ = _distinct(ub.astype(np.uint64), rb)
+        only_a = _only(ua_, ra_, ub_, rb_)
+        only_b = _only(ub_, rb_, ua_, ra_)
+        pa = np.isin(ua_, self.particles)
+        pb = np.isin(ub_, self.particles)
+        has_a = np.bincount(ra_[only_a & ~pa], minlength=n) > 0
+        has_b = np.bincount(rb_[only_b & ~pb], minlength=n) > 0
+        return has_a & has_b
+
+
+def _subset(flat, lens, sel):
+    off = np.concatenate([[0], np.cumsum(lens)])
+    return gather(flat, off[sel], lens[sel]), lens[sel]
+
+
+def _distinct(v: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (value, record) pairs, sorted by record then value."""
+    if v.size == 0:
+        return v, rec
+    order = np.lexsort((v, rec))
+    v, rec = v[order], rec[order]
+    keep = np.ones(v.size, dtype=bool)
+    keep[1:] = (v[1:] != v[:-1]) | (rec[1:] != rec[:-1])
+    return v[keep], rec[keep]
+
+
+def _common(va, ra, vb, rb, n) -> np.ndarray:
+    """Per record, how many values the two distinct sets share."""
+    if va.size == 0 or vb.size == 0:
+        return np.zeros(n, np.int64)
+    v = np.concatenate([va, vb])
+    r = np.concatenate([ra, rb])
+    order = np.lexsort((v, r))
+    v, r = v[order], r[order]
+    dup = (v[1:] == v[:-1]) & (r[1:] == r[:-1])
+    return np.bincount(r[1:][dup], minlength=n)
+
+
+def _only(va, ra, vb, rb) -> np.ndarray:
+    """For each distinct (value, record) of a: it is not among b's of the same record."""
+    if va.size == 0:
+        return np.zeros(0, bool)
+    if vb.size == 0:
+        return np.ones(va.size, bool)
+    # one sortable key per (record, value): values are code points or 32-bit word numbers
+    ka = (ra.astype(np.uint64) << np.uint64(32)) | va
+    kb = np.sort((rb.astype(np.uint64) << np.uint64(32)) | vb)
+    pos = np.minimum(np.searchsorted(kb, ka), kb.size - 1)
+    return kb[pos] != ka
