@@ -6,7 +6,7 @@ THRESHOLD = 0.4
 NUM_PERM = 128
 #: templates.py: stop-shingles are the shingles in at least this share of the sample's
 #: records (and in at least TEMPLATE_MIN of them)
-TEMPLATE_SHARE = 0.004
+TEMPLATE_SHARE = 0.001
 TEMPLATE_MIN = 10
 TEMPLATE_SAMPLE = 10_000
 #: engine.py: an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates

@@ -146,19 +146,37 @@ class Verifier:
         return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
 
     def substituted(self, ua, la, ub, lb) -> np.ndarray:
-        """Each text of the pair has a unit (not a particle) that the other lacks."""
+        """Each text of the pair has a unit (not a particle) more often than the other: a
+        substitution, not only insertions. Counted as multisets, so that a repeated word
+        replaced by another is seen."""
         n = la.size
-        ra = np.repeat(np.arange(n), la)
-        rb = np.repeat(np.arange(n), lb)
-        ua_, ra_ = _distinct(ua.astype(np.uint64), ra)
-        ub_, rb_ = _distinct(ub.astype(np.uint64), rb)
-        only_a = _only(ua_, ra_, ub_, rb_)
-        only_b = _only(ub_, rb_, ua_, ra_)
-        pa = np.isin(ua_, self.particles)
-        pb = np.isin(ub_, self.particles)
-        has_a = np.bincount(ra_[only_a & ~pa], minlength=n) > 0
-        has_b = np.bincount(rb_[only_b & ~pb], minlength=n) > 0
+        ka, ca = _counted(ua, la)
+        kb, cb = _counted(ub, lb)
+        more_a = ca > _count_in(ka, kb, cb)
+        more_b = cb > _count_in(kb, ka, ca)
+        content_a = ~np.isin((ka & np.uint64(0xFFFFFFFF)).astype(np.uint32), self.particles)
+        content_b = ~np.isin((kb & np.uint64(0xFFFFFFFF)).astype(np.uint32), self.particles)
+        has_a = np.bincount((ka[more_a & content_a] >> np.uint64(32)).astype(np.int64),
+                            minlength=n) > 0
+        has_b = np.bincount((kb[more_b & content_b] >> np.uint64(32)).astype(np.int64),
+                            minlength=n) > 0
         return has_a & has_b
+
+
+def _counted(units: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pair << 32 | unit) keys, sorted and distinct, with how often each occurs."""
+    rec = np.repeat(np.arange(lens.size, dtype=np.uint64), lens)
+    keys, counts = np.unique((rec << np.uint64(32)) | units.astype(np.uint64),
+                             return_counts=True)
+    return keys, counts
+
+
+def _count_in(keys: np.ndarray, other: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """How often each of `keys` occurs on the other side (0 when it does not)."""
+    if other.size == 0 or keys.size == 0:
+        return np.zeros(keys.size, np.int64)
+    pos = np.minimum(np.searchsorted(other, keys), other.size - 1)
+    return np.where(other[pos] == keys, counts[pos], 0)
 
 
 def _subset(flat, lens, sel):
@@ -187,16 +205,3 @@ def _common(va, ra, vb, rb, n) -> np.ndarray:
     v, r = v[order], r[order]
     dup = (v[1:] == v[:-1]) & (r[1:] == r[:-1])
     return np.bincount(r[1:][dup], minlength=n)
-
-
-def _only(va, ra, vb, rb) -> np.ndarray:
-    """For each distinct (value, record) of a: it is not among b's of the same record."""
-    if va.size == 0:
-        return np.zeros(0, bool)
-    if vb.size == 0:
-        return np.ones(va.size, bool)
-    # one sortable key per (record, value): values are code points or 32-bit word numbers
-    ka = (ra.astype(np.uint64) << np.uint64(32)) | va
-    kb = np.sort((rb.astype(np.uint64) << np.uint64(32)) | vb)
-    pos = np.minimum(np.searchsorted(kb, ka), kb.size - 1)
-    return kb[pos] != ka
