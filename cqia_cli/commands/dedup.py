@@ -283,13 +283,18 @@ def _warning(runner, fields) -> str:
     st = runner.stats
     share = st.removed / st.records
     msg = f"warning: removed {share:.0%} of the input ({st.removed:,} of {st.records:,})"
-    top = runner.removed_prefix.most_common(1)
-    if top and top[0][1] * 10 >= st.removed:
-        prefix, count = top[0]
-        msg += (f"; {count:,} of the removed records begin with the same words "
-                f"\"{prefix}…\" (normalised): a shared template or prompt? Compare only the part "
-                f"that varies (--field output), or lower --template-share (now "
-                f"{runner.o.template_share:g}) so that more shared shingles are left out")
+    from cqia_cli.dedup.templates import shared_words
+
+    heads = runner.removed_heads
+    words, count = shared_words(heads)
+    if words and count * 2 >= len(heads):
+        share_opt = runner.o.template_share
+        fix = (f"lower --template-share (now {share_opt:g}) so that more shared shingles are "
+               "left out" if share_opt > 0 else
+               f"leave shared shingles out with --template-share {D.TEMPLATE_SHARE:g}")
+        msg += (f"; {count:,} of {len(heads):,} removed records looked at share \"{words}\" "
+                "(normalised) near their start: a shared template or prompt? Compare only the "
+                f"part that varies (--field output), or {fix}")
     elif st.exact * 2 >= st.removed:
         msg += "; most are exact copies (the same normalised text): nothing to change"
     else:

@@ -20,8 +20,6 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from cqia_cli import fields as F
-from collections import Counter
-
 from cqia_cli.dedup import defaults, templates
 from cqia_cli.dedup.engine import Deduper
 from cqia_cli.dedup.index import MemoryIndex
@@ -32,6 +30,7 @@ from cqia_cli.io import RecordReader, dumps
 from cqia_cli.parallel import chunked, map_batches
 
 BATCH = defaults.BATCH
+HEADS = 4096  # removed records whose starts are kept for the warning
 CURRENT = "\x00current"
 
 
@@ -91,7 +90,7 @@ class Runner:
         self.deduper = Deduper(index, self.verifier, self.label)
         self.stats = Stats()
         self.ext_cluster: dict[int, int] = {}  # external entry -> first line that matched it
-        self.removed_prefix: Counter = Counter()  # the first characters of removed records
+        self.removed_heads: list[str] = []  # the starts of the first removed records (warning)
 
     def set_stop(self, stop) -> None:
         self.index.stop = stop
@@ -193,8 +192,9 @@ class Runner:
     def count(self, d, prefix: list | None = None) -> None:
         self.stats.records += len(d.entry)
         dup = d.entry >= 0
-        if prefix is not None and dup.any():
-            self.removed_prefix.update(prefix[i] for i in np.flatnonzero(dup).tolist())
+        room = HEADS - len(self.removed_heads)
+        if prefix is not None and room > 0 and dup.any():
+            self.removed_heads.extend(prefix[i] for i in np.flatnonzero(dup)[:room].tolist())
         exact = dup & d.exact
         self.stats.exact += int(exact.sum())
         self.stats.near += int((dup & ~exact).sum())

@@ -56,7 +56,7 @@ class Sketch:
         return flat, lens, self.kept[idx]
 
 
-PREFIX = 12
+PREFIX = 32
 
 
 @lru_cache(maxsize=1)

@@ -73,8 +73,24 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     return np.sort(vals[counts >= need]).astype(np.uint64)
 
 
-def top_shared(prefixes, n: int = 1):
-    """The most common (prefix, count) among `prefixes` (the warning's likeliest cause)."""
+def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
+    """The character n-gram found in the most of `heads` (the starts of removed records'
+    normalised texts), grown while as many heads share the longer string: the warning's
+    likeliest cause. ("", 0) when there is none."""
     from collections import Counter
 
-    return Counter(p for p in prefixes if p).most_common(n)
+    def df(size: int) -> Counter:
+        c: Counter = Counter()
+        for h in heads:
+            c.update({h[i:i + size] for i in range(len(h) - size + 1)})
+        return c
+
+    counts = df(n)
+    if not counts:
+        return "", 0
+    best, count = counts.most_common(1)[0]
+    while True:
+        longer = [w for w in df(len(best) + 1).items() if best in w[0] and w[1] >= count]
+        if not longer:
+            return best, count
+        best = max(longer, key=lambda w: (w[1], w[0]))[0]
