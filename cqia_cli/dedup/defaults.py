@@ -9,6 +9,9 @@ NUM_PERM = 128
 TEMPLATE_SHARE = 0.001
 TEMPLATE_MIN = 10
 TEMPLATE_SAMPLE = 10_000
+#: minhash.stop_mask: a stop-shingle is left out where it stands in a run of at least this
+#: many (a shared phrase of 10 characters or more), not alone (a common word)
+TEMPLATE_RUN = 8
 #: engine.py: an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates
 BUCKET_LIMIT = 64
 #: run.py: records per batch (what a -j worker sketches at once)

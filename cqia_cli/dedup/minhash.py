@@ -99,13 +99,29 @@ def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     return table[pos] == values
 
 
+def stop_mask(h: np.ndarray, rec: np.ndarray, stop: np.ndarray,
+              run: int | None = None) -> np.ndarray:
+    """Which shingles to leave out: those in `stop` that stand in a run of at least `run`
+    consecutive stop-shingles of their record (a shared phrase: a template, a prompt), not a
+    common word on its own. `h`, `rec`: every shingle of each record, in text order."""
+    if run is None:
+        run = defaults.TEMPLATE_RUN
+    m = in_sorted(h, stop)
+    if run <= 1 or not m.any():
+        return m
+    start = np.ones(h.size, dtype=bool)
+    start[1:] = (m[1:] != m[:-1]) | (rec[1:] != rec[:-1])
+    seg = np.cumsum(start) - 1
+    return m & (np.bincount(seg)[seg] >= run)
+
+
 def shingle_hashes(units: np.ndarray, lens: np.ndarray, params: Params,
                    stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The 64-bit hash of every shingle of each record, and the record of each, without the
     stop-shingles (`stop`: sorted uint64 hashes, see templates.py)."""
     h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
     if stop is not None and stop.size and h.size:
-        keep = ~in_sorted(h, stop)
+        keep = ~stop_mask(h, rec, stop)
         h, rec = h[keep], rec[keep]
     return h, rec
 
@@ -135,7 +151,7 @@ def shingle_values(units: np.ndarray, lens: np.ndarray, params: Params,
         v |= u[starts + j]
     if stop is not None and stop.size and v.size:
         h, _ = _ngram_hashes(units, lens, n, params.seed)
-        keep = ~in_sorted(h, stop)
+        keep = ~stop_mask(h, rec, stop)
         v, rec = v[keep], rec[keep]
     return v, rec
 

@@ -38,18 +38,25 @@ class Sketch:
     units: Ragged = None      # the units of the texts that can be in a short pair (verify.py)
     kept: np.ndarray = None   # bool[n]: units kept
     prefix: list = None       # the first characters of each normalised text (the warning)
+    cap: int = 0              # the index keeps the units of texts with at most cap shingles
 
     def __len__(self) -> int:
         return self.keys.size
 
     def texts(self, idx: np.ndarray):
         """(shingles, units, unit lengths) of records idx (an index array or a mask), as the
-        index keeps them."""
+        index keeps them: the units of short texts only (verify.Verifier.cap)."""
         idx = np.asarray(idx)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
+        nsh = self.nsh[idx]
+        idx = idx[nsh <= self.cap]
+        keep = np.zeros(nsh.size, dtype=bool)
+        keep[nsh <= self.cap] = True
         flat, lens = self.units.take(idx)
-        return self.nsh[idx], flat, lens
+        all_lens = np.zeros(nsh.size, dtype=np.int64)
+        all_lens[keep] = lens
+        return nsh, flat, all_lens
 
     def short_units(self, idx: np.ndarray):
         flat, lens = self.units.take(idx)
@@ -200,7 +207,7 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     off = np.concatenate([[0], np.cumsum(klens)]).astype(np.int64)
     del ends
     sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh,
-                Ragged(flat, off), kept, prefix)
+                Ragged(flat, off), kept, prefix, verifier.cap)
     sk.local = local_pairs(sk, verifier) if local else \
         (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
          np.empty(0, np.int8))

@@ -6,10 +6,12 @@ record's shingles (`convert --template xiaohongshu`: one of four sentences aroun
 COIG-CQIA's finance subset: ~50 records under each long extraction prompt). Before anything
 is compared, `learn_stop` counts in how many records of a sample (the first records of the
 input) each shingle occurs; those in at least `share` of them (and in at least `min_count`)
-are *stop-shingles*: left out of every signature and every exact Jaccard. Records built from
-one template around different content then share little; the same content under two template
-wordings still shares its content. The exact-duplicate key (the whole normalised text) is not
-affected.
+are *stop-shingles*. A stop-shingle is left out of a record's signature and exact Jaccard where
+it stands in a run of at least 8 consecutive stop-shingles (a shared phrase of 10 characters or
+more: a template sentence, a prompt), not where it stands alone (a common word: removing those
+lowers the similarity of edited copies, measured). Records built from one template around
+different content then share little; the same content under two template wordings still shares
+its content. The exact-duplicate key (the whole normalised text) is not affected.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ larger set has about as many shingles as the signature has bins. So:
 
 - **Short** (either text has at most `short` shingles, default: as many as --num-perm): the
   similarity is the *exact* Jaccard similarity of the two shingle sets, computed from the texts'
-  units (kept for every indexed text with at most `short / threshold` shingles: a longer text
-  cannot reach the threshold with a short one, as J <= |A| / |B|). A pair whose units are not
-  kept (an index built at another threshold) is not a duplicate: never more lenient than exact.
+  units (a batch has every text's; the index keeps those of its short texts). A pair where one
+  side's units are not at hand (a short record against an earlier survivor with more than
+  `short` shingles) is not a duplicate: never more lenient than exact.
   For character n-grams up to 3 (the default) and jieba word n-grams up to 2, shingles are
   compared by their exact value; otherwise by a 64-bit hash.
 - **Very short** (either text has at most `guard` units, default 32): also, the two texts may
@@ -88,7 +88,14 @@ class Verifier:
     def __post_init__(self) -> None:
         if self.short is None:
             self.short = self.params.num_perm
-        self.cap = int(np.ceil(self.short / max(self.threshold, 1e-9)))
+        # the texts whose units are kept: the short ones (a pair of a short record with an
+        # earlier, longer survivor whose units are not kept is not a duplicate: measured, it
+        # costs little recall, and keeping every text up to short / threshold shingles would
+        # double the index's memory per record)
+        self.cap = self.short
+        # a batch keeps the units of every text that can be in a short pair: a longer text
+        # cannot reach the threshold with a short one, as J <= |A| / |B|
+        self.reach = int(np.ceil(self.short / max(self.threshold, 1e-9)))
         if self.params.tokenizer == "char":
             self.particles = np.array(sorted(map(ord, PARTICLES)), dtype=np.uint32)
         else:
@@ -98,8 +105,8 @@ class Verifier:
     # -- what a sketch keeps ------------------------------------------------------------------
 
     def kept(self, nsh: np.ndarray, lens: np.ndarray) -> np.ndarray:
-        """Which texts keep their units: those that can be in a short pair."""
-        return (nsh > 0) & (nsh <= self.cap) & (lens <= self.cap * UNITS_PER_SHINGLE)
+        """Which texts of a batch keep their units: those that can be in a short pair."""
+        return (nsh > 0) & (nsh <= self.reach) & (lens <= self.reach * UNITS_PER_SHINGLE)
 
     # -- pairs --------------------------------------------------------------------------------
 
