@@ -235,6 +235,9 @@ class MemoryIndex:
         # per signature row: shingles, and the units of a text that can be in a short pair
         # (verify.py), kept in one pool
         self.nsh_rows = array("i")
+        self.voff = array("q")
+        self.vlen = array("i")
+        self.vpool = array("Q")
         self.uoff = array("q")
         self.ulen = array("i")
         self.pool = array("I")
@@ -250,7 +253,8 @@ class MemoryIndex:
     @property
     def nbytes(self) -> int:
         return (self.exact.nbytes + self.bands.nbytes + self.sigs.nbytes
-                + 20 * len(self.src) + 16 * len(self.nsh_rows) + 4 * len(self.pool))
+                + 20 * len(self.src) + 28 * len(self.nsh_rows) + 8 * len(self.vpool)
+                + 4 * len(self.pool))
 
     def label(self, name: str) -> int:
         if name not in self.labels:
@@ -284,27 +288,32 @@ class MemoryIndex:
         return np.frombuffer(self.nsh_rows, dtype=np.int32)[np.asarray(rows, dtype=np.int64)]
 
     def row_units(self, rows: np.ndarray):
-        """(units, lens, kept) of signature rows, for verify.Verifier.similarity."""
-        from cqia_cli.dedup.verify import gather
+        """The `verify.Sides` of signature rows."""
+        from cqia_cli.dedup.verify import Sides, gather
 
         rows = np.asarray(rows, dtype=np.int64)
-        starts = np.frombuffer(self.uoff, dtype=np.int64)[rows]
-        lens = np.frombuffer(self.ulen, dtype=np.int32)[rows].astype(np.int64)
-        flat = gather(np.frombuffer(self.pool, dtype=np.uint32), starts, lens)
-        return flat, lens, lens > 0
+        vs = np.frombuffer(self.voff, dtype=np.int64)[rows]
+        vl = np.frombuffer(self.vlen, dtype=np.int32)[rows].astype(np.int64)
+        us = np.frombuffer(self.uoff, dtype=np.int64)[rows]
+        ul = np.frombuffer(self.ulen, dtype=np.int32)[rows].astype(np.int64)
+        return Sides(vl > 0, gather(np.frombuffer(self.vpool, dtype=np.uint64), vs, vl), vl,
+                     gather(np.frombuffer(self.pool, dtype=np.uint32), us, ul), ul)
 
     def add_rows(self, sigs: np.ndarray, texts) -> np.ndarray:
         """Store signatures (and texts: `Sketch.texts`) that are not (yet) entries; returns their
         row numbers."""
-        nsh, flat, lens = texts
+        nsh, vflat, vlens, uflat, ulens = texts
         start = self.sigs.size
         self.sigs.append(sigs)
         self.nsh_rows.frombytes(np.ascontiguousarray(nsh, dtype=np.int32).tobytes())
-        lens = np.asarray(lens, dtype=np.int64)
-        offs = len(self.pool) + np.cumsum(lens) - lens
-        self.uoff.frombytes(offs.astype(np.int64).tobytes())
-        self.ulen.frombytes(lens.astype(np.int32).tobytes())
-        self.pool.frombytes(np.ascontiguousarray(flat, dtype=np.uint32).tobytes())
+        for off, ln, pool, flat, lens, dt in ((self.voff, self.vlen, self.vpool, vflat, vlens,
+                                               np.uint64),
+                                              (self.uoff, self.ulen, self.pool, uflat, ulens,
+                                               np.uint32)):
+            lens = np.asarray(lens, dtype=np.int64)
+            off.frombytes((len(pool) + np.cumsum(lens) - lens).astype(np.int64).tobytes())
+            ln.frombytes(lens.astype(np.int32).tobytes())
+            pool.frombytes(np.ascontiguousarray(flat, dtype=dt).tobytes())
         return np.arange(start, self.sigs.size, dtype=np.int64)
 
     def origin(self, entry: int) -> tuple[str, int, Any]:
@@ -348,10 +357,11 @@ class MemoryIndex:
         meta = {"format": FORMAT, "params": self.params.to_dict(), "labels": self.labels,
                 "entries": len(self)}
         rows = self.rows_of(np.arange(len(self)))
-        units, ulens, _ = self.row_units(rows)
+        sides = self.row_units(rows)
         arrays = dict(exact_keys=ek, exact_vals=ev, band_keys=bk, band_vals=bv,
-                      sigs=self.sigs.get(rows), nsh=self.row_nsh(rows), units=units,
-                      unit_lens=ulens.astype(np.int32), stop=self.stop,
+                      sigs=self.sigs.get(rows), nsh=self.row_nsh(rows), vals=sides.vals,
+                      val_lens=sides.vlens.astype(np.int32), units=sides.units,
+                      unit_lens=sides.ulens.astype(np.int32), stop=self.stop,
                       src=np.frombuffer(self.src, dtype=np.int32),
                       num=np.frombuffer(self.num, dtype=np.int64),
                       meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
@@ -388,11 +398,12 @@ class MemoryIndex:
         self.exact.add(data["exact_keys"], data["exact_vals"].astype(np.int64) + base)
         self.bands.add(data["band_keys"], data["band_vals"].astype(np.int64) + base)
         if "nsh" in data.files:
-            texts = (data["nsh"], data["units"], data["unit_lens"])
-        else:  # an index of cqia 0.1: no texts kept, so no short pair with it is a duplicate
+            texts = (data["nsh"], data["vals"], data["val_lens"], data["units"],
+                     data["unit_lens"])
+        else:  # an index of cqia 0.1: no sets kept, so no short pair with it is a duplicate
             n = data["sigs"].shape[0]
-            texts = (np.full(n, np.iinfo(np.int32).max // 2, np.int32), np.empty(0, np.uint32),
-                     np.zeros(n, np.int32))
+            texts = (np.full(n, np.iinfo(np.int32).max // 2, np.int32), np.empty(0, np.uint64),
+                     np.zeros(n, np.int32), np.empty(0, np.uint32), np.zeros(n, np.int32))
         self.row.extend(self.add_rows(data["sigs"], texts).tolist())
         if "stop" in data.files:
             self.stop = np.asarray(data["stop"], dtype=np.uint64)

@@ -91,10 +91,35 @@ def _ngram_hashes(units: np.ndarray, lens: np.ndarray, n: int, seed: int):
     return h[valid], rec[valid]
 
 
+_BITS = 22
+_bitmaps: dict = {}
+
+
+def _bitmap(table: np.ndarray) -> np.ndarray:
+    """A one-byte-per-slot filter over the top bits of a table of (well mixed) hashes: most
+    values not in the table are told apart without a binary search."""
+    key = (id(table), table.size, int(table[0]), int(table[-1]))
+    bm = _bitmaps.get(key)
+    if bm is None:
+        bm = np.zeros(1 << _BITS, dtype=bool)
+        bm[(table >> np.uint64(64 - _BITS)).astype(np.int64)] = True
+        _bitmaps.clear()
+        _bitmaps[key] = bm
+    return bm
+
+
 def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """values[i] in table (a sorted array), vectorised."""
     if table.size == 0 or values.size == 0:
         return np.zeros(values.size, dtype=bool)
+    if table.size >= 1024 and values.size >= 4096:
+        out = _bitmap(table)[(values >> np.uint64(64 - _BITS)).astype(np.int64)]
+        maybe = np.flatnonzero(out)
+        if maybe.size:
+            v = values[maybe]
+            pos = np.minimum(np.searchsorted(table, v), table.size - 1)
+            out[maybe] = table[pos] == v
+        return out
     pos = np.minimum(np.searchsorted(table, values), table.size - 1)
     return table[pos] == values
 

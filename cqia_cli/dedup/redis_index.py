@@ -9,8 +9,8 @@ Schema, under a namespace NS (`--namespace`, default cqia:dedup):
     NS:b:<hash>      band hash (8 bytes) -> packed entry ids (APPEND)
     NS:s             hash: entry id -> signature (num_perm x uint16)
     NS:o             hash: entry id -> JSON [source, record number, id, rank, run]
-    NS:t             hash: entry id -> shingle count (uint32) and, for a text that can be in a
-                     short pair, its units (verify.py)
+    NS:t             hash: entry id -> shingle count and value count (uint32 each) and, for a
+                     short text, its distinct shingle values (uint64) and very short units
     NS:published     with --shards: how many shards have published their survivors
 
 Entry ids grow in the order entries are added, so one process on its own decides exactly as the
@@ -167,11 +167,22 @@ class RedisIndex:
                          for v in self._texts(entries)], dtype=np.int64)
 
     def short_units(self, entries: np.ndarray):
-        vals = [np.frombuffer(v[4:], dtype="<u4") if v else np.empty(0, "<u4")
-                for v in self._texts(entries)]
-        lens = np.fromiter((v.size for v in vals), dtype=np.int64, count=len(vals))
-        flat = np.concatenate(vals).astype(np.uint32) if vals else np.empty(0, np.uint32)
-        return flat, lens, lens > 0
+        from cqia_cli.dedup.verify import Sides
+
+        vs, us = [], []
+        for v in self._texts(entries):
+            if not v:
+                vs.append(np.empty(0, "<u8"))
+                us.append(np.empty(0, "<u4"))
+                continue
+            nv = int.from_bytes(v[4:8], "little")
+            vs.append(np.frombuffer(v[8:8 + 8 * nv], dtype="<u8"))
+            us.append(np.frombuffer(v[8 + 8 * nv:], dtype="<u4"))
+        vl = np.fromiter((x.size for x in vs), dtype=np.int64, count=len(vs))
+        ul = np.fromiter((x.size for x in us), dtype=np.int64, count=len(us))
+        return Sides(vl > 0, np.concatenate(vs).astype(np.uint64) if vs else
+                     np.empty(0, np.uint64), vl,
+                     np.concatenate(us).astype(np.uint32) if us else np.empty(0, np.uint32), ul)
 
     def origins(self, entries) -> None:
         """Fetch the origins of many entries at once (used before origin())."""
@@ -210,11 +221,14 @@ class RedisIndex:
         entries = np.arange(last - n, last, dtype=np.int64)
         source = self.stream_name if self.labels[label] == CURRENT else self.labels[label]
         pipe = self.r.pipeline(transaction=False)
-        t_nsh, t_flat, t_lens = texts
-        t_off = np.concatenate([[0], np.cumsum(t_lens)]).astype(np.int64)
+        t_nsh, v_flat, v_lens, u_flat, u_lens = texts
+        v_off = np.concatenate([[0], np.cumsum(v_lens)]).astype(np.int64)
+        u_off = np.concatenate([[0], np.cumsum(u_lens)]).astype(np.int64)
         for i, (e, k) in enumerate(zip(entries.tolist(), keys.tolist())):
             pipe.hset(self.key("t"), e, int(t_nsh[i]).to_bytes(4, "little")
-                      + t_flat[t_off[i]:t_off[i + 1]].astype("<u4").tobytes())
+                      + int(v_lens[i]).to_bytes(4, "little")
+                      + v_flat[v_off[i]:v_off[i + 1]].astype("<u8").tobytes()
+                      + u_flat[u_off[i]:u_off[i + 1]].astype("<u4").tobytes())
             packed = int(e).to_bytes(4, "little")
             pipe.append(self.key("x", int(k).to_bytes(8, "little")), packed)
             if near[i]:

@@ -15,7 +15,7 @@ import numpy as np
 
 from cqia_cli.dedup.minhash import band_hashes, shingle_hashes, signatures
 from cqia_cli.dedup.normalize import normalize_batch
-from cqia_cli.dedup.verify import REJECTED, Ragged, Verifier
+from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier
 
 #: in-batch candidates: each record is compared with the first record of each band bucket and
 #: with up to this many earlier records of the bucket
@@ -35,8 +35,9 @@ class Sketch:
     exact_prev: np.ndarray  # int64[n]: first earlier record of the batch with the same key
     local: tuple       # in-batch near candidates (earlier, later, similarity, kind) verified
     nsh: np.ndarray = None    # int32[n]: shingles (stop-shingles left out), with repeats
-    units: Ragged = None      # the units of the texts that can be in a short pair (verify.py)
-    kept: np.ndarray = None   # bool[n]: units kept
+    vals: Ragged = None       # distinct shingle values of the texts that can be in a short pair
+    units: Ragged = None      # the units of the texts that can be in a very short pair
+    kept: np.ndarray = None   # bool[n]: vals kept (verify.py)
     prefix: list = None       # the first characters of each normalised text (the warning)
     cap: int = 0              # the index keeps the units of texts with at most cap shingles
 
@@ -44,23 +45,26 @@ class Sketch:
         return self.keys.size
 
     def texts(self, idx: np.ndarray):
-        """(shingles, units, unit lengths) of records idx (an index array or a mask), as the
-        index keeps them: the units of short texts only (verify.Verifier.cap)."""
+        """(shingles, values, value counts, units, unit counts) of records idx (an index array
+        or a mask), as the index keeps them: for short texts only (verify.Verifier.cap)."""
         idx = np.asarray(idx)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         nsh = self.nsh[idx]
-        idx = idx[nsh <= self.cap]
-        keep = np.zeros(nsh.size, dtype=bool)
-        keep[nsh <= self.cap] = True
-        flat, lens = self.units.take(idx)
-        all_lens = np.zeros(nsh.size, dtype=np.int64)
-        all_lens[keep] = lens
-        return nsh, flat, all_lens
+        store = idx[nsh <= self.cap]
+        keep = nsh <= self.cap
+        v, vl = self.vals.take(store)
+        u, ul = self.units.take(store)
+        vlens = np.zeros(nsh.size, np.int64)
+        ulens = np.zeros(nsh.size, np.int64)
+        vlens[keep] = vl
+        ulens[keep] = ul
+        return nsh, v, vlens, u, ulens
 
-    def short_units(self, idx: np.ndarray):
-        flat, lens = self.units.take(idx)
-        return flat, lens, self.kept[idx]
+    def short_units(self, idx: np.ndarray) -> Sides:
+        v, vl = self.vals.take(idx)
+        u, ul = self.units.take(idx)
+        return Sides(self.kept[idx], v, vl, u, ul)
 
 
 PREFIX = 32
@@ -199,15 +203,9 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     bands = band_hashes(sigs32, params)
     sigs = sigs32.astype(np.uint16)
     near = nsh > 0
-    kept = verifier.kept(nsh, lens)
-    ends = np.cumsum(lens)
-    klens = np.where(kept, lens, 0)
-    flat = units[np.repeat(kept, lens)].astype(np.uint32) if kept.any() else \
-        np.empty(0, np.uint32)
-    off = np.concatenate([[0], np.cumsum(klens)]).astype(np.int64)
-    del ends
-    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh,
-                Ragged(flat, off), kept, prefix, verifier.cap)
+    kept, vals, tiny = verifier.sets(units, lens, nsh)
+    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
+                prefix, verifier.cap)
     sk.local = local_pairs(sk, verifier) if local else \
         (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
          np.empty(0, np.int8))

@@ -27,7 +27,7 @@ SHARE = defaults.TEMPLATE_SHARE
 MIN_COUNT = defaults.TEMPLATE_MIN
 SAMPLE = defaults.TEMPLATE_SAMPLE
 #: units of a text looked at for the counts (a template or a prompt is near its start)
-HEAD = 2_000
+HEAD = 1_000
 _CHUNK = 2_048
 
 
@@ -37,6 +37,7 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     minhash.shingle_hashes) that occur in at least max(min_count, share x len(texts)) texts."""
     from cqia_cli.dedup.normalize import normalize_batch
     from cqia_cli.dedup.sketch import t2s_converter, word_units
+    from cqia_cli.dedup.verify import _distinct
 
     empty = np.empty(0, np.uint64)
     if share <= 0 or not texts:
@@ -44,8 +45,7 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     need = max(min_count, math.ceil(share * len(texts)))
     if need > len(texts):
         return empty
-    vals = np.empty(0, np.uint64)
-    counts = np.empty(0, np.int64)
+    parts: list[np.ndarray] = []
     convert = t2s_converter() if params.t2s else None
     for a in range(0, len(texts), _CHUNK):
         chunk = [t[:HEAD] for t in texts[a:a + _CHUNK]]
@@ -57,22 +57,16 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
         h, rec = shingle_hashes(units, lens, params)
         if h.size == 0:
             continue
-        # distinct per record, then counted: in how many records each shingle occurs
-        order = np.lexsort((h, rec))
-        h, rec = h[order], rec[order]
-        first = np.ones(h.size, dtype=bool)
-        first[1:] = (h[1:] != h[:-1]) | (rec[1:] != rec[:-1])
-        v, c = np.unique(h[first], return_counts=True)
-        vals = np.concatenate([vals, v])
-        counts = np.concatenate([counts, c])
-        order = np.argsort(vals, kind="stable")
-        vals, counts = vals[order], counts[order]
-        start = np.ones(vals.size, dtype=bool)
-        start[1:] = vals[1:] != vals[:-1]
-        idx = np.flatnonzero(start)
-        counts = np.add.reduceat(counts, idx)
-        vals = vals[idx]
-    return np.sort(vals[counts >= need]).astype(np.uint64)
+        parts.append(_distinct(h, rec)[0])  # each record's distinct shingles
+    if not parts:
+        return empty
+    # in how many records each shingle occurs: one sort of every record's distinct shingles
+    allh = np.concatenate(parts)
+    del parts
+    allh.sort()
+    start = np.flatnonzero(np.r_[True, allh[1:] != allh[:-1]])
+    counts = np.diff(np.r_[start, allh.size])
+    return allh[start][counts >= need].astype(np.uint64)
 
 
 def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:

@@ -55,8 +55,8 @@ class Ragged:
     off: np.ndarray
 
     @staticmethod
-    def empty(n: int) -> "Ragged":
-        return Ragged(np.empty(0, np.uint32), np.zeros(n + 1, np.int64))
+    def empty(n: int, dtype=np.uint32) -> "Ragged":
+        return Ragged(np.empty(0, dtype), np.zeros(n + 1, np.int64))
 
     @property
     def lens(self) -> np.ndarray:
@@ -96,6 +96,8 @@ class Verifier:
         # a batch keeps the units of every text that can be in a short pair: a longer text
         # cannot reach the threshold with a short one, as J <= |A| / |B|
         self.reach = int(np.ceil(self.short / max(self.threshold, 1e-9)))
+        # and the units of every text that can be in a very short pair (the guard)
+        self.tiny_reach = int(np.ceil(self.guard / max(self.threshold, 1e-9)))
         if self.params.tokenizer == "char":
             self.particles = np.array(sorted(map(ord, PARTICLES)), dtype=np.uint32)
         else:
@@ -111,10 +113,10 @@ class Verifier:
     # -- pairs --------------------------------------------------------------------------------
 
     def similarity(self, sig_a: np.ndarray, sig_b: np.ndarray, nsh_a: np.ndarray,
-                   nsh_b: np.ndarray, units_a, units_b) -> tuple[np.ndarray, np.ndarray]:
-        """(similarity float32, kind int8) of pairs. `units_a`/`units_b`: callables that take
-        the positions (in the pair arrays) of the short pairs and return (flat units, lens,
-        kept mask) of their a / b sides."""
+                   nsh_b: np.ndarray, sets_a, sets_b) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity float32, kind int8) of pairs. `sets_a`/`sets_b`: callables that take
+        the positions (in the pair arrays) of the short pairs and return the `Sides` of their
+        a / b records."""
         m = sig_a.shape[0]
         sim = (sig_a == sig_b).mean(axis=1).astype(np.float32) if m else \
             np.zeros(0, np.float32)
@@ -122,35 +124,42 @@ class Verifier:
         short = np.flatnonzero(np.minimum(nsh_a, nsh_b) <= self.short)
         if short.size == 0:
             return sim, kind
-        ua, la, ka = units_a(short)
-        ub, lb, kb = units_b(short)
-        both = ka & kb
+        A = sets_a(short)
+        B = sets_b(short)
+        both = A.kept & B.kept
         kind[short[~both]] = REJECTED
         sim[short[~both]] = 0.0
         if both.any():
             sel = np.flatnonzero(both)
-            ua, la = _subset(ua, la, sel)
-            ub, lb = _subset(ub, lb, sel)
-            j = self.jaccard(ua, la, ub, lb)
+            va, la = _subset(A.vals, A.vlens, sel)
+            vb, lb = _subset(B.vals, B.vlens, sel)
             rows = short[sel]
-            sim[rows] = j
+            sim[rows] = jaccard(va, la, vb, lb)
             kind[rows] = JACCARD
-            tiny = np.minimum(la, lb) <= self.guard
-            if tiny.any():
-                sub = self.substituted(ua, la, ub, lb) & tiny
-                kind[rows[sub]] = REJECTED
+            ta, tb = A.ulens[sel], B.ulens[sel]
+            tiny = np.flatnonzero((np.minimum(ta, tb) <= self.guard) & (ta > 0) & (tb > 0))
+            if tiny.size:
+                ua, la = _subset(A.units, A.ulens, sel[tiny])
+                ub, lb = _subset(B.units, B.ulens, sel[tiny])
+                sub = self.substituted(ua, la, ub, lb)
+                kind[rows[tiny[sub]]] = REJECTED
         return sim, kind
 
-    def jaccard(self, ua, la, ub, lb) -> np.ndarray:
-        """Exact Jaccard similarity of the shingle sets of pairs of unit sequences."""
-        n = la.size
-        va, ra = _distinct(*shingle_values(ua, la, self.params, self.stop))
-        vb, rb = _distinct(*shingle_values(ub, lb, self.params, self.stop))
-        sa = np.bincount(ra, minlength=n)
-        sb = np.bincount(rb, minlength=n)
-        inter = _common(va, ra, vb, rb, n)
-        union = sa + sb - inter
-        return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
+    def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray):
+        """What a batch keeps for the short pairs of its records: the kept mask, each kept
+        record's distinct shingle values (sorted), and the units of the very short ones."""
+        kept = self.kept(nsh, lens)
+        n = lens.size
+        if not kept.any():
+            return kept, Ragged.empty(n, np.uint64), Ragged.empty(n)
+        ku, kl = _subset(units, lens, np.flatnonzero(kept))
+        v, r = _distinct(*shingle_values(ku, kl, self.params, self.stop))
+        vl = np.zeros(n, np.int64)
+        vl[kept] = np.bincount(r, minlength=int(kept.sum()))
+        tiny = kept & (lens <= self.tiny_reach)
+        tl = np.where(tiny, lens, 0)
+        tu = units[np.repeat(tiny, lens)].astype(np.uint32)
+        return kept, Ragged(v, _offsets(vl)), Ragged(tu, _offsets(tl))
 
     def substituted(self, ua, la, ub, lb) -> np.ndarray:
         """Each text of the pair has a unit (not a particle) more often than the other: a
@@ -186,29 +195,75 @@ def _count_in(keys: np.ndarray, other: np.ndarray, counts: np.ndarray) -> np.nda
     return np.where(other[pos] == keys, counts[pos], 0)
 
 
+@dataclass
+class Sides:
+    """One side of a list of pairs: its records' shingle sets and very short units."""
+
+    kept: np.ndarray   # bool[m]: the record's set is at hand
+    vals: np.ndarray   # uint64: the distinct shingle values, sorted, record after record
+    vlens: np.ndarray  # int64[m]
+    units: np.ndarray  # uint32: the units of the very short records
+    ulens: np.ndarray  # int64[m]: 0 where not kept
+
+
+_PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ROWS = 2048  # pairs (or records) sorted at once: bounded scratch
+
+
+def _padded(vals: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Each sequence in a row of a matrix padded with _PAD (values never reach it: 63-bit
+    packed shingles or mixed hashes), each row sorted."""
+    n = lens.size
+    width = max(1, int(lens.max()) if n else 1)
+    m = np.full((n, width), _PAD, dtype=np.uint64)
+    rec = np.repeat(np.arange(n), lens)
+    col = np.arange(vals.size) - np.repeat(np.cumsum(lens) - lens, lens)
+    m[rec, col] = vals
+    m.sort(axis=1)
+    return m
+
+
+def jaccard(va, la, vb, lb) -> np.ndarray:
+    """Exact Jaccard similarity of pairs of distinct value sets (pair i: la[i] values of va,
+    lb[i] of vb, one pair after the other)."""
+    n = la.size
+    inter = np.zeros(n, np.int64)
+    oa, ob = _offsets(la), _offsets(lb)
+    for a in range(0, n, _ROWS):
+        b = min(n, a + _ROWS)
+        both = np.concatenate([va[oa[a]:oa[b]], vb[ob[a]:ob[b]]])
+        rec = np.concatenate([np.repeat(np.arange(b - a), la[a:b]),
+                              np.repeat(np.arange(b - a), lb[a:b])])
+        order = np.argsort(rec, kind="stable")
+        m = _padded(both[order], la[a:b] + lb[a:b])
+        inter[a:b] = ((m[:, 1:] == m[:, :-1]) & (m[:, 1:] != _PAD)).sum(axis=1)
+    union = la + lb - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
+
+
+def _offsets(lens: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+
+
 def _subset(flat, lens, sel):
     off = np.concatenate([[0], np.cumsum(lens)])
     return gather(flat, off[sel], lens[sel]), lens[sel]
 
 
 def _distinct(v: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct (value, record) pairs, sorted by record then value."""
+    """The distinct (value, record) pairs, sorted by record then value (`rec` ascending, as
+    shingle_values gives them)."""
     if v.size == 0:
         return v, rec
-    order = np.lexsort((v, rec))
-    v, rec = v[order], rec[order]
-    keep = np.ones(v.size, dtype=bool)
-    keep[1:] = (v[1:] != v[:-1]) | (rec[1:] != rec[:-1])
-    return v[keep], rec[keep]
-
-
-def _common(va, ra, vb, rb, n) -> np.ndarray:
-    """Per record, how many values the two distinct sets share."""
-    if va.size == 0 or vb.size == 0:
-        return np.zeros(n, np.int64)
-    v = np.concatenate([va, vb])
-    r = np.concatenate([ra, rb])
-    order = np.lexsort((v, r))
-    v, r = v[order], r[order]
-    dup = (v[1:] == v[:-1]) & (r[1:] == r[:-1])
-    return np.bincount(r[1:][dup], minlength=n)
+    n = int(rec[-1]) + 1
+    lens = np.bincount(rec, minlength=n)
+    vals, recs = [], []
+    off = _offsets(lens)
+    for a in range(0, n, _ROWS):
+        b = min(n, a + _ROWS)
+        m = _padded(v[off[a]:off[b]], lens[a:b])
+        keep = m != _PAD
+        keep[:, 1:] &= m[:, 1:] != m[:, :-1]
+        vals.append(m[keep])
+        recs.append(np.repeat(np.arange(a, b), keep.sum(axis=1)))
+    return np.concatenate(vals), np.concatenate(recs)
