@@ -16,7 +16,7 @@ import threading
 import click
 
 from cqia_cli import __version__, console
-from cqia_cli.status import CqiaError, ExitStatus
+from cqia_cli.status import CqiaError, ExitStatus, Interrupted, Terminated
 
 #: The verbs in pipeline order: name -> (module, one-line summary). The summary is shown by
 #: `cqia --help` without importing the module. A verb whose module is absent is not listed.
@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Read datasets from the Hugging Face Hub, URLs and files as one JSONL stream."),
     "validate": ("cqia_cli.commands.validate",
                  "Check records against the COIG-CQIA schema; pass them through."),
+    "clean": ("cqia_cli.commands.clean",
+              "Repair text (whitespace, HTML, mojibake, LaTeX escapes, PII...); log every change."),
     "filter": ("cqia_cli.commands.filter",
                "Drop low-quality records by rules; explain every rejection."),
     "dedup": ("cqia_cli.commands.dedup",
@@ -35,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "Split records into train/valid/test sets or shards, deterministically."),
     "convert": ("cqia_cli.commands.convert",
                 "Convert between cqia, alpaca, sharegpt, messages and text formats."),
+    "review": ("cqia_cli.commands.review",
+               "Read records in the terminal; accept, reject or fix them; estimate quality."),
 }
 
 _debug = False
@@ -43,10 +47,6 @@ _debug = False
 def available_commands() -> list[str]:
     return [name for name, (module, _) in COMMANDS.items()
             if importlib.util.find_spec(module) is not None]
-
-
-class Terminated(BaseException):
-    """SIGTERM, turned into an exception so that outputs are cleaned up on the way out."""
 
 
 class _PipeClosed(Exception):
@@ -87,8 +87,17 @@ class CqiaGroup(click.Group):
         return status
 
 
-def _on_sigterm(signum, frame):
-    raise Terminated()
+_signalled: list[int] = []
+
+
+def _on_signal(signum, frame):
+    """The first SIGTERM or SIGINT becomes an exception (outputs are removed on the way out);
+    a second one, while that cleanup runs, is ignored so that it cannot leave a temporary file
+    (Ctrl-C and `timeout` signal the whole group, and a shell may signal twice)."""
+    if _signalled:
+        return
+    _signalled.append(signum)
+    raise Terminated() if signum == signal.SIGTERM else Interrupted()
 
 
 def _quiet_stdout() -> None:
@@ -102,7 +111,12 @@ def _quiet_stdout() -> None:
 
 def _run(fn) -> int:
     in_main = threading.current_thread() is threading.main_thread()
-    old_term = signal.signal(signal.SIGTERM, _on_sigterm) if in_main else None
+    if in_main:
+        _signalled.clear()
+        old_term = signal.signal(signal.SIGTERM, _on_signal)
+        old_int = signal.getsignal(signal.SIGINT)
+        if old_int is not signal.SIG_IGN:  # a background job of a shell ignores it
+            signal.signal(signal.SIGINT, _on_signal)
     try:
         rv = fn()
         try:
@@ -135,7 +149,7 @@ def _run(fn) -> int:
     except (BrokenPipeError, _PipeClosed):
         _quiet_stdout()
         return ExitStatus.PIPE
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         console.message("interrupted")
         return ExitStatus.INTERRUPTED
     except Terminated:
@@ -155,6 +169,7 @@ def _run(fn) -> int:
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
+            signal.signal(signal.SIGINT, old_int)
 
 
 def _set_debug(ctx, param, value):

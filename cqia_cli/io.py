@@ -1,12 +1,32 @@
 """The one I/O core of cqia: read records from files or stdin, write JSON lines atomically.
 
-No command opens files or parses JSON itself. A command does:
+No command opens files or parses JSON itself. A command builds its Job from the shared options
+(`io.job()`, see options.io_options) and either iterates records in this process:
 
-    with Job("validate", files, encoding=..., on_error=..., errors=..., output=..., quiet=...) as job:
+    with io.job() as job:
         for record in job.records():
             ...
             job.write(record)
         job.summary("validate: 12,725 records")
+
+or maps them, in `-j` worker processes (or threads for I/O-bound work), with `Job.map_lines`:
+the workers get raw lines and parse them with the one shared loop (`parse_lines`), the function
+gets runs of records and returns what to write, and this process writes the results in input
+order and reports bad lines exactly as plain iteration does. A whole mapping verb:
+
+    def shout(records):                       # runs in each worker, or here with -j 1
+        return b"".join(dumps({**r, "output": r["output"].upper()}) for r in records)
+
+    @command("shout", short_help="Upper-case every output.")
+    @io_options(jobs=True)
+    def cli(io):
+        with io.job() as job:
+            for data in job.map_lines(shout, io.jobs):
+                job.out.write_raw(data)
+
+A function may return more than bytes (side-output bytes, counts to add up, per-record keys for
+a decision the parent takes in input order, as dedup's does); the caller consumes each result
+as it comes.
 
 Reading: FILE... or stdin (`-`), compression by suffix (.gz .bz2 .xz, .zst with zstandard),
 a leading BOM, blank lines skipped, CRLF accepted, `--encoding` for ASCII-compatible encodings
@@ -15,7 +35,7 @@ counts them, and `--errors FILE` keeps them byte for byte.
 
 Writing: compact JSON, non-ASCII kept, keys in input order. A file output goes to a temporary
 file beside it and is renamed into place only when the command succeeds; an output that names an
-input is refused.
+input is refused. Side outputs (`--rejects`, `--dupes`, ...) come from `Job.side_output`.
 """
 
 from __future__ import annotations
@@ -23,12 +43,15 @@ from __future__ import annotations
 import bz2
 import codecs
 import gzip
+import io as _pyio
 import itertools
 import lzma
 import os
+import stat
 import sys
 import tempfile
 import zlib
+from collections import deque
 from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import orjson
@@ -372,6 +395,67 @@ def parse_line(line: bytes, encoding: str = "utf-8") -> dict | str | None:
     return obj
 
 
+Bad = tuple  # (line number, line, problem): a line that is not a record, as parse_lines finds it
+
+
+def parse_lines(lines: Sequence[bytes], first: int, encoding: str = "utf-8",
+                linenos: list | None = None) -> list[tuple[list[dict], "Bad | None"]]:
+    """Parse a batch of raw lines numbered from `first` (one of `RecordReader.raw_batches`):
+    the runs of records between bad lines, each with the bad line that ends it:
+    [([record, ...], (lineno, line, problem)), ..., ([record, ...], None)]. Blank lines are
+    skipped; a run may be empty. The one parse loop of every `-j` worker (`Job.map_lines`).
+    `linenos`, when given, receives the line number of every record, in order."""
+    loads = _loads
+    utf8 = encoding == "utf-8"
+    runs: list[tuple[list[dict], Bad | None]] = []
+    records: list[dict] = []
+    for lineno, line in enumerate(lines, first):
+        try:
+            obj = loads(line) if utf8 else loads(line.decode(encoding))
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: why, as iteration says it
+            problem = parse_line(line, encoding)
+            if problem is not None:  # None: a blank line
+                runs.append((records, (lineno, line, problem)))
+                records = []
+            continue
+        if type(obj) is not dict:
+            runs.append((records, (lineno, line, f"not a JSON object (a JSON {json_kind(obj)})")))
+            records = []
+            continue
+        records.append(obj)
+        if linenos is not None:
+            linenos.append(lineno)
+    runs.append((records, None))
+    return runs
+
+
+class _LineWork:
+    """The task of one `-j` worker in `Job.map_lines`: parse a batch, apply `func` to each run of
+    records: [(records in the run, func(run), or None for an empty run; the bad line after it
+    or None), ...]."""
+
+    def __init__(self, func: Callable[[list[dict]], Any], encoding: str, numbered: bool = False):
+        self.func = func
+        self.encoding = encoding
+        self.numbered = numbered
+
+    def __call__(self, batch: tuple[int, list[bytes]]) -> list:
+        first, lines = batch
+        func = self.func
+        if self.numbered:  # func(records, their line numbers)
+            linenos: list[int] = []
+            runs = parse_lines(lines, first, self.encoding, linenos)
+            out = []
+            at = 0
+            for records, bad in runs:
+                n = len(records)
+                out.append((n, func(records, linenos[at:at + n]) if records else None, bad))
+                at += n
+            return out
+        return [(len(records), func(records) if records else None, bad)
+                for records, bad in parse_lines(lines, first, self.encoding)]
+
+
 def _diagnose(line: bytes, exc: Exception, utf8: bool) -> str | None:
     """Why `line` did not parse; None for a blank line (skipped silently)."""
     if not line.strip():
@@ -419,37 +503,102 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.realpath(a) == os.path.realpath(b)
 
 
+def _std_fd(path: str) -> int | None:
+    """The descriptor a name such as /dev/stdout, /dev/stderr or /dev/fd/N (process
+    substitution, `>(cmd)`) stands for; None for any other path."""
+    for prefix in ("/dev/fd/", "/proc/self/fd/"):
+        if path.startswith(prefix) and path[len(prefix):].isdigit():
+            return int(path[len(prefix):])
+    return {"/dev/stdout": 1, "/dev/stderr": 2}.get(path)
+
+
+def _make_parents(directory: str, path: str) -> list[str]:
+    """Create the missing directories up to `directory`; returns those made, outermost first
+    (for `abort` to remove again). A failure is an output error (74)."""
+    missing = []
+    d = directory
+    while d and not os.path.isdir(d):
+        missing.append(d)
+        parent = os.path.dirname(d)
+        if parent == d:
+            break
+        d = parent
+    made: list[str] = []
+    for d in reversed(missing):
+        try:
+            os.mkdir(d)
+        except FileExistsError:
+            if not os.path.isdir(d):
+                _remove_dirs(made)
+                raise OutputError(f"{path}: cannot create directory {d}: not a directory") from None
+            continue
+        except OSError as e:
+            _remove_dirs(made)
+            raise OutputError(
+                f"{path}: cannot create directory {d}: {e.strerror or e}") from None
+        made.append(d)
+    return made
+
+
+def _remove_dirs(made: list[str]) -> None:
+    for d in reversed(made):
+        try:
+            os.rmdir(d)
+        except OSError:
+            break
+
+
+class _Stream(_pyio.RawIOBase):
+    """An Output as a writable, not seekable binary file object, for libraries that write to
+    one (numpy's savez): write errors are reported as the Output reports them."""
+
+    def __init__(self, out: "Output"):
+        super().__init__()
+        self._out = out
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self._out.write_raw(data)
+        return len(data)
+
+
 class Output:
-    """One output: stdout, or a file written atomically (temporary file renamed on commit)."""
+    """One output of a command, by what its path names:
+
+    - nothing or `-`: standard output;
+    - a new path or a regular file: a temporary file beside it, renamed into place by `commit`
+      (an interrupted or failed run leaves the old file, or no file); missing parent
+      directories are made (and removed again by `abort`);
+    - a symbolic link: the same, beside the file it points to; the link stays;
+    - anything else that exists (character or block device, FIFO, socket) and the names of
+      open descriptors (/dev/stdout, /dev/stderr, /dev/fd/N from `>(cmd)`): written in place,
+      never replaced.
+
+    A suffix .gz .bz2 .xz .zst compresses, whatever the kind. A write error is status 74.
+    """
 
     def __init__(self, path: str | None, *, inputs: Iterable[str] = (), label: str = "output"):
         self.path = None if is_stdio(path) else path
         self.label = label
         self._tmp: str | None = None
+        self._target: str | None = None  # the regular file the temporary file replaces
+        self._made: list[str] = []  # parent directories this output created
         self._file: BinaryIO | None = None
         self._raw_file: BinaryIO | None = None
+        self._close_raw = True  # False for standard output and error (flushed, not closed)
+        #: written in place: a device, FIFO, socket or descriptor; no temporary file
+        self.in_place = False
         self.count = 0
         if self.path is None:
-            self._file = _std_stream(sys.stdout, "wb")
+            self._file = self._raw_file = _std_stream(sys.stdout, "wb")
+            self._close_raw = False
             return
-        for src in inputs:
-            if not is_stdio(src) and os.path.exists(self.path) and _same_file(src, self.path):
-                raise OutputError(f"{self.path}: refusing to write over an input file (--{label})")
-        directory = os.path.dirname(os.path.abspath(self.path))
-        if not os.path.isdir(directory):
-            raise OutputError(f"{self.path}: cannot write: directory {directory} does not exist")
-        if os.path.isdir(self.path):
-            raise OutputError(f"{self.path}: cannot write: is a directory")
-        try:
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(self.path)}.", suffix=".part", dir=directory
-            )
-        except OSError as e:
-            raise OutputError(f"{self.path}: cannot write: {e.strerror or e}") from None
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        raw = os.fdopen(fd, "wb", buffering=1 << 16)
+        raw = self._open_special(self.path)
+        if raw is None:
+            raw = self._open_atomic(self.path, inputs)
         self._raw_file = raw
         kind = compression_of(self.path)
         if kind is None:
@@ -469,13 +618,80 @@ class Output:
                 raise OutputError(e.message) from None
             self._file = zstandard.ZstdCompressor().stream_writer(raw, closefd=False)
 
+    def _open_special(self, path: str) -> BinaryIO | None:
+        """Open in place what must not be replaced; None for a regular file or a new path."""
+        fd = _std_fd(path)
+        if fd is not None:
+            self.in_place = True
+            if fd in (1, 2):
+                self._close_raw = False
+                return _std_stream(sys.stdout if fd == 1 else sys.stderr, "wb")
+            try:
+                return os.fdopen(os.dup(fd), "wb", buffering=1 << 16)
+            except OSError as e:
+                raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None  # a new path, or a link to one
+        except OSError as e:
+            raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        if stat.S_ISREG(st.st_mode):
+            return None
+        if stat.S_ISDIR(st.st_mode):
+            raise OutputError(f"{path}: cannot write: is a directory")
+        self.in_place = True
+        try:
+            if stat.S_ISSOCK(st.st_mode):
+                import socket
+
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                try:
+                    sock.connect(path)
+                    return os.fdopen(sock.detach(), "wb", buffering=1 << 16)
+                except OSError:
+                    sock.close()
+                    raise
+            # a FIFO waits here for its reader, as `cat > fifo` does
+            return os.fdopen(os.open(path, os.O_WRONLY | os.O_NOCTTY), "wb",
+                             buffering=1 << 16)
+        except OSError as e:
+            raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+
+    def _open_atomic(self, path: str, inputs: Iterable[str]) -> BinaryIO:
+        """A temporary file beside the file `path` names (through links), for `commit`."""
+        for src in inputs:
+            if not is_stdio(src) and os.path.exists(path) and _same_file(src, path):
+                raise OutputError(f"{path}: refusing to write over an input file (--{self.label})")
+        target = os.path.realpath(path) if os.path.islink(path) else path
+        directory = os.path.dirname(os.path.abspath(target))
+        self._made = _make_parents(directory, path)
+        try:
+            mode = stat.S_IMODE(os.stat(target).st_mode)  # an existing file keeps its mode
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        try:
+            fd, self._tmp = tempfile.mkstemp(
+                prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory
+            )
+        except OSError as e:
+            _remove_dirs(self._made)
+            self._made = []
+            raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        self._target = target
+        os.fchmod(fd, mode)
+        return os.fdopen(fd, "wb", buffering=1 << 16)
+
     @property
     def name(self) -> str:
         return self.path or "<stdout>"
 
     def _fail(self, e: OSError) -> None:
-        if isinstance(e, BrokenPipeError) and self.path is None:
-            raise e
+        if isinstance(e, BrokenPipeError) and (
+                self.path is None or (self.in_place and self.label == "output")):
+            raise e  # the reader of the data went away: end quietly, as `cat` does
         raise OutputError(f"{self.name}: cannot write: {e.strerror or e}") from None
 
     def write(self, record: Any) -> None:
@@ -498,30 +714,40 @@ class Output:
     def write_text(self, text: str) -> None:
         self.write_raw(text.encode("utf-8"))
 
+    def stream(self) -> _Stream:
+        """This output as a writable binary file object (`write(bytes)`), not seekable."""
+        return _Stream(self)
+
     def commit(self) -> None:
-        """Flush; for a file, close and rename into place."""
+        """Flush; close a file (or device) and rename a temporary file into place."""
         try:
-            if self.path is None:
-                if self._file is not None:
-                    self._file.flush()
-                return
             if self._file is None:
+                return
+            if not self._close_raw:
+                if self._file is not self._raw_file:
+                    self._file.close()
+                self._raw_file.flush()
+                self._file = None
                 return
             if self._file is not self._raw_file:
                 self._file.close()
             self._raw_file.close()
             self._file = None
-            os.replace(self._tmp, self.path)
-            self._tmp = None
+            if self._tmp is not None:
+                os.replace(self._tmp, self._target)
+                self._tmp = None
+                self._made = []
         except OSError as e:
             self.abort()
             self._fail(e)
 
     def abort(self) -> None:
-        """Drop a file output: its temporary file is removed, the final name never appears."""
-        if self.path is None:
-            return
-        for f in (self._file, self._raw_file):
+        """Drop a file output: its temporary file is removed, the final name never appears, and
+        the directories made for it are removed again. A device or pipe is only closed."""
+        files = (self._raw_file,) if self.in_place else (self._file, self._raw_file)
+        if not self._close_raw:
+            files = ()
+        for f in files:
             if f is not None:
                 try:
                     f.close()
@@ -534,6 +760,8 @@ class Output:
             except OSError:
                 pass
             self._tmp = None
+        _remove_dirs(self._made)
+        self._made = []
 
 
 class Job:
@@ -566,6 +794,8 @@ class Job:
         self._outputs: list[Output] = []
         self._output_keys: dict[tuple, Output] = {}  # name and inode -> output, see side_output
         self._summaries: list[str] = []
+        #: with map_lines(numbered=True): the input the last result came from
+        self.input_name: str | None = None
         self.errors_out = self.side_output(errors, "errors") if errors else None
         if reader is not None:
             self.reader = reader(self.errors_out)
@@ -631,6 +861,78 @@ class Job:
         finally:
             self.progress.close()
 
+    def map_lines(
+        self,
+        func: Callable[[list[dict]], Any],
+        jobs: int = 1,
+        *,
+        batch: int = 512,
+        threads: bool = False,
+        initializer: Callable | None = None,
+        initargs: tuple = (),
+        numbered: bool = False,
+    ) -> Iterator[Any]:
+        """Apply `func` to the input records in `jobs` workers; yield its results in input order.
+
+        The input is read as raw lines in batches of `batch`; a worker parses them
+        (`parse_lines`: the one parse loop) and calls `func(records)` with each run of records
+        between bad lines (usually the whole batch). This process yields each result in input
+        order and reports every bad line after the results before it, exactly as plain
+        iteration does (`--on-error fail` raises at it, `skip` counts it and keeps it in
+        `--errors`); a reading error (corrupt compressed data) is raised after the results of
+        the lines read before it. `func` returns anything picklable, typically the bytes to
+        write (`dumps(record)` joined) and counts to add up.
+
+        jobs == 1 runs the same `func` here, in this process; jobs > 1 in worker processes
+        (`parallel.map_batches`: `func` is inherited when the workers fork, so a closure or an
+        object holding large state costs nothing; with spawn it must be picklable, and
+        `initializer(*initargs)` runs once in each worker). threads=True runs `func` in `jobs`
+        threads instead (`parallel.map_threads`), for I/O-bound work such as HTTP requests:
+        with batch=1, each call gets one record and `jobs` calls are in flight. Either way the
+        output is the same for every `jobs`, and SIGINT/SIGTERM end the workers at once.
+
+        numbered=True calls `func(records, linenos)` with the input line number of each record,
+        and sets `self.input_name` to the name of the input each result came from before it is
+        yielded, for work that reports where a record was (clean's --changes log).
+        """
+        from cqia_cli.parallel import map_batches, map_threads
+
+        reader = self.reader
+        names: deque = deque()
+        failed: list = []
+
+        def tasks():
+            try:
+                for name, first, lines in self.raw_batches(batch):
+                    names.append(name)
+                    yield first, lines
+            except CqiaError as e:
+                # a reading error: raised once the batches read before it are written, as
+                # plain iteration gives the records before it
+                failed.append(e)
+
+        work = _LineWork(func, reader.encoding, numbered)
+        if threads:
+            results = map_threads(work, tasks(), jobs)
+        else:
+            results = map_batches(work, tasks(), jobs, initializer=initializer,
+                                  initargs=initargs)
+        bad_line = reader.bad_line
+        try:
+            for runs in results:
+                name = names.popleft()
+                for n, result, bad in runs:
+                    if n:
+                        reader.records += n
+                        self.input_name = name
+                        yield result
+                    if bad is not None:
+                        bad_line(bad[1], bad[0], bad[2], path=name)
+        finally:
+            results.close()
+        if failed:
+            raise failed[0]
+
     def where(self) -> str:
         return self.reader.where()
 
@@ -671,7 +973,9 @@ class Job:
                 for out in self._outputs:
                     out.commit()
             except BaseException:
-                for out in self._outputs:  # the ones not committed yet leave no temporary file
+                # the ones not committed yet leave no temporary file; the last opened first, so
+                # that a directory made for several outputs is empty when its maker removes it
+                for out in reversed(self._outputs):
                     out.abort()
                 raise
             if not self.quiet:
@@ -681,20 +985,27 @@ class Job:
                     kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
                     console.message(f"skipped {self.reader.skipped:,} bad lines{kept}")
         else:
-            for out in self._outputs:
+            for out in reversed(self._outputs):
                 out.abort()
         return False
 
 
 def _file_keys(path: str) -> list[tuple]:
-    """What makes two output paths the same file: the absolute name, and the inode when the
-    file exists already (a link or another spelling of the same file)."""
-    keys: list[tuple] = [("name", os.path.abspath(path))]
+    """What makes two output paths the same file: the resolved name, and the inode when the
+    file exists already (a link or another spelling of the same file). None for what is
+    written in place (a device or pipe may take several outputs: `--rejects /dev/null
+    --errors /dev/null`)."""
+    if _std_fd(path) is not None:
+        return []
     try:
         st = os.stat(path)
     except OSError:
-        return keys
-    keys.append(("inode", st.st_dev, st.st_ino))
+        st = None
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return []
+    keys: list[tuple] = [("name", os.path.realpath(path))]
+    if st is not None:
+        keys.append(("inode", st.st_dev, st.st_ino))
     return keys
 
 

@@ -143,7 +143,7 @@ def io_options(
     decorators = []
     if files:
         decorators.append(click.argument("files", nargs=-1, metavar="[FILE]...",
-                                         type=click.Path(allow_dash=True, dir_okay=False)))
+                                         type=click.Path(allow_dash=True)))  # a directory: 66, by check_inputs
     if output:
         names.append("output")
         decorators.append(click.option(

@@ -1,9 +1,25 @@
-"""Order-preserving work over batches of records in `-j` processes.
+"""Order-preserving work over batches, in `-j` processes (CPU-bound) or threads (I/O-bound).
 
-`map_batches(func, batches, jobs)` yields `func(batch)` for each batch in input order. With
-`jobs == 1` it runs in this process; otherwise in a pool of worker processes, with at most a few
-batches per worker in flight, so memory stays flat however long the input is. Output is the same
-for every `-j`, because results are yielded in input order.
+    map_batches(func, batches, jobs)          # processes: func(batch) for each, in input order
+    map_threads(func, items, jobs)            # threads: the same contract, for HTTP calls
+
+Both yield `func(batch)` for each batch in input order, with at most a few batches per worker in
+flight, so memory stays flat however long the input is; output is the same for every `-j`.
+With `jobs == 1` the same `func` runs in this process. An exception raised by `func` is raised
+in the consumer when that batch's turn comes, after the results of the batches before it.
+
+The process pool is cqia's own, not multiprocessing.Pool: each worker has its own pair of
+queues and nothing is shared between workers, so a worker killed at any moment (Ctrl-C and
+`timeout` signal the whole process group) can never leave a lock held that the parent or
+another worker waits on. Workers die at once on SIGINT and SIGTERM; when the consumer stops
+(an error, a closed pipe, a signal to the parent alone) the workers are terminated, killed if
+they do not end within a second, and reaped: no orphan, no wait on a result in flight. A worker
+that dies on its own (killed by the OOM killer) is reported instead of waited for; one whose
+parent died exits by itself.
+
+With the "fork" start method (Linux), `func`, `initializer` and `initargs` are inherited by the
+workers, not pickled: closures and large objects (automata, models) cost nothing to hand over.
+Elsewhere they must be picklable.
 """
 
 from __future__ import annotations
@@ -11,12 +27,24 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import os
+import queue
 import signal
+import threading
+import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
+from cqia_cli.status import CqiaError, Interrupted, Terminated
+
 T = TypeVar("T")
 R = TypeVar("R")
+
+#: batches in flight per worker: enough to keep every worker busy while the parent writes
+WINDOW_PER_JOB = 3
+#: how long a finished consumer lets stopped workers end before killing them
+_GRACE = 1.0
+#: how often a waiting parent (or worker) checks that its peer is still alive
+_POLL = 0.5
 
 
 def resolve_jobs(jobs: int | None) -> int:
@@ -35,14 +63,6 @@ def chunked(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
-def _worker_init(initializer: Callable | None, initargs: tuple) -> None:
-    # Ctrl-C goes to the whole process group: let the parent handle it, quietly.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    if initializer is not None:
-        initializer(*initargs)
-
-
 def map_batches(
     func: Callable[[Any], R],
     batches: Iterable[Any],
@@ -52,6 +72,8 @@ def map_batches(
     initargs: tuple = (),
     window: int | None = None,
 ) -> Iterator[R]:
+    """`func(batch)` for each batch, in input order, in `jobs` worker processes (CPU-bound
+    work). `initializer(*initargs)` runs once in each worker (and in this process for -j 1)."""
     jobs = resolve_jobs(jobs)
     if jobs == 1:
         if initializer is not None:
@@ -59,26 +81,240 @@ def map_batches(
         for batch in batches:
             yield func(batch)
         return
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    window = window or jobs * 3
-    pool = ctx.Pool(jobs, _worker_init, (initializer, initargs))
-    pending: deque = deque()
+    pool = _ProcessPool(func, jobs, initializer, initargs)
+    window = max(window or jobs * WINDOW_PER_JOB, jobs)
+    ok = False
     try:
+        sent = 0
+        received = 0
         for batch in batches:
-            pending.append(pool.apply_async(func, (batch,)))
-            if len(pending) >= window:
-                yield pending.popleft().get()
-        while pending:
-            yield pending.popleft().get()
-        pool.close()
-        pool.join()
-    except BaseException:
-        # The consumer stopped (an error, a closed pipe, Ctrl-C): let the batches in flight
-        # finish first. Terminating a pool while a worker is writing a large result to it can
-        # wait forever; at most `window` batches are in flight.
-        for result in pending:
-            result.wait(timeout=30)
-        raise
+            pool.send(sent, batch)
+            sent += 1
+            if sent - received >= window:
+                yield pool.receive(received)
+                received += 1
+        while received < sent:
+            yield pool.receive(received)
+            received += 1
+        ok = True
     finally:
-        pool.terminate()
+        pool.close(ok)
+
+
+# -- processes ----------------------------------------------------------------------------------
+
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _worker_main(tasks, results, func, initializer, initargs, parent: int) -> None:
+    # The whole process group gets Ctrl-C and `timeout`'s SIGTERM: a worker just ends (no
+    # handler, no traceback); the parent reports it and cleans up. The parent started this
+    # process with both signals blocked, so one that came meanwhile is delivered now, to the
+    # default action, not to the parent's handler inherited by the fork (which would swallow
+    # a second signal).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    try:
+        if initializer is not None:
+            initializer(*initargs)
+        ready = True
+    except BaseException as e:  # noqa: BLE001 - reported by the parent on the first batch
+        ready = False
+        failure = _portable(e)
+    while True:
+        try:
+            item = tasks.get(timeout=_POLL)
+        except queue.Empty:
+            if os.getppid() != parent:  # the parent is gone: nobody will read the results
+                os._exit(1)
+            continue
+        if item is None:
+            break
+        if not ready:
+            results.put((False, failure))
+            continue
+        try:
+            out = (True, func(item))
+        except BaseException as e:  # noqa: BLE001 - raised in the parent, in order
+            out = (False, _portable(e))
+        results.put(out)
+    results.close()
+    results.join_thread()
+
+
+def _portable(e: BaseException) -> BaseException:
+    """`e`, or a stand-in that survives pickling with the same message."""
+    import pickle
+
+    try:
+        pickle.loads(pickle.dumps(e))
+        return e
+    except Exception:  # noqa: BLE001
+        if isinstance(e, CqiaError):
+            return CqiaError(e.message, e.status)
+        return RuntimeError(f"{type(e).__name__}: {e}")
+
+
+class _ProcessPool:
+    """`jobs` processes; batch k goes to worker k % jobs, whose results come back in order on
+    its own queue, so the parent reads result k from there."""
+
+    def __init__(self, func, jobs: int, initializer, initargs):
+        method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        ctx = mp.get_context(method)
+        self.jobs = jobs
+        self.procs: list = []
+        self.tasks: list = []
+        self.results: list = []
+        try:
+            for _ in range(jobs):
+                tasks, results = ctx.Queue(), ctx.Queue()
+                self.tasks.append(tasks)
+                self.results.append(results)
+                proc = ctx.Process(target=_worker_main, daemon=True,
+                                   args=(tasks, results, func, initializer, initargs,
+                                         os.getpid()))
+                # no signal between the fork and the worker's own handlers, nor between the
+                # start and the moment this process knows the worker (to end it)
+                blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+                try:
+                    proc.start()
+                    self.procs.append(proc)
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        except BaseException:
+            self.close(False)
+            raise
+
+    def send(self, k: int, batch) -> None:
+        self.tasks[k % self.jobs].put(batch)  # never blocks: the queue's thread writes it
+
+    def receive(self, k: int):
+        i = k % self.jobs
+        results = self.results[i]
+        while True:
+            try:
+                ok, value = results.get(timeout=_POLL)
+                break
+            except queue.Empty:
+                proc = self.procs[i]
+                if proc.is_alive():
+                    continue
+                try:  # a result may have arrived just before the worker ended
+                    ok, value = results.get(timeout=0.05)
+                    break
+                except queue.Empty:
+                    raise _died(proc.exitcode) from None
+        if not ok:
+            raise value
+        return value
+
+    def close(self, ok: bool) -> None:
+        """Stop the workers: let them finish (all results taken) or terminate them."""
+        if ok:
+            for tasks in self.tasks:
+                tasks.put(None)
+        else:
+            for proc in self.procs:
+                if proc.is_alive():
+                    try:
+                        proc.terminate()
+                    except OSError:
+                        pass
+        deadline = time.monotonic() + (10 * _GRACE if ok else _GRACE)
+        for proc in self.procs:
+            proc.join(max(0.0, deadline - time.monotonic()))
+        for proc in self.procs:
+            if proc.is_alive():
+                proc.kill()
+                proc.join(_GRACE)
+        for q in self.tasks + self.results:
+            q.cancel_join_thread()  # never wait at exit on data nobody will read
+            q.close()
+        self.procs = []
+
+
+def _died(exitcode: int | None) -> BaseException:
+    """What a worker's unexpected end means in the parent."""
+    if exitcode == -signal.SIGINT:
+        return Interrupted()
+    if exitcode == -signal.SIGTERM:
+        return Terminated()
+    how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"status {exitcode}"
+    return CqiaError(f"a worker process ended unexpectedly ({how}; out of memory?)")
+
+
+# -- threads ------------------------------------------------------------------------------------
+
+
+def map_threads(
+    func: Callable[[Any], R],
+    items: Iterable[Any],
+    jobs: int = 8,
+    *,
+    window: int | None = None,
+) -> Iterator[R]:
+    """`func(item)` for each item, in input order, in `jobs` threads: for I/O-bound work (HTTP
+    requests, 64 in flight), with the ordering and error contract of `map_batches`.
+
+    The threads are daemons: on an error or a signal the consumer stops at once, and calls in
+    flight are abandoned (their results dropped) rather than waited for, so the command still
+    ends within two seconds whatever the network does."""
+    jobs = max(1, jobs)
+    if jobs == 1:
+        for item in items:
+            yield func(item)
+        return
+    window = max(window or jobs * 2, jobs)
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    stop = threading.Event()
+    pending: deque = deque()
+
+    class _Slot:
+        __slots__ = ("done", "ok", "value")
+
+        def __init__(self):
+            self.done = threading.Event()
+
+    def work():
+        while not stop.is_set():
+            got = todo.get()
+            if got is None:
+                return
+            slot, item = got
+            try:
+                slot.value = func(item)
+                slot.ok = True
+            except BaseException as e:  # noqa: BLE001 - raised in the consumer, in order
+                slot.value = e
+                slot.ok = False
+            slot.done.set()
+
+    threads = [threading.Thread(target=work, daemon=True, name=f"cqia-map-{i}")
+               for i in range(jobs)]
+    for t in threads:
+        t.start()
+
+    def take():
+        slot = pending.popleft()
+        while not slot.done.wait(_POLL):
+            pass
+        if not slot.ok:
+            raise slot.value
+        return slot.value
+
+    try:
+        for item in items:
+            slot = _Slot()
+            pending.append(slot)
+            todo.put((slot, item))
+            if len(pending) >= window:
+                yield take()
+        while pending:
+            yield take()
+    finally:
+        stop.set()
+        for _ in threads:
+            todo.put(None)

@@ -31,6 +31,15 @@ DESCRIPTIONS = {
 }
 
 
+class Terminated(BaseException):
+    """SIGTERM, turned into an exception so that outputs are cleaned up on the way out."""
+
+
+class Interrupted(BaseException):
+    """SIGINT (Ctrl-C), as an exception of cqia's own: click would print a blank line for a
+    KeyboardInterrupt before cqia's one-line message."""
+
+
 class CqiaError(Exception):
     """An error reported as one line `cqia CMD: message` with an exit status; never a traceback."""
 

@@ -18,6 +18,7 @@ ARGS: dict[str, list[str]] = {
     "validate": ["--optional", "input"],
     "split": ["--ratios", "a=0.5,b=0.5", "-o", "{tmp}/{{split}}.jsonl"],
     "convert": ["--from", "cqia", "--to", "alpaca"],
+    "review": ["--apply"],
 }
 #: Verbs whose standard output is not JSON Lines (a report).
 REPORTS = {"stats"}

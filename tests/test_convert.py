@@ -377,7 +377,7 @@ def test_template_file_with_dotted_placeholders(tmp_path):
     res = invoke(["convert", "--template", tpl, "--set", "answer_from=human", FORUM])
     rec = res.records()[0]
     assert rec["instruction"].startswith("以用户") and rec["instruction"].endswith("{原创}")
-    assert rec["domain"] == ["论坛"] and rec["task_type"] == {"major": ["生成"], "minor": []}
+    assert rec["domain"] == ["论坛"] and rec["task_type"] == {"major": ["生成"], "minor": ["生成"]}
     assert invoke(["validate"], input=res.stdout_bytes).exit_code == 0
 
 
@@ -402,7 +402,7 @@ def test_map_and_set_build_valid_records():
     assert recs[0]["metadata"] == lines(FORUM)[0]["author"]["name"]
     assert recs[0]["domain"] == ["社交媒体"]
     assert set(recs[0]) == {"instruction", "input", "output", "task_type", "domain", "metadata",
-                            "answer_from", "human_verified"}
+                            "answer_from", "human_verified", "copyright"}
     assert invoke(["validate"], input=res.stdout_bytes).exit_code == 0
 
 

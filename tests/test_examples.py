@@ -47,9 +47,11 @@ def test_manifest_counts_add_up(cqia_run):
     for name, s in sources.items():
         assert s["fetched"] + s["unreadable"] == s["source_lines"], name
         assert s["valid"] + s["invalid"] == s["fetched"], name
-        assert s["kept"] + s["rejected"] == s["valid"], name
+        assert s["cleaned"] == s["valid"], name  # clean repairs, drops nothing
+        assert s["kept"] + s["rejected"] == s["cleaned"], name
     dirty = sources["forum-scrape"]
     assert dirty["unreadable"] >= 4 and dirty["invalid"] >= 5 and dirty["rejected"] >= 20
+    assert dirty["changed"] >= 1 and sum(s["changed"] for s in sources.values()) >= 10
     t = m["totals"]
     assert t["merged"] == t["survivors"] + t["duplicates"]
     assert t["duplicates"] >= 3  # the forum's copies of bundled records
@@ -86,7 +88,7 @@ def test_touching_one_source_rebuilds_only_what_depends_on_it(cqia_run):
     text = res.stdout.replace("\\\n", " ")
     cqia_lines = [line for line in text.splitlines() if line.startswith("cqia ")]
     per_source = [line for line in cqia_lines
-                  if line.split()[1] in ("fetch", "validate", "filter")]
+                  if line.split()[1] in ("fetch", "validate", "clean", "filter")]
     assert per_source and all("ruozhiba" in line for line in per_source)
     res = shell("make -C cqia > /dev/null && make -q -C cqia", cwd=cqia_run.parent, timeout=600)
     assert res.exit_code == 0, res.stderr[-2000:]
@@ -108,7 +110,12 @@ def test_decontaminate(examples):
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_many_machines(examples):
     pytest.importorskip("redis")
-    res = shell("make -C many-machines PORT=6397", cwd=examples, timeout=300)
+    import socket
+
+    with socket.socket() as s:  # a free port: other test runs on this machine may hold 6397
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    res = shell(f"make -C many-machines PORT={port}", cwd=examples, timeout=300)
     assert res.exit_code == 0, res.stderr[-2000:]
     out = examples / "many-machines" / "out"
     parts = sum(p.read_text("utf-8").count("\n") for p in out.glob("part-?.jsonl"))
@@ -116,3 +123,28 @@ def test_many_machines(examples):
     dupes = sum(p.read_text("utf-8").count("\n") for p in out.glob("part-?.dupes.jsonl"))
     assert kept + dupes == parts and dupes >= 3
     assert f"{kept:,} records" in (out / "stats.txt").read_text("utf-8")
+
+
+def test_review_targets(cqia_run):
+    """make review / review-report / reviewed: not in the default chain, and consistent."""
+    from cqia_cli.review.sample import Plan
+    from cqia_cli.review.session import Session
+
+    out = cqia_run / "out"
+    dry = shell("make -n -C cqia review REVIEWER=ann", cwd=cqia_run.parent)
+    assert dry.exit_code == 0 and "review --sample 200 --seed 1 --reviewer ann" in dry.stdout
+    deduped = str(out / "deduped.jsonl")
+    s = Session(deduped, deduped + ".review.sqlite", "ann", Plan(200, 1),
+                background_hash=False)
+    s.decide("accept")
+    s.move(1)
+    s.decide("reject", "wrong")
+    s.close()
+    rep = shell("make -s -C cqia review-report", cwd=cqia_run.parent)
+    assert rep.exit_code == 0, rep.stderr
+    assert "decided       2 (accepted 1, rejected 1)" in rep.stdout
+    res = shell("make -C cqia reviewed", cwd=cqia_run.parent)
+    assert res.exit_code == 0, res.stderr
+    lines = lambda p: len((out / p).read_bytes().splitlines())  # noqa: E731
+    assert lines("reviewed.jsonl") + lines("review-rejects.jsonl") == lines("deduped.jsonl")
+    assert lines("review-rejects.jsonl") == 1

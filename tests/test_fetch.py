@@ -782,3 +782,27 @@ def test_parquet_on_stdin(cache, tmp_path):
     res = fetch(cache, "--format", "parquet", "-", input=path.read_bytes())
     assert res.exit_code == 0, res
     assert res.records() == RECORDS
+
+
+def test_whole_repository_takes_data_files_only(server, cache):
+    """As hf://datasets/m-a-p/COIG-CQIA is laid out: subsets in folders, their metadata in
+    dataset_infos.json, and all of them again in one top-level file (issue 16)."""
+    files = _repo(server)
+    files["dataset_infos.json"] = json.dumps({"default": {"features": {}}}).encode()
+    files["set-full.jsonl"] = b"".join(files[p] for p in ("a/x.jsonl", "a/y.jsonl", "b/z.jsonl"))
+    files[".hidden/cache.jsonl"] = jsonl_bytes(RECORDS[:1])
+    res = fetch(cache, "--endpoint", server.url, "--add-source", "hf://datasets/org/set")
+    assert res.exit_code == 0, res
+    uris = list(dict.fromkeys(r["_source"]["uri"] for r in res.records()))
+    assert uris == [f"hf://datasets/org/set/{p}" for p in
+                    ("a/deep/w.jsonl.gz", "a/x.jsonl", "a/y.jsonl", "b/z.jsonl")]
+    assert ("cqia fetch: hf://datasets/org/set/set-full.jsonl: skipped, its name says it holds "
+            "the repository's other files in one") in res.stderr
+    # named, it is fetched
+    res = fetch(cache, "--endpoint", server.url, "hf://datasets/org/set/set-full.jsonl")
+    assert res.exit_code == 0 and len(res.records()) == len(RECORDS)
+    # a repository whose only data is one top-level file keeps it
+    server.repos[("org/flat", "main")] = {"all.jsonl": jsonl_bytes(RECORDS[:2]),
+                                          "dataset_infos.json": b"{}"}
+    res = fetch(cache, "--endpoint", server.url, "hf://datasets/org/flat")
+    assert res.exit_code == 0 and res.records() == RECORDS[:2]

@@ -80,7 +80,9 @@ def test_kept_plus_rejected_is_the_input_in_order(tmp_path):
 def test_length_short_answers_pass_fillers_and_empty_fields_do_not():
     assert run("length", rec("A")) is None
     assert run("length", rec("是")) is None
-    assert run("length", rec("顶！")) == ("output", "a filler reply: 顶！")
+    assert run("length", rec("顶！")) is None  # the non-answer rule's (knows the question)
+    assert run("length", rec("顶！"), filler=["shipped:filler.txt"]) == (
+        "output", "a filler reply: 顶！")
     assert run("length", rec("   ")) == ("output", "only whitespace")
     assert run("length", rec("答案", instruction="")) == ("instruction", "empty")
     assert run("length", {"instruction": "问题是什么？"}) == ("output", "missing")
@@ -170,9 +172,14 @@ def test_garbled():
     assert run("garbled", rec("锟斤拷烫烫烫"))[1] == "mojibake '锟斤拷'"
     assert run("garbled", rec("æ˜¯çš„ï¼Œæˆ‘"))[1].startswith("mojibake")
     assert run("garbled", rec("坏了\ufffd"))[1] == "replacement character U+FFFD"
-    assert run("garbled", rec("穴\ue36e中"))[1] == "private-use character U+E36E"
-    assert run("garbled", rec("穴\ue36e中"), private_use=False) is None
-    assert run("garbled", rec("设 $y=\x0crac{1}{2}$"))[1] == "control character U+000C"
+    # a private-use character beside Han in the range GBK decoders give rare characters is one
+    assert run("garbled", rec("穴\ue36e中")) is None
+    assert run("garbled", rec("持股5\uf8ff以上"))[1] == "private-use character U+F8FF"
+    assert run("garbled", rec("abc \ue36e def"))[1] == "private-use character U+E36E"
+    assert run("garbled", rec("持股5\uf8ff以上"), private_use=False) is None
+    assert run("garbled", rec("设 $y=\x0crac{1}{2}$"))[1] == (
+        "form feed U+000C where JSON read the LaTeX \\frac as an escape (repairable: cqia clean)")
+    assert run("garbled", rec("控制\x0c字符"))[1] == "control character U+000C"
     assert run("garbled", rec("😂😂😂🔥🔥🔥👍👍👍💯"))[1].startswith("symbols and emoji")
     assert run("garbled", rec("按规律排列：○●●●○●●●○●●●○……第19个是什么颜色？")) is None
     assert run("garbled", rec("今天天气很好😊，我们去公园散步吧，顺便买点水果。")) is None
@@ -294,7 +301,7 @@ def test_all_reasons_and_invert():
 
 
 def test_flags_override_defaults(tmp_path):
-    data = json.dumps(rec("短答案")) + "\n"
+    data = json.dumps(rec("短答案", instruction="这个字叫什么？")) + "\n"
     assert invoke(["filter", "-q"], input=data).records()
     rejects = tmp_path / "rejects.jsonl"
     res = invoke(["filter", "-q", "--min-len", "output=20", "--rejects", str(rejects)], input=data)
@@ -503,32 +510,33 @@ def test_parallel_bad_line_fails_at_the_same_line_as_serial(tmp_path):
 
 
 def test_worker_builds_its_own_filter_when_not_inherited():
-    """A spawned worker (no fork) builds the rules from their specs and gives the bytes,
-    counts and bad lines that the serial path gives."""
-    from cqia_cli.filtering import engine
+    """A spawned worker (no fork) gets FilterWork pickled, without its Filter: it builds the
+    rules from their specs and gives the bytes and counts that the parent's Filter gives."""
+    import pickle
+
     from cqia_cli.filtering.config import RuleSet as RS
+    from cqia_cli.filtering.engine import FilterWork
+    from cqia_cli.io import parse_lines
 
     rs = RS()
     specs = rs.specs(())
     lines = (FIX / "dirty.jsonl").read_bytes().splitlines(keepends=True)[:5]
     lines += [b"\n", b"[1]\n"] + (FIX / "clean.jsonl").read_bytes().splitlines(keepends=True)[:3]
-    saved = dict(engine._worker)
-    try:
-        engine._worker.clear()
-        engine.init_worker(specs, False, "utf-8", False, True)
-        segments, counts = engine.filter_lines((7, lines))
-    finally:
-        engine._worker.clear()
-        engine._worker.update(saved)
     flt = Filter(rs.build(()))
+    work = FilterWork(flt, specs, rejects=True)
+    copy = pickle.loads(pickle.dumps(work))
+    assert copy.filter is None  # not pickled: built from the specs on first use
+    runs = parse_lines(lines, 7, "utf-8")
+    assert [bad for _, bad in runs] == [(13, b"[1]\n", "not a JSON object (a JSON array)"), None]
+    results = [copy(records) for records, _ in runs]
+    assert results == [work(records) for records, _ in runs]
     recs = [json.loads(x) for x in lines if x.strip() and x != b"[1]\n"]
     kept = b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in recs
                     if flt.check(r) is None)
-    assert [bad for _, _, bad in segments] == [(13, b"[1]\n", "not a JSON object (a JSON array)"),
-                                               None]
-    assert b"".join(out for out, _, _ in segments) == kept
+    assert b"".join(out for out, _, _ in results) == kept
+    counts = [sum(c[0] for _, _, c in results), sum(c[1] for _, _, c in results)]
     assert counts[0] == 8 and counts[1] == len(kept.splitlines())
-    assert len(b"".join(side for _, side, _ in segments).splitlines()) == 8 - counts[1]
+    assert len(b"".join(side for _, side, _ in results).splitlines()) == 8 - counts[1]
 
 
 def test_parallel_corrupt_input_writes_what_serial_writes_before_failing(tmp_path):

@@ -251,9 +251,24 @@ def test_output_over_an_input_is_refused(tmp_path):
     assert path.read_bytes() == _lines(RECS)
 
 
-def test_output_into_missing_directory(tmp_path):
-    with pytest.raises(OutputError, match="does not exist"):
-        Output(str(tmp_path / "no" / "out.jsonl"))
+def test_output_into_missing_directories_creates_them(tmp_path):
+    path = tmp_path / "a" / "b" / "out.jsonl"
+    write_records(str(path), RECS)
+    assert list(read_records([str(path)])) == RECS
+
+
+def test_aborted_output_removes_the_directories_it_made(tmp_path):
+    (tmp_path / "a").mkdir()
+    out = Output(str(tmp_path / "a" / "b" / "c" / "out.jsonl"))
+    assert (tmp_path / "a" / "b" / "c").is_dir()
+    out.abort()
+    assert list(tmp_path.iterdir()) == [tmp_path / "a"] and not any((tmp_path / "a").iterdir())
+
+
+def test_output_below_a_file_is_an_output_error(tmp_path):
+    (tmp_path / "f").write_bytes(b"x")
+    with pytest.raises(OutputError, match="cannot"):
+        Output(str(tmp_path / "f" / "sub" / "out.jsonl"))
 
 
 # -- fields ----------------------------------------------------------------------------------

@@ -364,10 +364,11 @@ def test_missing_input(out):
     assert res.stderr == "cqia split: nope.jsonl: no such file\n"
 
 
-def test_missing_output_directory(data, tmp_path):
-    res = invoke(["split", "--ratios", RATIOS, "-o", f"{tmp_path}/no/{{split}}.jsonl", data])
-    assert res.exit_code == 74
-    assert "does not exist" in res.stderr
+def test_missing_output_directories_are_made(data, tmp_path):
+    res = invoke(["split", "--ratios", RATIOS, "-o", f"{tmp_path}/no/such/{{split}}.jsonl", data])
+    assert res.exit_code == 0, res
+    assert sorted(p.name for p in (tmp_path / "no" / "such").iterdir()) == sorted(
+        f"{name}.jsonl" for name, _ in (r.split("=") for r in RATIOS.split(",")))
 
 
 def test_refuses_to_write_over_an_input(data, tmp_path):

@@ -538,3 +538,59 @@ def test_groups_with_jieba_figures_equal_the_subsets(tmp_path):
         alone = stats_json(sub, "--tokens", "--diversity")
         for part in ("text", "diversity", "duplicates", "fields"):
             assert group[part] == alone[part], (key, part)
+
+
+# -- numeric fields (issue 16) ----------------------------------------------------------------
+
+def _numeric_records(n: int = 80) -> list[dict]:
+    rng = random.Random(16)
+    return [{"instruction": f"问题{i}", "output": "答案" * (i % 5 + 1),
+             "upvotes": rng.randint(0, 900), "rating": rng.randint(1, 5),
+             "_source": {"uri": "dump.jsonl", "line": i + 1}} for i in range(n)]
+
+
+def test_bookkeeping_and_many_valued_numbers_are_summarised_not_tabulated(tmp_path):
+    recs = _numeric_records()
+    path = write_jsonl(tmp_path / "d.jsonl", recs)
+    res = invoke(["stats", path])
+    assert res.exit_code == 0
+    out = res.stdout
+    table = out[out.index("numeric fields"):].split("\n\n")[0]
+    ups = [r["upvotes"] for r in recs]
+    assert re.search(r"_source\.line\s+80\s+1\s+80\s+40\.5", table), table
+    assert re.search(rf"upvotes\s+80\s+{min(ups)}\s+{max(ups)}\s+", table), table
+    assert "_source.line:" not in out and "upvotes:" not in out  # no category tables
+    assert "rating: 5 values" in out  # few values: still a breakdown
+    body = stats_json(path)
+    assert body["numbers"]["_source.line"] == {"count": 80, "min": 1, "max": 80, "sum": 3240}
+    assert body["numbers"]["upvotes"]["sum"] == sum(ups)
+    assert "_source.line" not in body["auto_categories"] or \
+        body["auto_categories"]["_source.line"] is None
+
+
+def test_numbers_merge_exactly_and_compare(tmp_path):
+    recs = _numeric_records()
+    whole = write_jsonl(tmp_path / "all.jsonl", recs)
+    a = write_jsonl(tmp_path / "a.jsonl", recs[:30])
+    b = write_jsonl(tmp_path / "b.jsonl", recs[30:])
+    ja, jb = tmp_path / "a.json", tmp_path / "b.json"
+    assert invoke(["stats", "-q", "--json", a, "-o", ja]).exit_code == 0
+    assert invoke(["stats", "-q", "--json", b, "-o", jb]).exit_code == 0
+    merged = json.loads(invoke(["stats", "-q", "--merge", "--json", ja, jb]).stdout)
+    assert merged["numbers"] == stats_json(whole)["numbers"]
+    kept = write_jsonl(tmp_path / "kept.jsonl", [r for r in recs if r["upvotes"] >= 300])
+    res = invoke(["stats", "--compare", whole, kept])
+    assert res.exit_code == 0
+    section = res.stdout[res.stdout.index("upvotes (numbers)"):].split("\n\n")[0]
+    assert re.search(r"min\s+\d+\s+\d+", section)
+    assert "_source.line (numbers)" in res.stdout
+    assert not re.search(r"^_source\.line\n", res.stdout, re.M)  # not a category table
+
+
+def test_compare_shows_an_empty_value_as_quotes(tmp_path):
+    recs = [cqia_record(i, answer_from="" if i % 2 else "human") for i in range(6)]
+    a = write_jsonl(tmp_path / "a.jsonl", recs)
+    b = write_jsonl(tmp_path / "b.jsonl", recs[:3])
+    res = invoke(["stats", "--compare", a, b])
+    section = res.stdout[res.stdout.index("\nanswer_from\n"):].split("\n\n")[0]
+    assert re.search(r'^""\s+3\s+1\s+-2', section, re.M), section

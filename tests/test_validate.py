@@ -7,7 +7,7 @@ import pytest
 
 from cqia_cli.schema import Checker
 
-from conftest import cqia_record, invoke, write_jsonl
+from conftest import cqia_record, invoke, shell, write_jsonl
 
 
 @pytest.mark.parametrize("change,expected", [
@@ -72,7 +72,7 @@ def test_drop_invalid_and_invalid_file(tmp_path):
     path, recs = _file(tmp_path)
     bad = tmp_path / "invalid.jsonl"
     res = invoke(["validate", "--drop-invalid", "--invalid", bad, path])
-    assert res.exit_code == 1
+    assert res.exit_code == 0  # dropping was asked for: a filter's status (issue 16)
     assert res.records() == [recs[0], recs[2]]
     kept_aside = [orjson.loads(x) for x in bad.read_bytes().splitlines()]
     assert [dict((k, v) for k, v in r.items() if k != "_invalid") for r in kept_aside] == [
@@ -100,7 +100,7 @@ def test_max_problems(tmp_path):
     path = write_jsonl(tmp_path / "d.jsonl", [cqia_record(i, output="") for i in range(10)])
     res = invoke(["validate", "--max-problems", "3", path])
     assert sum(": output: empty" in line for line in res.stderr.splitlines()) == 3
-    assert "... and 7 more problems" in res.stderr
+    assert "cqia validate: 7 more problems, see --invalid FILE or --max-problems 0" in res.stderr
 
 
 def test_output_file_and_stdout(tmp_path):
@@ -110,3 +110,33 @@ def test_output_file_and_stdout(tmp_path):
     assert res.exit_code == 0 and res.stdout == ""
     assert [orjson.loads(x) for x in out.read_bytes().splitlines()] == [
         cqia_record(i) for i in range(3)]
+
+
+def test_problem_lines_are_capped_by_default(tmp_path):
+    """A raw dump has problems in every record: 20 lines, then a pointer; the table and the
+    summary still count them all (issue 16)."""
+    path = write_jsonl(tmp_path / "d.jsonl", [{"text": f"帖子{i}"} for i in range(500)])
+    res = invoke(["validate", path])
+    assert res.exit_code == 1
+    lines = res.stderr.splitlines()
+    assert sum(line.startswith(f"{path}:") for line in lines) == 20
+    assert "cqia validate: 3,480 more problems, see --invalid FILE or --max-problems 0" in lines
+    assert "validate: 500 records, 0 valid, 500 invalid (100.0%)" in lines
+    assert len(lines) < 60
+    everything = invoke(["validate", "--max-problems", "0", path])
+    assert sum(line.startswith(f"{path}:") for line in everything.stderr.splitlines()) == 3500
+    bad = tmp_path / "bad.jsonl"
+    aside = invoke(["validate", "--invalid", bad, path])
+    assert "3,480 more problems, see --max-problems 0" in aside.stderr
+
+
+def test_drop_invalid_exits_zero_unless_strict(tmp_path):
+    path, recs = _file(tmp_path)
+    assert invoke(["validate", "-q", "--drop-invalid", path]).exit_code == 0
+    res = invoke(["validate", "-q", "--drop-invalid", "--strict", path])
+    assert res.exit_code == 1 and res.records() == [recs[0], recs[2]]
+    assert invoke(["validate", "-q", path]).exit_code == 1
+    assert invoke(["validate", "-q", "--strict", path]).exit_code == 1
+    # in a pipefail pipeline
+    res = shell(f"set -o pipefail; cqia validate -q --drop-invalid {path} | wc -l")
+    assert res.exit_code == 0 and res.stdout.strip() == "2"

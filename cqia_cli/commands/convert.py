@@ -123,6 +123,13 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
         raise _usage("--name needs --dataset-info FILE")
     if dataset_info and not io.output:
         raise _usage("--dataset-info needs -o FILE (the file LLaMA-Factory will load)")
+    if dataset_info:
+        from cqia_cli.io import compression_of
+
+        if compression_of(io.output):
+            raise _usage(f"--dataset-info: LLaMA-Factory does not load compressed files "
+                         f"({io.output}; it takes arrow, csv, json, jsonl, parquet, txt): "
+                         f"write -o without the compression suffix")
     try:
         template_obj = load_text_template(text_template)
     except ValueError as e:
@@ -147,8 +154,8 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
         set_names = {p for p, _ in set_values}
         for needed in ("instruction", "output"):
             if not builder.provides(needed) and (needed,) not in set_names:
-                raise _usage(f"nothing gives the {needed}: add --map {needed}=FIELD, or a "
-                             f"template that has it")
+                raise _usage(f"nothing gives the {needed}: add --map {needed}=FIELD, "
+                             f"--set {needed}=TEXT, or a template that has it")
 
     with contextlib.ExitStack() as held, io.job() as job:
         from cqia_cli.containers import ContainerReader
@@ -242,17 +249,14 @@ def _locked_dir(path: str):
 
 def _write_info(job, info_out, path: str, name: str, target: str, convert) -> None:
     from cqia_cli.formats import llamafactory
-    from cqia_cli.io import compression_of
     from cqia_cli.status import DataError, InputError
 
     output = job.out.path
-    if compression_of(output):
-        job.note(f"{output}: LLaMA-Factory reads .json/.jsonl files, not compressed ones")
     entry = llamafactory.dataset_entry(
         target, llamafactory.file_name_for(output, path),
         system=convert.with_system > 0, history=convert.multi_turn > 0)
     existing = None
-    if os.path.exists(path):
+    if os.path.isfile(path):  # merge into a file; a device or FIFO is written, never read
         try:
             with open(path, "rb") as f:
                 existing = f.read()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import click
 
 from cqia_cli import console
@@ -164,8 +162,9 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         list_rules) -> None:
     """Drop low-quality records by rules, writing the kept ones unchanged.
 
-    Rules (see --list-rules): length, cjk-ratio, pii, ads, blocklist, llm-boilerplate,
-    repetition, garbled, references-missing-media, echo, threshold, where. Without options a
+    Rules (see --list-rules): length, non-answer, cjk-ratio, pii, ads, blocklist,
+    llm-boilerplate, repetition, garbled, references-missing-media, echo, threshold, where.
+    Without options a
     default set suited to Chinese SFT data runs (all but blocklist, threshold and where, which
     need files or conditions). A TOML recipe (--rules) selects and tunes rules, and flags
     override it. An unknown rule or parameter is a usage error.
@@ -175,6 +174,9 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
     record for record, in order. At the end a table on standard error counts the records each
     rule rejected, with the kept total (--report FILE writes it as JSON). Options may also come
     from the environment, as CQIA_FILTER_MIN_LEN=output=20 (one value a line for --where).
+    A field named by --threshold, --where or a length setting that most records lack is
+    reported on standard error (and in --report); a value out of its range, or a --where
+    nested more than 64 levels deep, is a usage error.
     """
     rs = build_ruleset(recipe, profile, no_defaults, enable, disable, settings, min_len, max_len,
                        min_cjk, blocklist, allowlist, thresholds, wheres)
@@ -185,8 +187,7 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         raise click.UsageError("--invert writes the dropped records to the output; it cannot be "
                                "combined with --rejects")
     from cqia_cli.filtering.config import ConfigError
-    from cqia_cli.filtering.engine import Filter, Tally, annotation
-    from cqia_cli.parallel import resolve_jobs
+    from cqia_cli.filtering.engine import Filter, FilterWork, Tally
 
     specs = rs.specs(tuple(io.fields))
     try:
@@ -195,89 +196,34 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         raise click.UsageError(str(e)) from None
     flt = Filter(rules, all_reasons)
     tally = Tally([r.name for r in rules])
-    jobs = resolve_jobs(io.jobs)
     with io.job() as job:
         rejects_out = job.side_output(rejects, "rejects") if rejects else None
         report_out = job.side_output(report, "report") if report else None
-        write = job.out.write
-        add = tally.add
+        write = job.out.write_raw
+        write_side = rejects_out.write_raw if rejects_out is not None else None
+        work = FilterWork(flt, specs, invert, rejects_out is not None)
+        for out, side, counts in job.map_lines(work, io.jobs, batch=BATCH):
+            if out:
+                write(out)
+            if side:
+                write_side(side)
+            tally.merge(*counts)
 
-        def handle(rec: dict, reasons) -> None:
-            add(reasons)
-            if reasons is None:
-                if not invert:
-                    write(rec)
-                return
-            note = annotation(reasons, all_reasons)
-            if invert:
-                write({**rec, "_reject": note})
-            elif rejects_out is not None:
-                rejects_out.write({**rec, "_reject": note})
-
-        if jobs == 1:
-            check = flt.check
-            for rec in job.records():
-                handle(rec, check(rec))
-        else:
-            _run_parallel(job, flt, specs, all_reasons, invert, rejects_out, jobs, tally)
-
+        missing = tally.missing_fields(flt)
         if report_out is not None:
             import orjson
 
             body = tally.as_dict(all_reasons)
+            body["missing_fields"] = missing
             body["settings"] = [{"rule": n, "fields": list(f), "params": p} for n, f, p in specs]
             report_out.write_raw(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
+        for row in missing:
+            console.warn(tally.missing_message(row))
         if not io.quiet:
             _print_table(tally, all_reasons)
         job.summary(f"filter: kept {tally.kept:,} of {tally.records:,} "
                     f"({console.fmt_share(tally.kept, tally.records)}), rejected "
                     f"{tally.rejected:,}")
-
-
-def _run_parallel(job, flt, specs, all_reasons: bool, invert: bool, rejects_out, jobs: int,
-                  tally) -> None:
-    """Workers parse, check and serialise batches of raw lines; this process only reads lines
-    and writes the bytes it gets back, in input order, reporting the bad lines the workers
-    found where the serial run would (the same message, --on-error and --errors)."""
-    from cqia_cli.filtering.engine import filter_lines, init_worker, share_filter
-    from cqia_cli.parallel import map_batches
-    from cqia_cli.status import CqiaError, DataError
-
-    share_filter(flt, specs)  # forked workers use it as it is
-
-    reader = job.reader
-    names: deque = deque()
-    failed: list = []
-
-    def batches():
-        try:
-            for name, first, lines in job.raw_batches(BATCH):
-                names.append(name)
-                yield first, lines
-        except CqiaError as e:
-            # a reading error: raised once the batches read before it are written, as the
-            # serial run writes the records before it
-            failed.append(e)
-
-    write_out = job.out.write_raw
-    write_side = rejects_out.write_raw if rejects_out is not None else None
-    bad_line = reader.bad_line
-    for segments, counts in map_batches(
-            filter_lines, batches(), jobs, initializer=init_worker,
-            initargs=(specs, all_reasons, reader.encoding, invert, rejects_out is not None)):
-        name = names.popleft()
-        for out, side, bad in segments:
-            if out:
-                write_out(out)
-            if side:
-                write_side(side)
-            if bad is not None:
-                if type(bad) is str:
-                    raise DataError(bad)
-                bad_line(bad[1], bad[0], bad[2], path=name)
-        tally.merge(*counts)
-    if failed:
-        raise failed[0]
 
 
 def _print_table(tally, all_reasons: bool) -> None:

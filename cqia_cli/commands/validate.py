@@ -26,12 +26,16 @@ EXAMPLES = [
 @command(
     "validate",
     examples=EXAMPLES,
-    exit_codes={1: "some record was invalid (the records were still written)"},
+    exit_codes={1: "some record was invalid (the records were still written); with "
+                   "--drop-invalid, only with --strict"},
     short_help="Check records against the COIG-CQIA schema.",
 )
 @io_options()
 @click.option("--drop-invalid", is_flag=True,
-              help="Pass only valid records to the output (invalid ones are still reported).")
+              help="Pass only valid records to the output (invalid ones are still reported); "
+                   "the status is then 0, as for a filter, unless --strict.")
+@click.option("--strict", is_flag=True,
+              help="Exit with status 1 when any record was invalid, also with --drop-invalid.")
 @click.option("--invalid", "invalid_path", metavar="FILE",
               help="Write invalid records here, each with an `_invalid` list of its problems.")
 @click.option("--optional", "optional", multiple=True, metavar="FIELD",
@@ -40,10 +44,12 @@ EXAMPLES = [
                    "when present.")
 @click.option("--answer-from", "answer_from", default=",".join(ANSWER_FROM), show_default=True,
               metavar="LIST", help="Comma-separated values accepted in answer_from.")
-@click.option("--max-problems", type=click.IntRange(min=0), default=0, metavar="N",
-              help="Print at most N problem lines (0: all); the summary counts them all.")
-def cli(io: IOOptions, drop_invalid: bool, invalid_path: str | None, optional: tuple,
-        answer_from: str, max_problems: int) -> None:
+@click.option("--max-problems", type=click.IntRange(min=0), default=20, show_default=True,
+              metavar="N",
+              help="Print at most N problem lines (0: all); the table and summary count them "
+                   "all, and --invalid FILE keeps every invalid record with its problems.")
+def cli(io: IOOptions, drop_invalid: bool, strict: bool, invalid_path: str | None,
+        optional: tuple, answer_from: str, max_problems: int) -> None:
     """Check each record against the COIG-CQIA schema and pass it through.
 
     Required: instruction and output (non-empty strings), input (a string, may be empty),
@@ -51,9 +57,11 @@ def cli(io: IOOptions, drop_invalid: bool, invalid_path: str | None, optional: t
     strings), answer_from ("human", "llm" or "expert"; see --answer-from), human_verified (true or false). metadata and
     copyright are optional strings. Fields starting with `_` and other extra fields pass.
 
-    Each problem is printed on standard error as `FILE:LINE: field: problem`, followed by a
-    table of problem counts and a summary. The exit status is 1 when any record was invalid,
-    so `cqia validate` can guard a pipeline.
+    Each problem is printed on standard error as `FILE:LINE: field: problem` (the first 20;
+    see --max-problems), followed by a table of problem counts and a summary. The exit status
+    is 1 when any record was invalid, so `cqia validate` can guard a pipeline; with
+    --drop-invalid it is 0 (the invalid records were asked to be dropped, and `set -o
+    pipefail` pipelines go on), unless --strict.
     """
     check = Checker(optional=optional,
                     answer_from=tuple(v.strip() for v in answer_from.split(",")))
@@ -81,15 +89,18 @@ def cli(io: IOOptions, drop_invalid: bool, invalid_path: str | None, optional: t
             if invalid_out is not None:
                 invalid_out.write({**rec, "_invalid": [f"{f}: {p}" for f, p in problems]})
         total = valid + invalid
-        if not io.quiet and max_problems and printed < sum(counts.values()):
-            console.message(f"... and {sum(counts.values()) - printed:,} more problems")
+        more = sum(counts.values()) - printed
+        if not io.quiet and max_problems and more > 0:
+            keep = "" if invalid_path else "--invalid FILE or "
+            console.message(f"{more:,} more problem{'s' if more != 1 else ''}, see {keep}"
+                            f"--max-problems 0")
         if counts and not io.quiet:
             _print_table(counts, total)
         job.summary(
             f"validate: {total:,} records, {valid:,} valid, {invalid:,} invalid "
             f"({console.fmt_share(invalid, total)})"
         )
-    if invalid:
+    if invalid and (strict or not drop_invalid):
         raise CheckFailed("")
 
 

@@ -21,8 +21,6 @@ log-structured merge tree, so that a batch of keys is added or looked up with a 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from array import array
 from typing import Any
 
@@ -351,7 +349,9 @@ class MemoryIndex:
 
     # -- files --------------------------------------------------------------------------------
 
-    def save(self, path: str) -> None:
+    def save(self, f) -> None:
+        """Write the index (.npz) to the binary file object `f` (an Output's stream: the core
+        writes it atomically, or in place on a device)."""
         ek, ev = self.exact.merged()
         bk, bv = self.bands.merged()
         meta = {"format": FORMAT, "params": self.params.to_dict(), "labels": self.labels,
@@ -368,19 +368,7 @@ class MemoryIndex:
         if self.ids is not None:
             arrays["ids"] = np.frombuffer(json.dumps(self.ids, ensure_ascii=False).encode(),
                                           dtype=np.uint8)
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",
-                                   dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
+        np.savez(f, **arrays)
 
     @staticmethod
     def read_meta(path: str) -> tuple[dict, Any]:

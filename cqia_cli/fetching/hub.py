@@ -131,6 +131,17 @@ def _glob_base(pattern: str) -> str:
 
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
+#: files the hub and `datasets` keep beside the data: JSON, but not records
+_METADATA = frozenset(("dataset_infos.json", "dataset_info.json", "dataset_dict.json",
+                       "state.json", "config.json", "croissant.json", "metadata.json"))
+#: a file stem that says it is every subset in one: COIG-CQIA-full, data_all, merged
+_AGGREGATE = re.compile(r"(?i)(?:^|[-_. ])(?:full|all|merged|combined)$|^(?:full|all|merged)\b")
+
+
+def _is_metadata(path: str) -> bool:
+    parts = path.split("/")
+    return parts[-1].lower() in _METADATA or any(p.startswith(".") for p in parts)
+
 
 class Hub:
     def __init__(self, endpoint: str | None, token: str | None, cache: Cache):
@@ -186,7 +197,7 @@ class Hub:
             entries = self.tree(hp, _glob_base(pattern), recursive=True)
             files = [e for e in entries if e.get("type") == "file" and regex.fullmatch(e["path"])]
         elif not pattern:
-            files = self._data_files(self.tree(hp, "", recursive=True))
+            files = self._whole_repository(hp, self._data_files(self.tree(hp, "", recursive=True)))
         else:
             parent = posixpath.dirname(pattern)
             found = [e for e in self.tree(hp, parent, recursive=False) if e["path"] == pattern]
@@ -202,7 +213,27 @@ class Hub:
 
     @staticmethod
     def _data_files(entries: list[dict]) -> list[dict]:
-        return [e for e in entries if e.get("type") == "file" and is_data_file(e["path"])]
+        """The files that hold records: by suffix (.jsonl .json .csv .tsv .parquet, maybe
+        compressed), without the hub's metadata files (dataset_infos.json and the like) and
+        anything in a hidden folder."""
+        return [e for e in entries if e.get("type") == "file" and is_data_file(e["path"])
+                and not _is_metadata(e["path"])]
+
+    def _whole_repository(self, hp: HubPath, files: list[dict]) -> list[dict]:
+        """A whole repository's data files, without a top-level file named as all of the
+        others in one (COIG-CQIA-full.jsonl, data_all.jsonl) when there are data files in
+        folders too: fetching both would give every record twice. It is named in a note."""
+        nested = [e for e in files if "/" in e["path"]]
+        if not nested:
+            return files
+        whole = [e for e in files if "/" not in e["path"] and _AGGREGATE.search(
+            posixpath.basename(e["path"]).split(".")[0])]
+        for e in whole:
+            self.settings.note(
+                f"{hp.uri(e['path'])}: skipped, its name says it holds the repository's other "
+                f"files in one; fetch it by name to take it instead "
+                f"({hp.uri(e['path'])}), or name folders or a glob to choose")
+        return [e for e in files if e not in whole]
 
     def remote(self, hp: HubPath, entry: dict) -> Remote:
         path = entry["path"]

@@ -54,27 +54,42 @@ def rule_class(name: str, where: str = "") -> type[Rule]:
 
 
 class RuleSet:
-    """The layered settings of every rule; `build()` makes the rule objects."""
+    """The layered settings of every rule; `build()` makes the rule objects.
+
+    The machinery serves any registry of named classes with `default_on`, `params` and
+    `param(name)`: `cqia clean` subclasses it for its steps (registry, noun and table)."""
+
+    #: name -> class; what a recipe table of this kind names (`[rules.NAME]`)
+    registry: dict = RULES
+    noun = "rule"
+    table = "rules"
 
     def __init__(self, defaults: bool = True):
         self.enabled: dict[str, bool] = {}
-        self.values: dict[str, dict[str, Any]] = {name: {} for name in RULES}
+        self.values: dict[str, dict[str, Any]] = {name: {} for name in self.registry}
         self.fields: dict[str, tuple] = {}
         self.use_defaults(defaults)
 
     def use_defaults(self, on: bool) -> None:
-        self.enabled = {name: bool(on and cls.default_on) for name, cls in RULES.items()}
+        self.enabled = {name: bool(on and cls.default_on) for name, cls in self.registry.items()}
+
+    def cls(self, name: str, where: str = ""):
+        try:
+            return self.registry[name]
+        except KeyError:
+            raise ConfigError(f"{where}unknown {self.noun} {name!r} "
+                              f"(known: {', '.join(self.registry)})") from None
 
     # -- changes -----------------------------------------------------------------------------
 
     def enable(self, name: str, on: bool = True, where: str = "") -> None:
-        rule_class(name, where)
+        self.cls(name, where)
         self.enabled[name] = on
 
     def set(self, rule: str, param: str, value: Any, *, field: str | None = None,
             append: bool = False, where: str = "") -> None:
         """Set one parameter; per-field values merge with what is there, lists may append."""
-        cls = rule_class(rule, where)
+        cls = self.cls(rule, where)
         try:
             p = cls.param(param)
         except KeyError as e:
@@ -98,10 +113,11 @@ class RuleSet:
 
     def apply_rules_table(self, table: Any, where: str) -> None:
         if not isinstance(table, dict):
-            raise ConfigError(f"{where}'rules' must be a table of [rules.NAME] tables")
+            raise ConfigError(f"{where}'{self.table}' must be a table of [{self.table}.NAME] "
+                              "tables")
         for name, settings in table.items():
-            here = f"{where}[rules.{name}]: "
-            rule_class(name, here)
+            here = f"{where}[{self.table}.{name}]: "
+            self.cls(name, here)
             if not isinstance(settings, dict):
                 raise ConfigError(f"{here}must be a table of parameters")
             enabled = settings.get("enabled", True)
@@ -114,9 +130,11 @@ class RuleSet:
 
     def apply_recipe(self, recipe: dict, source: str, profile: str | None = None) -> None:
         where = f"{source}: "
+        top_keys = tuple(self.table if k == "rules" else k for k in TOP_KEYS)
+        profile_keys = tuple(self.table if k == "rules" else k for k in PROFILE_KEYS)
         for key in recipe:
-            if key not in TOP_KEYS:
-                raise ConfigError(f"{where}unknown key {key!r} (known: {', '.join(TOP_KEYS)})")
+            if key not in top_keys:
+                raise ConfigError(f"{where}unknown key {key!r} (known: {', '.join(top_keys)})")
         profiles = recipe.get("profiles", {})
         if not isinstance(profiles, dict):
             raise ConfigError(f"{where}'profiles' must be a table of [profiles.NAME] tables")
@@ -132,9 +150,9 @@ class RuleSet:
             if not isinstance(body, dict):
                 raise ConfigError(f"{where}[profiles.{name}] must be a table")
             for key in body:
-                if key not in PROFILE_KEYS:
+                if key not in profile_keys:
                     raise ConfigError(f"{where}[profiles.{name}]: unknown key {key!r} "
-                                      f"(known: {', '.join(PROFILE_KEYS)})")
+                                      f"(known: {', '.join(profile_keys)})")
             chain.append((name, body))
             name = body.get("extends")
         chain.reverse()
@@ -144,18 +162,18 @@ class RuleSet:
         if not isinstance(defaults, bool):
             raise ConfigError(f"{where}defaults must be true or false")
         self.use_defaults(defaults)
-        if "rules" in recipe:
-            self.apply_rules_table(recipe["rules"], where)
+        if self.table in recipe:
+            self.apply_rules_table(recipe[self.table], where)
         for pname, body in chain:
-            if "rules" in body:
-                self.apply_rules_table(body["rules"], f"{where}[profiles.{pname}] ")
+            if self.table in body:
+                self.apply_rules_table(body[self.table], f"{where}[profiles.{pname}] ")
 
     # -- result ------------------------------------------------------------------------------
 
     def specs(self, global_fields: tuple = ()) -> list[tuple[str, tuple, dict]]:
         """(name, fields, parameters) of each enabled rule, in running order."""
         out = []
-        for name, cls in RULES.items():
+        for name, cls in self.registry.items():
             if not self.enabled.get(name):
                 continue
             fields = self.fields.get(name) or (global_fields if cls.text_rule else ()) or ()

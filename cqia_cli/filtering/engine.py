@@ -3,8 +3,8 @@
     flt = Filter(rules)
     reasons = flt.check(record)          # None, or [(rule, field, detail), ...]
 
-`filter_lines` is the batch function of `-j N`: a worker gets raw JSON lines, parses, checks
-and serialises them, and returns bytes to write, the lines it found bad and its counts, so the
+`FilterWork` is what `Job.map_lines` runs in each `-j` worker (and in process for -j 1): it
+checks and serialises a run of records and returns the bytes to write and its counts, so the
 parent only reads lines and writes bytes.
 """
 
@@ -15,9 +15,11 @@ from typing import Sequence
 
 import orjson
 
+from cqia_cli.fields import compile_path, get
 from cqia_cli.filtering.rules import Rule, Scan
 
 Reason = tuple[str, str, str]
+_ABSENT = object()
 
 
 class Filter:
@@ -27,10 +29,24 @@ class Filter:
         self._checks = [(r.name, r.check) for r in self.rules]
         scan = Scan(self.rules)
         self._scan = scan if scan.active else None
+        #: (rule, field, path) of the fields users named (Rule.watched), and how many records
+        #: checked since the last `take_missing` lacked each
+        self._watch = [(r.name, f, compile_path(f)) for r in self.rules for f in r.watched()]
+        self.missing: Counter = Counter()
+
+    def take_missing(self) -> dict:
+        """{(rule, field): records without it} since the last call; resets the counts."""
+        out = dict(self.missing)
+        self.missing.clear()
+        return out
 
     def check(self, record: dict) -> list[Reason] | None:
         """None when the record passes every rule; else the failing rule(s), in rule order."""
         found: list[Reason] | None = None
+        if self._watch:
+            for name, field, parts in self._watch:
+                if get(record, parts, _ABSENT) is _ABSENT:
+                    self.missing[name, field] += 1
         scan = self._scan
         if scan is not None:
             scan.reset()
@@ -43,10 +59,6 @@ class Filter:
                     found = []
                 found.append((name, hit[0], hit[1]))
         return found
-
-    def check_many(self, records: Sequence[dict]) -> list[list[Reason] | None]:
-        check = self.check
-        return [check(r) for r in records]
 
 
 def annotation(reasons: list[Reason], all_reasons: bool) -> dict | list:
@@ -64,6 +76,8 @@ class Tally:
         self.kept = 0
         self.first: Counter = Counter()
         self.failed: Counter = Counter()
+        #: (rule, field) -> records without that field (see Filter.take_missing)
+        self.missing: Counter = Counter()
 
     def add(self, reasons: list[Reason] | None) -> None:
         self.records += 1
@@ -74,15 +88,35 @@ class Tally:
         for name in dict.fromkeys(r[0] for r in reasons):
             self.failed[name] += 1
 
-    def merge(self, records: int, kept: int, first: dict, failed: dict) -> None:
+    def merge(self, records: int, kept: int, first: dict, failed: dict,
+              missing: dict | None = None) -> None:
         """Add the counts of another tally (a worker's, for one batch)."""
         self.records += records
         self.kept += kept
         self.first.update(first)
         self.failed.update(failed)
+        if missing:
+            self.missing.update(missing)
 
-    def counts(self) -> tuple[int, int, dict, dict]:
-        return self.records, self.kept, dict(self.first), dict(self.failed)
+    def counts(self) -> tuple[int, int, dict, dict, dict]:
+        return (self.records, self.kept, dict(self.first), dict(self.failed),
+                dict(self.missing))
+
+    def missing_fields(self, flt: "Filter | None" = None) -> list[dict]:
+        """The named fields missing from more than half of the records (taking what `flt`
+        counted since the last call): [{rule, field, missing, records}], worst first."""
+        if flt is not None:
+            self.missing.update(flt.take_missing())
+        n = self.records
+        rows = [{"rule": r, "field": f, "missing": k, "records": n}
+                for (r, f), k in self.missing.items() if n and k * 2 > n]
+        return sorted(rows, key=lambda row: (-row["missing"], row["rule"], row["field"]))
+
+    @staticmethod
+    def missing_message(row: dict) -> str:
+        n, k = row["records"], row["missing"]
+        how = f"every one of the {n:,} records" if k == n else f"{k:,} of {n:,} records"
+        return f"warning: {row['rule']}: field {row['field']!r} is missing from {how}"
 
     @property
     def rejected(self) -> int:
@@ -103,83 +137,57 @@ class Tally:
                 "kept_share": share(self.kept), "rules": rules}
 
 
-# -- worker side of -j N ------------------------------------------------------------------------
-
-_worker: dict = {}
+# -- the work of `Job.map_lines` -----------------------------------------------------------------
 
 
-def share_filter(flt: Filter, specs: list) -> None:
-    """Hand the parent's Filter to workers started by fork (they inherit it, with its
-    automata, instead of building their own); `init_worker` checks that the specs match."""
-    _worker.update(specs=specs, filter=flt, names=[r.name for r in flt.rules],
-                   all_reasons=flt.all_reasons)
+class FilterWork:
+    """Check a run of records and serialise them: (output bytes, rejects bytes, counts) where
+    the bytes are what `Output.write` would write and counts are `Tally.counts()`. The function
+    `Job.map_lines` runs in each worker (or in process for -j 1). Workers started by fork
+    inherit the parent's Filter, automata and all; pickled (spawn), it carries only the rule
+    specs and builds its Filter on first use."""
 
+    def __init__(self, flt: Filter, specs: list, invert: bool = False, rejects: bool = False):
+        self.filter = flt
+        self.specs = specs
+        self.all_reasons = flt.all_reasons
+        self.names = [r.name for r in flt.rules]
+        self.invert = invert
+        self.rejects = rejects
 
-def init_worker(specs: list, all_reasons: bool, encoding: str, invert: bool = False,
-                rejects: bool = False) -> None:
-    if _worker.get("specs") != specs or _worker.get("all_reasons") != all_reasons:
-        from cqia_cli.filtering.config import build_rules
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "filter": None}
 
-        rules = build_rules(specs)
-        _worker.update(specs=specs, filter=Filter(rules, all_reasons),
-                       names=[r.name for r in rules], all_reasons=all_reasons)
-    _worker.update(encoding=encoding, invert=invert, rejects=rejects)
+    def __call__(self, records: list[dict]) -> tuple[bytes, bytes, tuple]:
+        if self.filter is None:
+            from cqia_cli.filtering.config import build_rules
 
-
-Segment = tuple[bytes, bytes, "tuple[int, bytes, str] | str | None"]
-
-
-def filter_lines(batch: tuple[int, list[bytes]]) -> tuple[list[Segment], tuple]:
-    """Parse, check and serialise one batch of raw lines (numbered from `batch[0]`).
-
-    Returns the segments to write, in order: (output bytes, rejects bytes, then a bad line
-    (lineno, line, problem) that the parent reports, or a message to raise, or None), and the
-    batch's counts (`Tally.counts`). Output bytes are what `Output.write` would write."""
-    from cqia_cli.io import parse_line
-
-    first, lines = batch
-    w = _worker
-    check = w["filter"].check
-    all_reasons = w["all_reasons"]
-    invert = w["invert"]
-    rejects = w["rejects"]
-    encoding = w["encoding"]
-    tally = Tally(w["names"])
-    add = tally.add
-    dumps = orjson.dumps
-    nl = orjson.OPT_APPEND_NEWLINE
-    loads = orjson.loads
-    utf8 = encoding == "utf-8"
-    segments: list[Segment] = []
-    out: list[bytes] = []
-    side: list[bytes] = []
-    for lineno, line in enumerate(lines, first):
+            self.filter = Filter(build_rules(self.specs), self.all_reasons)
+        check = self.filter.check
+        all_reasons = self.all_reasons
+        invert = self.invert
+        keep_rejects = invert or self.rejects
+        tally = Tally(self.names)
+        add = tally.add
+        dumps = orjson.dumps
+        nl = orjson.OPT_APPEND_NEWLINE
+        out: list[bytes] = []
+        side: list[bytes] = []
+        kept, dropped = (side, out) if invert else (out, side)
         try:
-            rec = loads(line) if utf8 else loads(line.decode(encoding))
-        except ValueError:  # JSONDecodeError, UnicodeDecodeError: why, as iteration says it
-            problem = parse_line(line, encoding)
-            if problem is not None:  # None: a blank line
-                segments.append((b"".join(out), b"".join(side), (lineno, line, problem)))
-                out, side = [], []
-            continue
-        if type(rec) is not dict:
-            segments.append((b"".join(out), b"".join(side),
-                             (lineno, line, parse_line(line, encoding))))
-            out, side = [], []
-            continue
-        reasons = check(rec)
-        add(reasons)
-        try:
-            if reasons is None:
-                if not invert:
-                    out.append(dumps(rec, option=nl))
-                continue
-            if invert or rejects:
-                note = annotation(reasons, all_reasons)
-                (out if invert else side).append(dumps({**rec, "_reject": note}, option=nl))
+            for rec in records:
+                reasons = check(rec)
+                add(reasons)
+                if reasons is None:
+                    if not invert:
+                        kept.append(dumps(rec, option=nl))
+                elif keep_rejects:
+                    dropped.append(dumps({**rec, "_reject": annotation(reasons, all_reasons)},
+                                         option=nl))
         except TypeError as e:
-            segments.append((b"".join(out), b"".join(side),
-                             f"cannot write a record as JSON: {e}"))
-            return segments, tally.counts()
-    segments.append((b"".join(out), b"".join(side), None))
-    return segments, tally.counts()
+            from cqia_cli.status import DataError
+
+            raise DataError(f"cannot write a record as JSON: {e}") from None
+        # the named fields the records lacked (Rule.watched), counted by the Filter
+        tally.missing.update(self.filter.take_missing())
+        return b"".join(out), b"".join(side), tally.counts()

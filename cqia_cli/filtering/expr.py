@@ -157,6 +157,10 @@ def _lower(v: Any) -> Any:
 _FUNCS = {"len": (_len, 1), "lower": (_lower, 1), "num": (_num, 1)}
 
 
+#: the deepest nesting of parentheses, lists, calls and `not`s an expression may have
+MAX_DEPTH = 64
+
+
 class Parser:
     def __init__(self, text: str):
         self.text = text
@@ -164,6 +168,10 @@ class Parser:
         self.i = 0
         #: the field paths the expression reads, in order of appearance
         self.paths: list[str] = []
+        #: how deeply the parser is nested in parentheses, lists, calls and `not`s
+        self.depth = 0
+        #: the paths the expression asks exists() of: it expects them to be missing at times
+        self.optional: set[str] = set()
 
     # -- token helpers ---------------------------------------------------------------------
 
@@ -217,9 +225,19 @@ class Parser:
             return parts[0]
         return lambda r: all(p(r) for p in parts)
 
+    def nest(self) -> None:
+        """One level deeper (a parenthesis, list, call or `not`): deeper than MAX_DEPTH is an
+        error, not a RecursionError of the parser or the evaluator."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise ExprError(f"nested more than {MAX_DEPTH} levels deep (parentheses, lists, "
+                            "calls and 'not's count)")
+
     def not_(self) -> Evaluator:
         if self.accept("kw", "not"):
+            self.nest()
             inner = self.not_()
+            self.depth -= 1
             return lambda r: not inner(r)
         return self.cmp()
 
@@ -271,17 +289,21 @@ class Parser:
             return lambda r: const
         if kind == "op" and v == "(":
             self.i += 1
+            self.nest()
             inner = self.or_()
             self.expect("op", ")", "')'")
+            self.depth -= 1
             return inner
         if kind == "op" and v == "[":
             self.i += 1
+            self.nest()
             items: list[Evaluator] = []
             if not self.accept("op", "]"):
                 items.append(self.or_())
                 while self.accept("op", ","):
                     items.append(self.or_())
                 self.expect("op", "]", "',' or ']'")
+            self.depth -= 1
             return lambda r: [it(r) for it in items]
         if kind == "path":
             self.i += 1
@@ -314,17 +336,20 @@ class Parser:
             self.expect("op", ")", "')'")
             parts = compile_path(path)
             self.paths.append(path)
+            self.optional.add(path)
             return lambda r: get(r, parts, MISSING) is not MISSING
         if name not in _FUNCS:
             known = ", ".join(sorted([*_FUNCS, "exists"]))
             raise ExprError(f"at column {col}: unknown function {name}() (known: {known})")
         fn, arity = _FUNCS[name]
         args: list[Evaluator] = []
+        self.nest()
         if not self.accept("op", ")"):
             args.append(self.or_())
             while self.accept("op", ","):
                 args.append(self.or_())
             self.expect("op", ")", "',' or ')'")
+        self.depth -= 1
         if len(args) != arity:
             raise ExprError(f"at column {col}: {name}() takes {arity} argument, got {len(args)}")
         arg = args[0]
@@ -334,13 +359,14 @@ class Parser:
 class Expression:
     """A compiled expression: `Expression("score >= 8")(record)` is True or False."""
 
-    __slots__ = ("text", "paths", "_fn")
+    __slots__ = ("text", "paths", "optional", "_fn")
 
     def __init__(self, text: str):
         parser = Parser(text)
         self._fn = parser.parse()
         self.text = text
         self.paths = parser.paths
+        self.optional = parser.optional
 
     def __call__(self, record: dict) -> bool:
         return bool(self._fn(record))

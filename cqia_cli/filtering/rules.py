@@ -16,7 +16,9 @@ from typing import Any, ClassVar, Iterator
 import regex
 
 from cqia_cli.fields import as_text, compile_path, get
-from cqia_cli.filtering import pii
+from cqia_cli.text import pii
+from cqia_cli.text.latex import _LATEX as _EATEN, latex_repairable
+from cqia_cli.text.spans import CODE_OR_MATH, URLS, prose, without_code  # noqa: F401
 from cqia_cli.filtering.expr import ExprError, Expression, tokenize
 from cqia_cli.filtering.terms import load_matcher, read_terms
 
@@ -33,6 +35,8 @@ class Param:
     default: Any
     help: str
     choices: tuple = ()
+    #: (lowest, highest) a number may be (None: no bound), checked by `coerce`
+    bounds: tuple = (None, None)
 
     def describe_default(self) -> str:
         d = self.default
@@ -50,7 +54,7 @@ class Param:
         Raises ValueError with a message that names what is wrong."""
         kind = self.kind
         if kind.startswith("per-field"):
-            scalar = Param(self.name, kind.split("-")[-1], None, "")
+            scalar = Param(self.name, kind.split("-")[-1], None, "", bounds=self.bounds)
             if isinstance(value, dict):
                 return {str(k): scalar.coerce(v) for k, v in value.items()}
             if field is not None:
@@ -66,6 +70,24 @@ class Param:
             return {"*": scalar.coerce(value)}
         if field is not None:
             raise ValueError("is not a per-field parameter")
+        if kind in ("int", "float"):
+            number = self._number(value)
+            lo, hi = self.bounds
+            if lo is not None and number < lo or hi is not None and number > hi:
+                if hi is None:
+                    want = f"at least {lo:g}"
+                elif lo is None:
+                    want = f"at most {hi:g}"
+                else:
+                    want = f"between {lo:g} and {hi:g}"
+                raise ValueError(f"{number:g} is out of range: expected a number {want}")
+            if number != number:  # NaN
+                raise ValueError("expected a number, got NaN")
+            return number
+        return self._other(value)
+
+    def _number(self, value: Any) -> Any:
+        kind = self.kind
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError(f"expected an integer, got {value!r}")
@@ -86,6 +108,10 @@ class Param:
                 return float(str(value).strip())
             except ValueError:
                 raise ValueError(f"expected a number, got {value!r}") from None
+        raise AssertionError(kind)
+
+    def _other(self, value: Any) -> Any:
+        kind = self.kind
         if kind == "bool":
             if isinstance(value, bool):
                 return value
@@ -126,25 +152,9 @@ def per_field(values: dict, field: str, default: Any = None) -> Any:
 
 # -- text helpers ----------------------------------------------------------------------------
 
-_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`|\$\$.*?\$\$|\$[^$\n]+\$"
-                   r"|\\\[.*?\\\]|\\\(.*?\\\)", re.S)
-_URLS = re.compile(r"(?i)(?<![A-Za-z0-9])(?:https?://|www\.)\S+")
-
-
-def prose(text: str) -> str:
-    """The text without code blocks, inline code, LaTeX maths and links."""
-    if "`" in text or "$" in text or "\\" in text:
-        text = _CODE.sub(" ", text)
-    if "http" in text or "www." in text:
-        text = _URLS.sub(" ", text)
-    return text
-
-
-def without_code(text: str) -> str:
-    """The text without code blocks, inline code and LaTeX maths (links stay)."""
-    if "`" in text or "$" in text or "\\" in text:
-        return _CODE.sub(" ", text)
-    return text
+# prose() and without_code() live in the text module shared with clean and dedup
+_CODE = CODE_OR_MATH
+_URLS = URLS
 
 
 def _fmt(x: float) -> str:
@@ -189,6 +199,12 @@ class Rule:
 
     def setup(self, **values: Any) -> None:
         """Compile what the parameters say (patterns, lists); called once."""
+
+    def watched(self) -> list[str]:
+        """Fields the user named for this rule whose absence they should hear about: a
+        Filter counts the records without each one, and the command warns when most lack it
+        (`--threshold 'nosuchfield >= 5'` would otherwise drop everything silently)."""
+        return []
 
     @classmethod
     def param(cls, name: str) -> Param:
@@ -276,22 +292,34 @@ _FILLER_STRIP = regex.compile(r"[\s\p{P}]+")
 class Length(Rule):
     name = "length"
     summary = ("Characters per field (a Chinese character counts as one), optionally jieba "
-               "words; required fields that are empty or only whitespace; bare filler replies "
-               "(顶, 沙发, 同问, mark).")
+               "words; required fields that are empty or only whitespace (required follows "
+               "--field unless set).")
     default_fields = ("instruction", "input", "output")
     params = (
         Param("min", "per-field-int", {"instruction": 2, "output": 1},
-              "Fewest characters (surrounding whitespace not counted)."),
+              "Fewest characters (surrounding whitespace not counted).", bounds=(0, None)),
         Param("max", "per-field-int", {"instruction": 16384, "input": 32768, "output": 32768},
-              "Most characters (0: no limit)."),
-        Param("min_words", "per-field-int", {}, "Fewest jieba words (0: no limit; loads jieba)."),
-        Param("max_words", "per-field-int", {}, "Most jieba words (0: no limit; loads jieba)."),
+              "Most characters (0: no limit).", bounds=(0, None)),
+        Param("min_words", "per-field-int", {}, "Fewest jieba words (0: no limit; loads jieba).",
+              bounds=(0, None)),
+        Param("max_words", "per-field-int", {}, "Most jieba words (0: no limit; loads jieba).",
+              bounds=(0, None)),
         Param("required", "list", ("instruction", "output"),
               "Fields that must be present and not empty or only whitespace."),
-        Param("filler", "files", ("shipped:filler.txt",),
-              "Files of filler replies: an output that is nothing but one of them is rejected."),
+        Param("filler", "files", (),
+              "Files of filler replies: an output that is nothing but one of them is rejected "
+              "(none by default: the non-answer rule checks the shipped list, knowing the "
+              "kind of question)."),
         Param("filler_fields", "list", ("output",), "Fields checked against the filler list."),
     )
+
+    def __init__(self, fields: list[str] | tuple = (), **values: Any):
+        if fields and "required" not in values:
+            # `required` follows the fields read (-f text), unless it is set: the default
+            # required fields that are read, else all the fields read
+            default = self.param("required").default
+            values["required"] = [f for f in default if f in fields] or list(fields)
+        super().__init__(fields, **values)
 
     def setup(self, min, max, min_words, max_words, required, filler, filler_fields):
         self.min, self.max = min, max
@@ -304,6 +332,19 @@ class Length(Rule):
         self._words = bool(any(min_words.values()) or any(max_words.values()))
         #: field -> (min, max), looked up once per field name
         self._limits: dict[str, tuple] = {}
+
+    def watched(self) -> list[str]:
+        named: dict[str, None] = {}
+        if self.fields != self.default_fields:
+            named.update(dict.fromkeys(self.fields))
+        for p in self.params:
+            if p.kind.startswith("per-field"):
+                value = self.values[p.name]
+                named.update((k, None) for k, v in value.items()
+                             if k != "*" and p.default.get(k) != v)
+        if tuple(self.required) != tuple(self.param("required").default):
+            named.update(dict.fromkeys(self.required))
+        return list(named)
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for name, parts in self._required_paths:
@@ -344,6 +385,112 @@ class Length(Rule):
         return None
 
 
+class NonAnswer(Rule):
+    name = "non-answer"
+    summary = ("Outputs that answer nothing: only punctuation, symbols or emoji; forum filler "
+               "and slang (顶, cy, gkd, 插眼, 码住, +1: filler.txt); a bare number to a question "
+               "that asks for none; fewer characters than the kind of question needs (open "
+               "questions 4; the answers A, 对, 是 or a number pass for choice, yes/no, fill-in "
+               "and maths questions).")
+    default_fields = ("output",)
+    params = (
+        Param("min", "per-field-int",
+              {"open": 4, "short": 1, "choice": 1, "yesno": 1, "fill": 1, "maths": 1},
+              "Fewest letters, digits and ideographs an answer needs, per kind of question: "
+              "open, short (什么, 谁, 哪), choice, yesno, fill, maths; a question of several "
+              "kinds takes the lowest.", bounds=(0, None)),
+        Param("question", "list", ("instruction", "input"),
+              "Fields that hold the question whose kind is judged."),
+        Param("filler", "files", ("shipped:filler.txt",),
+              "Files of filler and slang replies: an answer that is nothing but one of them "
+              "(spaces, punctuation, symbols and case ignored) is rejected, unless it is what "
+              "the question asks for (the number 3 to a maths question, 对 to a yes/no one)."),
+        Param("symbols_only", "bool", True,
+              "Reject an answer with no letter, digit or ideograph (only punctuation, symbols, "
+              "emoji)."),
+        Param("numbers_only", "bool", True,
+              "Reject a bare number unless the question is a maths, fill-in or choice one."),
+    )
+    #: texts longer than this are not judged for filler, numbers or length
+    _SHORT = 40
+
+    def setup(self, min, question, filler, symbols_only, numbers_only):
+        from cqia_cli.filtering import answers
+
+        unknown = [k for k in min if k != "*" and k not in answers.KINDS]
+        if unknown:
+            raise ValueError(f"min: unknown kind of question {unknown[0]!r} (known: "
+                             f"{', '.join(answers.KINDS)})")
+        self.answers = answers
+        self.min = {k: per_field(min, k, 0) for k in answers.KINDS}
+        self._most = max(self.min.values())
+        self.question = [(f, compile_path(f)) for f in question]
+        terms, _, _ = read_terms(filler) if filler else ([], [], [])
+        self.filler = frozenset(answers.NOISE.sub("", t).lower() for t in terms) - {""}
+        self.symbols_only, self.numbers_only = symbols_only, numbers_only
+
+    def kinds(self, record: dict) -> frozenset:
+        parts = []
+        for _, path in self.question:
+            value = record.get(path[0]) if len(path) == 1 else get(record, path)
+            if value:
+                parts.append(value if type(value) is str else as_text(value))
+        return self.answers.question_kinds("\n".join(parts))
+
+    def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
+        a = self.answers
+        for field, parts in self._paths:
+            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+            if value is None or value == "":
+                continue
+            text = value if type(value) is str else as_text(value)
+            text = text.strip()
+            if not text:
+                continue
+            if len(text) > self._SHORT:
+                if self.symbols_only and _CONTENT_CHAR.search(text) is None:
+                    return field, f"only punctuation, symbols or emoji: {_clip(text)}"
+                continue
+            n = a.content_length(text)
+            if n == 0:
+                if (self.symbols_only and not (text.rstrip("。.！! ") in a.TICKS
+                                               and "yesno" in self.kinds(record))):
+                    return field, f"only punctuation, symbols or emoji: {_clip(text)}"
+                continue
+            key = a.NOISE.sub("", text).lower()
+            filler = a.is_filler(key, self.filler)
+            number = self.numbers_only and a.is_number(text)
+            if not (filler or number or n < self._most):
+                continue  # long enough for any kind of question: the kind is not needed
+            kinds = self.kinds(record)
+            if filler and not a.fits(kinds, key, text):
+                return field, f"a filler reply: {_clip(text)}"
+            if number and not kinds & {"maths", "fill", "choice"}:
+                return field, (f"only a number ({_clip(text)}) to {_kind_name(kinds)} "
+                               "question")
+            lo = min(self.min[k] for k in kinds)
+            if n < lo:
+                return field, (f"{n} character{'s' if n != 1 else ''}, below {lo} for "
+                               f"{_kind_name(kinds)} question")
+        return None
+
+
+#: a letter, digit or ideograph
+_CONTENT_CHAR = regex.compile(r"[\p{L}\p{N}]")
+
+
+def _clip(text: str, most: int = 24) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= most else text[:most - 1] + "…"
+
+
+def _kind_name(kinds: frozenset) -> str:
+    names = {"open": "an open", "short": "a short-answer", "choice": "a choice",
+             "yesno": "a yes/no", "fill": "a fill-in", "maths": "a maths"}
+    return " and ".join(names[k] if i == 0 else names[k].split(" ", 1)[1]
+                        for i, k in enumerate(sorted(kinds)))
+
+
 def _count_words(text: str) -> int:
     import logging
 
@@ -370,17 +517,21 @@ class CjkRatio(Rule):
     default_fields = ("output",)
     params = (
         Param("min", "per-field-float", {"output": 0.05},
-              "Lowest share of Han characters among letters."),
-        Param("max", "per-field-float", {}, "Highest share (e.g. 0.2 to keep English only)."),
+              "Lowest share of Han characters among letters.", bounds=(0, 1)),
+        Param("max", "per-field-float", {}, "Highest share (e.g. 0.2 to keep English only).",
+              bounds=(0, 1)),
         Param("min_letters", "int", 30,
-              "Judge only texts with at least this many letters outside code and maths."),
+              "Judge only texts with at least this many letters outside code and maths.",
+                    bounds=(0, None)),
         Param("unless_asked", "list", ("instruction",),
               "Fields that excuse a low share when they ask for another language (英文, 英语, "
               "English, 翻译成日文...) or are themselves below the minimum (an English exam "
               "question answered in English)."),
     )
     _ASKS_LANGUAGE = re.compile(r"(?i)英文|英语|英译|(?:翻译|译)成?(?:英|日|法|德|韩|俄|西班牙)"
-                                r"|用(?:英|日|法|德|韩|俄)|in english|into english")
+                                r"|用(?:英|日|法|德|韩|俄)|in english|into english"
+                                r"|口语|短语|词组|单词|词汇|句型|例句|俚语|地道表达|论文|文献"
+                                r"|书单|书名|片名|歌名|歌单|paper|phrase|idiom|vocabulary")
 
     def setup(self, min, max, min_letters, unless_asked):
         self.min, self.max, self.min_letters = min, max, min_letters
@@ -390,6 +541,9 @@ class CjkRatio(Rule):
         hit = super().check(record, scan)
         if hit is None or _BELOW not in hit[1]:
             return hit
+        value = get(record, compile_path(hit[0]))
+        if isinstance(value, str) and _short_lines(value):
+            return None
         for parts in self.asked:
             value = get(record, parts)
             if not isinstance(value, str) or not value:
@@ -429,6 +583,16 @@ class CjkRatio(Rule):
         if hi is not None and share > hi:
             return f"Han share {_fmt(share)} of {letters:,} letters, above {_fmt(hi)}"
         return None
+
+
+def _short_lines(text: str) -> bool:
+    """True when the text is a list of short lines (titles of papers, phrases for learners,
+    names), not prose: at least 3 lines, 80% of them at most 15 words."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if len(lines) < 3:
+        return False
+    short = sum(1 for line in lines if len(line.split()) <= 15 and len(line) <= 140)
+    return short >= 0.8 * len(lines)
 
 
 #: a line of code or data outside a code block: braces, tags, semicolons, assignments, JSON keys
@@ -666,9 +830,10 @@ class MissingMedia(TermRule):
 
 # -- repetition ------------------------------------------------------------------------------
 
-#: runs of one non-word character (------, ======, ......) count as one for n-grams
+#: runs of one non-word character (------, ======, ......) count as one for n-grams;
+#: decorative runs of ～ and 。 (and ，、~) in social-media posts are not spam
 RUN_CHARS = ("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
-             "！？。，、～!?~]")
+             "！？!?]")
 
 
 def _compile_fast(pattern: str):
@@ -693,19 +858,21 @@ class Repetition(Rule):
     default_fields = ("output",)
     params = (
         Param("max_run", "int", 9,
-              "Longest run of one character of `run_chars` (0: no limit)."),
+              "Longest run of one character of `run_chars` (0: no limit).", bounds=(0, None)),
         Param("run_chars", "str", RUN_CHARS,
               "Regex character class whose runs are measured (Han, kana, Hangul and "
-              "！？。，、～!?~; not spaces, digits or rules like ----)."),
+              "！？!?; not spaces, digits, rules like ---- nor decorative ～～～ and 。。。)."),
         Param("max_dup_lines", "float", 0.7,
-              "Highest share of non-empty lines that repeat an earlier line."),
+              "Highest share of non-empty lines that repeat an earlier line.", bounds=(0, 1)),
         Param("max_dup_sentences", "float", 0.7,
-              "Highest share of sentences that repeat an earlier sentence."),
-        Param("min_units", "int", 4, "Judge lines and sentences only when there are this many."),
-        Param("ngram", "int", 10, "Length of the character n-grams."),
+              "Highest share of sentences that repeat an earlier sentence.", bounds=(0, 1)),
+        Param("min_units", "int", 4, "Judge lines and sentences only when there are this many.",
+              bounds=(1, None)),
+        Param("ngram", "int", 10, "Length of the character n-grams.", bounds=(1, None)),
         Param("max_dup_ngrams", "float", 0.7,
-              "Highest share of character n-grams that repeat an earlier one."),
-        Param("min_chars", "int", 24, "Judge n-grams only in texts of at least this many chars."),
+              "Highest share of character n-grams that repeat an earlier one.", bounds=(0, 1)),
+        Param("min_chars", "int", 24, "Judge n-grams only in texts of at least this many chars.",
+              bounds=(0, None)),
     )
 
     def setup(self, max_run, run_chars, max_dup_lines, max_dup_sentences, min_units, ngram,
@@ -862,7 +1029,48 @@ def _has_astral_or_surrogate(text: str) -> bool:
     return _ASTRAL_OR_SURROGATE.search(text) is not None
 
 
-_CHAR_TRIGGERS = _char_triggers()
+#: the combining marks zalgo spam stacks: the combining diacritics blocks (U+0300.., U+1AB0..,
+#: U+1DC0.., U+20D0.., U+FE20..), Cyrillic, Hebrew, Arabic, Thai and Lao marks. Scripts whose
+#: letters legitimately stack marks (Devanagari, Tibetan) are not among them.
+_MARK_RANGES = [(0x0300, 0x036F), (0x0483, 0x0489), (0x0591, 0x05BD), (0x05BF, 0x05C7),
+                (0x0610, 0x061A), (0x064B, 0x065F), (0x0670, 0x0670), (0x06D6, 0x06ED),
+                (0x0E31, 0x0E31), (0x0E34, 0x0E3A), (0x0E47, 0x0E4E), (0x0EB1, 0x0EB1),
+                (0x0EB4, 0x0EBC), (0x0EC8, 0x0ECD), (0x1AB0, 0x1AFF), (0x1DC0, 0x1DFF),
+                (0x20D0, 0x20F0), (0xFE20, 0xFE2F)]
+
+
+#: one combining mark: a quick look before the run scan below
+_MARK = re.compile("[" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _MARK_RANGES) + "]")
+#: a run of combining marks and the character before it (or the start of the text)
+_MARK_RUN = re.compile("(^|[^" + "".join(f"{chr(a)}-{chr(b)}" for a, b in _MARK_RANGES) + "])(["
+                       + "".join(f"{chr(a)}-{chr(b)}" for a, b in _MARK_RANGES) + "]+)", re.M)
+#: private-use characters that GBK and GB 18030 decoders give rare Han characters (方正 and
+#: other font vendors' user-defined areas): between Han characters they are a rare character,
+#: not garbage
+_RARE_HAN_PUA = (0xE000, 0xE8FF)
+
+
+def _han(c: str) -> bool:
+    o = ord(c)
+    return (0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF
+            or 0x20000 <= o <= 0x3134F)
+
+
+def _rare_han(text: str, i: int) -> bool:
+    """True when the private-use character at `i` stands for a rare Han character: in the
+    range GBK decoders use for them, with a Han character beside it."""
+    if not _RARE_HAN_PUA[0] <= ord(text[i]) <= _RARE_HAN_PUA[1]:
+        return False
+    return (i > 0 and _han(text[i - 1])) or (i + 1 < len(text) and _han(text[i + 1]))
+
+
+#: LaTeX commands that start with a JSON escape letter: \f (form feed) of \frac, \b
+#: (backspace) of \beta, \boldsymbol
+_LATEX_ESCAPE = re.compile("[\x08\x0c][a-zA-Z]+")
+
+
+_CHAR_TRIGGERS = _char_triggers() + sorted({chr(cp) for a, b in _MARK_RANGES
+                                            for cp in range(a, min(b, 0xFFFF) + 1)})
 
 
 class Garbled(Rule):
@@ -873,17 +1081,34 @@ class Garbled(Rule):
     params = (
         Param("mojibake", "files", ("shipped:mojibake.txt",), "Files of mojibake sequences."),
         Param("max_symbols", "float", 0.3,
-              "Highest share of symbols and emoji among non-space characters."),
-        Param("min_chars", "int", 8, "Judge the symbol share only in texts this long."),
+              "Highest share of symbols and emoji among non-space characters.", bounds=(0, 1)),
+        Param("min_chars", "int", 8, "Judge the symbol share only in texts this long.",
+              bounds=(0, None)),
         Param("private_use", "bool", True,
-              "Reject private-use characters (false: keep them, e.g. for classical texts that "
-              "encode rare characters there)."),
+              "Reject private-use characters (false: keep them all). Those that GBK decoders "
+              "give rare Han characters (U+E000..U+E8FF) next to a Han character always pass: "
+              "classical texts carry rare characters that way."),
+        Param("max_marks", "int", 3,
+              "Most combining marks on one character (Thai, Arabic, Vietnamese need at most "
+              "3); more, or marks on a space, is zalgo spam (0: no check).",
+              bounds=(0, None)),
     )
 
-    def setup(self, mojibake, max_symbols, min_chars, private_use):
+    def setup(self, mojibake, max_symbols, min_chars, private_use, max_marks):
         self.matcher = load_matcher(list(mojibake)) if mojibake else None
         self.max_symbols, self.min_chars = max_symbols, min_chars
         self.private_use = private_use
+        self.max_marks = max_marks
+
+    def _zalgo(self, text: str) -> str | None:
+        for m in _MARK_RUN.finditer(text):
+            base, marks = m.group(1), m.group(2)
+            if len(marks) > self.max_marks:
+                return (f"{len(marks)} combining marks stacked on one character (zalgo text), "
+                        f"{_char(marks[0])}...")
+            if not base or base.isspace():
+                return f"combining mark {_char(marks[0])} on a space (zalgo text)"
+        return None
 
     def triggers(self) -> list[str] | None:
         if self.matcher is not None and self.matcher.patterns:
@@ -897,6 +1122,10 @@ class Garbled(Rule):
         return None
 
     def check_text(self, field: str, text: str) -> str | None:
+        if self.max_marks and _MARK.search(text):
+            zalgo = self._zalgo(text)
+            if zalgo:
+                return zalgo
         if _BAD_OR_SYMBOL.search(text) is None:
             hit = self.matcher.find(text) if self.matcher is not None else None
             return f"mojibake {hit!r}" if hit else None
@@ -905,8 +1134,18 @@ class Garbled(Rule):
             what = ("replacement character" if c == "\uFFFD" else
                     "control character" if ord(c) < 0xA0 else
                     "surrogate" if 0xD800 <= ord(c) <= 0xDFFF else "private-use character")
-            if what == "private-use character" and not self.private_use:
+            if what == "private-use character" and (not self.private_use
+                                                     or _rare_han(text, m.start())):
                 continue
+            if what == "control character":
+                # what clean's latex-escapes repairs (the shared detector), named as such
+                latex = _EATEN.match(text, m.start()) if latex_repairable(text, m.start()) \
+                    else None
+                if latex:
+                    name = "form feed" if c == "\x0c" else "backspace"
+                    cmd = ("\\f" if c == "\x0c" else "\\b") + latex.group(0)[1:]
+                    return (f"{name} {_char(c)} where JSON read the LaTeX {cmd} as an escape "
+                            "(repairable: cqia clean)")
             return f"{what} {_char(c)}"
         if self.matcher is not None:
             hit = self.matcher.find(text)
@@ -937,10 +1176,11 @@ class Echo(Rule):
         Param("source", "list", ("instruction",), "Fields the output must not merely repeat."),
         Param("min_chars", "int", 10,
               "Shortest output (without spaces and punctuation) judged as a substring; a shorter "
-              "one is judged only when equal (so the answer 'A' of a choice question passes)."),
+              "one is judged only when equal (so the answer 'A' of a choice question passes).",
+                    bounds=(0, None)),
         Param("min_share", "float", 0.6,
               "A substring counts only when it is at least this share of the source (so an "
-              "answer extracted from a long passage passes)."),
+              "answer extracted from a long passage passes).", bounds=(0, 1)),
     )
 
     def setup(self, source, min_chars, min_share):
@@ -1084,6 +1324,11 @@ class Threshold(Rule):
         self.conditions = [Condition(c) for c in conditions]
         self.keep_missing = missing == "keep"
 
+    def watched(self) -> list[str]:
+        if self.keep_missing:  # missing = "keep": the user expects records without it
+            return []
+        return list(dict.fromkeys(c.path for c in self.conditions))
+
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for cond in self.conditions:
             ok, value = cond.test(record)
@@ -1121,7 +1366,13 @@ class Where(Rule):
             try:
                 self.exprs.append(Expression(text))
             except ExprError as e:
-                raise ValueError(f"--where {text!r}: {e}") from None
+                shown = text if len(text) <= 60 else text[:57] + "..."
+                raise ValueError(f"--where {shown!r}: {e}") from None
+
+    def watched(self) -> list[str]:
+        # a path the expression tests with exists() is expected to be missing at times
+        return list(dict.fromkeys(p for e in self.exprs for p in e.paths
+                                  if p not in e.optional))
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         for e in self.exprs:
@@ -1132,7 +1383,7 @@ class Where(Rule):
 
 #: Every rule, in the order they run (cheap and decisive first); the first failure is reported.
 RULES: dict[str, type[Rule]] = {cls.name: cls for cls in (
-    Threshold, Where, Length, Echo, Garbled, Repetition, CjkRatio, LlmBoilerplate, Ads, Pii,
+    Threshold, Where, Length, NonAnswer, Echo, Garbled, Repetition, CjkRatio, LlmBoilerplate, Ads, Pii,
     MissingMedia, Blocklist,
 )}
 

@@ -47,10 +47,14 @@ def coerce(path: tuple, value: Any) -> Any:
         items = value if isinstance(value, list) else [value]
         return [v if type(v) is str else F.as_text(v) for v in items]
     if path == ("task_type",):
+        # minor, when not given, repeats major: never an empty list, which Hugging Face
+        # `datasets` types as a list of nulls that real COIG-CQIA records then fail to fit
         if isinstance(value, dict):
-            return {"major": coerce(("task_type", "major"), value.get("major", [])),
-                    "minor": coerce(("task_type", "minor"), value.get("minor", []))}
-        return {"major": coerce(("task_type", "major"), value), "minor": []}
+            major = coerce(("task_type", "major"), value.get("major", []))
+            return {"major": major,
+                    "minor": coerce(("task_type", "minor"), value.get("minor", [])) or major}
+        major = coerce(("task_type", "major"), value)
+        return {"major": major, "minor": list(major)}
     if path == ("human_verified",):
         if isinstance(value, bool):
             return value

@@ -268,12 +268,25 @@ def cqia_defaults(source: str) -> dict:
     answer_from is "llm" for alpaca and the chat formats (public sets in those formats are
     mostly model answers) and "human" for cqia records and raw dumps built with --map/--template.
     """
-    return {
-        "task_type": {"major": ["问答"], "minor": []},
+    #: records built from raw layouts (--map, --template); converted ones keep what they have
+    #: (a round trip through alpaca or a chat format with --keep-meta is exact)
+    made = source == "raw"
+    out = {
+        # minor never empty: Hugging Face `datasets` types a column of empty lists as a list
+        # of nulls, and then cannot load real COIG-CQIA records (lists of strings) with it
+        "task_type": {"major": ["问答"], "minor": ["问答"]},
         "domain": ["通用"],
+        "metadata": "",
         "answer_from": "llm" if source in ("alpaca", "sharegpt", "messages") else "human",
         "human_verified": False,
+        "copyright": "",
     }
+    if not made:
+        del out["metadata"], out["copyright"]
+    # built records get every COIG-CQIA field, so that Hugging Face `datasets` loads them and
+    # the published ones in one load_dataset(), in either order (it refuses a file with
+    # columns the first file lacks)
+    return out
 
 
 def write_cqia(conv: Conv, defaults: dict) -> dict:
@@ -290,9 +303,11 @@ def write_cqia(conv: Conv, defaults: dict) -> dict:
             value = meta[key]
             if key == "task_type":
                 if isinstance(value, str):  # from a CSV cell or --map
-                    value = {"major": [value], "minor": []}
+                    value = {"major": [value], "minor": [value]}
                 elif isinstance(value, dict) and ("major" not in value or "minor" not in value):
-                    value = {"major": defaults["task_type"]["major"], "minor": [], **value}
+                    major = value.get("major", defaults["task_type"]["major"])
+                    value = {"major": major, "minor": value.get("minor") or list(major),
+                             **{k: v for k, v in value.items() if k not in ("major", "minor")}}
             elif key == "domain" and isinstance(value, str):
                 value = [value]
             out[key] = value

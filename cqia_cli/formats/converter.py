@@ -10,6 +10,9 @@ from cqia_cli.formats.chat import (READERS, TARGETS, Conv, RecordProblem, apply_
                                    write_messages, write_sharegpt)
 
 
+_TEXT_SETS = frozenset(("instruction", "input", "output", "system", "history"))
+
+
 def load_text_template(value: str | None) -> Placeholders | None:
     """--text-template: the template itself, or @FILE to read it from FILE (UTF-8)."""
     if value is None:
@@ -85,6 +88,11 @@ class Converter:
     def __call__(self, rec: dict) -> dict:
         if self.builder is not None:
             rec = self.builder(rec)
+            # a --set of a text field gives it to every built record (--map output=text
+            # --set instruction=写一句): before reading, which needs instruction and output
+            for path, value in self.sets:
+                if len(path) == 1 and path[0] in _TEXT_SETS:
+                    rec[path[0]] = value
         conv = self.read(rec)
         if self.sets:
             apply_sets(conv, self.sets)

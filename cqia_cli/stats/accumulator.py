@@ -16,6 +16,9 @@ Memory stays bounded; what is kept per run (documented in docs/stats.md):
   order first seen; later new values are counted together as "other";
 - auto-detected categories: a field is tracked while it has at most AUTO_DISTINCT distinct
   scalar values of at most AUTO_VALUE_CHARS characters, and dropped for good once it has more;
+- numbers: count, min, max and sum of every auto-detected field whose values are all numbers
+  (four numbers a field); bookkeeping fields (`_`-prefixed: `_source.line`) and numeric fields
+  with more than NUMERIC_DISTINCT values are reported that way, never as categories;
 - duplicates: one 8-byte hash per distinct instruction and per distinct (instruction, input,
   output) triple: the only state that grows with the input (about 180 bytes per distinct
   record, measured);
@@ -50,6 +53,8 @@ DEFAULT_TEXT_FIELDS = ("instruction", "input", "output")
 MAX_FIELDS = 1000
 AUTO_DISTINCT = 50
 AUTO_VALUE_CHARS = 50
+#: a numeric field with more distinct values than this is summarised, not tabulated
+NUMERIC_DISTINCT = 12
 MAX_GROUPS = 100
 #: distinct record shapes (keys and value types) counted before they are expanded
 MAX_SHAPES = 10_000
@@ -196,6 +201,64 @@ class Tally:
         for v, n in d["values"]:
             t.add_key(value_key(v), int(n))
         return t
+
+
+class Numbers:
+    """count, min, max and sum of a field whose values are all numbers (booleans are not);
+    `dropped` once another value is seen."""
+
+    __slots__ = ("count", "min", "max", "total", "dropped")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.min = self.max = None
+        self.total = 0
+        self.dropped = False
+
+    def add(self, value: Any) -> None:
+        t = type(value)
+        if t is not int and t is not float or value != value:
+            self.dropped = True
+            return
+        self.count += 1
+        self.total += value
+        if self.min is None or value < self.min:
+            self.min = value
+        if self.max is None or value > self.max:
+            self.max = value
+
+    def merge(self, other: "Numbers") -> None:
+        if other.dropped:
+            self.dropped = True
+        if self.dropped or not other.count:
+            return
+        self.count += other.count
+        self.total += other.total
+        self.min = other.min if self.min is None else min(self.min, other.min)
+        self.max = other.max if self.max is None else max(self.max, other.max)
+
+    @property
+    def mean(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+    def to_json(self) -> dict | None:
+        if self.dropped:
+            return None
+        return {"count": self.count, "min": self.min, "max": self.max, "sum": self.total}
+
+    @classmethod
+    def from_json(cls, d: dict | None) -> "Numbers":
+        n = cls()
+        if d is None:
+            n.dropped = True
+        else:
+            n.count, n.min, n.max, n.total = d["count"], d["min"], d["max"], d["sum"]
+        return n
+
+
+def is_bookkeeping(path: str) -> bool:
+    """A field cqia (or another tool) adds for its own accounting: `_`-prefixed."""
+    return path.startswith("_")
 
 
 class FieldCounts:
@@ -390,6 +453,8 @@ class Accumulator:
         self.categories = {f: Tally(config.max_distinct) for f in cats}
         #: auto-detected categories: path -> Tally (dropped ones stay, marked)
         self.auto: dict[str, Tally] = {}
+        #: numeric summaries of the auto-detected fields: path -> Numbers
+        self.numeric: dict[str, Numbers] = {}
         self._not_auto = set(config.text_fields) | set(cats) | set(DEFAULT_TEXT_FIELDS)
         #: None with --no-duplicates
         self.dup_instruction = DupSet() if config.duplicates else None
@@ -597,19 +662,35 @@ class Accumulator:
             if t is dict or path in self._not_auto:
                 continue
             tally = self.auto.get(path)
-            if tally is not None and tally.dropped:
+            if tally is not None and tally.dropped and not self._numeric_alive(path):
                 continue
             auto.append((path, k))
         return nested, auto
 
+    def _numeric_alive(self, path: str) -> bool:
+        num = self.numeric.get(path)
+        return num is not None and not num.dropped
+
     def _auto_add(self, path: str, value: Any) -> None:
         if value is None:
             return
+        num = self.numeric.get(path)
+        if num is None and len(self.numeric) < MAX_FIELDS:
+            num = self.numeric[path] = Numbers()
+        if num is not None and not num.dropped:
+            num.add(value)
+            if num.dropped:
+                tally = self.auto.get(path)
+                if tally is not None and tally.dropped:
+                    self._drop_auto(path)
         tally = self.auto.get(path)
         if tally is None:
             if len(self.auto) >= MAX_FIELDS:
                 return
             tally = self.auto[path] = Tally(AUTO_DISTINCT + 1)
+            if is_bookkeeping(path):  # never a category
+                self._drop_auto(path)
+                return
         elif tally.dropped:
             return
         if not _auto_ok(value):
@@ -625,6 +706,8 @@ class Accumulator:
         tally.dropped = True
         tally.counts = {}
         tally.other = tally.records = 0
+        if self._numeric_alive(path):  # still summarised as numbers
+            return
         for table in (self._shapes, self._nested):
             for entry in table.values():
                 entry[-1] = [(p, k) for p, k in entry[-1] if p != path]
@@ -670,6 +753,13 @@ class Accumulator:
             mine.merge(tally)
             if len(mine.counts) > AUTO_DISTINCT:
                 self._drop_auto(path)
+        for path, num in other.numeric.items():
+            mine_n = self.numeric.get(path)
+            if mine_n is None:
+                if len(self.numeric) >= MAX_FIELDS:
+                    continue
+                mine_n = self.numeric[path] = Numbers()
+            mine_n.merge(num)
         if self.dup_triple is not None:
             self.dup_instruction.merge(other.dup_instruction)
             self.dup_triple.merge(other.dup_triple)
@@ -689,9 +779,24 @@ class Accumulator:
         return self
 
     def auto_categories(self) -> dict[str, Tally]:
-        """Auto-detected categorical fields: few distinct short values, seen in records."""
+        """Auto-detected categorical fields: few distinct short values, seen in records (not
+        the numeric fields that `numeric_fields` summarises)."""
+        numeric = self.numeric_fields()
         return {p: t for p, t in self.auto.items()
-                if not t.dropped and t.records and t.counts}
+                if not t.dropped and t.records and t.counts and p not in numeric}
+
+    def numeric_fields(self) -> dict[str, Numbers]:
+        """Fields summarised as numbers: every value a number, and the field bookkeeping
+        (`_`-prefixed) or with more than NUMERIC_DISTINCT distinct values."""
+        out = {}
+        for p, num in self.numeric.items():
+            if num.dropped or not num.count:
+                continue
+            tally = self.auto.get(p)
+            many = tally is None or tally.dropped or len(tally.counts) > NUMERIC_DISTINCT
+            if is_bookkeeping(p) or many:
+                out[p] = num
+        return out
 
     def to_json(self, *, config: bool = True) -> dict:
         self.finish()
@@ -708,6 +813,7 @@ class Accumulator:
         d["categories"] = {name: t.to_json() for name, t in self.categories.items()}
         d["auto_categories"] = {p: (None if t.dropped else t.to_json())
                                 for p, t in self.auto.items()}
+        d["numbers"] = {p: n.to_json() for p, n in self.numeric.items()}
         d["duplicates"] = None if self.dup_triple is None else {
             "instruction": self.dup_instruction.to_json(), "triple": self.dup_triple.to_json()}
         if self.diversity is not None:
@@ -746,6 +852,8 @@ class Accumulator:
             else:
                 tally = Tally.from_json(t, AUTO_DISTINCT + 1)
             acc.auto[path] = tally
+        for path, n in d.get("numbers", {}).items():  # absent from stats JSON of cqia <= 0.1
+            acc.numeric[path] = Numbers.from_json(n)
         if config.duplicates:
             acc.dup_instruction = DupSet.from_json(d["duplicates"]["instruction"])
             acc.dup_triple = DupSet.from_json(d["duplicates"]["triple"])

@@ -7,7 +7,9 @@ from html import escape
 
 from cqia_cli.stats.accumulator import Accumulator
 from cqia_cli.stats.render import (
+    NUMBER_COLUMNS,
     category_tallies,
+    number_rows,
     DUPLICATE_COLUMNS,
     compare_rows,
     duplicate_rows,
@@ -135,6 +137,11 @@ def _sections(acc: Accumulator, top: int) -> list[str]:
         body.append("<h2>Breakdowns</h2><p class=\"note\">Share of records; a list field "
                     "counts each of its values.</p><div class=\"charts\">" + "".join(charts)
                     + "</div>")
+
+    rows = number_rows(acc)
+    if rows:
+        body.append("<h2>Numeric fields</h2>")
+        body.append(_table(NUMBER_COLUMNS, rows))
 
     if acc.dup_triple is not None:
         body.append("<h2>Exact duplicates</h2>")

@@ -155,6 +155,7 @@ def render_report(acc: Accumulator, console, *, title: str, top: int = 10) -> No
     _texts(acc, console)
     _histograms(acc, console)
     _categories(acc, console, top)
+    _numbers(acc, console)
     if acc.dup_triple is not None:
         _duplicates(acc, console)
     if acc.diversity is not None:
@@ -257,6 +258,30 @@ def _categories(acc: Accumulator, console, top: int) -> None:
             t.add_row(label, num(rest), share(rest, acc.records), "")
         console.print(t)
         console.print()
+
+
+NUMBER_COLUMNS = ["field", "records", "min", "max", "mean"]
+
+
+def number_rows(acc: Accumulator) -> list[list[str]]:
+    """One row per numeric field (bookkeeping `_` fields, numbers with many values)."""
+    rows = []
+    for path, n in acc.numeric_fields().items():
+        rows.append([path, num(n.count), num(n.min), num(n.max), num(round(n.mean, 2))])
+    return rows
+
+
+def _numbers(acc: Accumulator, console) -> None:
+    rows = number_rows(acc)
+    if not rows:
+        return
+    t = _table("numeric fields")
+    for c in NUMBER_COLUMNS:
+        t.add_column(c, justify="left" if c == "field" else "right")
+    for row in rows:
+        t.add_row(_esc(row[0]), *row[1:])
+    console.print(t)
+    console.print()
 
 
 DUPLICATE_COLUMNS = ["of", "records", "distinct", "duplicates", "share"]
@@ -396,15 +421,33 @@ def compare_rows(before: Accumulator, after: Accumulator) -> Iterable[tuple]:
     fb, fa = before.fields.present, after.fields.present
     for path in field_order(dict.fromkeys([*fb, *fa])):
         yield ("fields present", path, fb.get(path, 0), fa.get(path, 0))
-    cats_b = {name: tally for name, _, tally in category_tallies(before)}
-    cats_a = {name: tally for name, _, tally in category_tallies(after)}
+    # a field summarised as numbers on either side is compared as numbers on both
+    numeric = list(dict.fromkeys([*before.numeric_fields(), *after.numeric_fields()]))
+
+    def numbers(acc, name):
+        n = acc.numeric.get(name)
+        return n if n is not None and not n.dropped and n.count else None
+
+    for name in numeric:
+        nb, na = numbers(before, name), numbers(after, name)
+        yield (f"{name} (numbers)", "records", nb.count if nb else 0, na.count if na else 0)
+        for m in ("min", "max", "mean"):
+            vb = getattr(nb, m) if nb else None
+            va = getattr(na, m) if na else None
+            yield (f"{name} (numbers)", m, _round(vb), _round(va))
+    cats_b = {name: tally for name, _, tally in category_tallies(before) if name not in numeric}
+    cats_a = {name: tally for name, _, tally in category_tallies(after) if name not in numeric}
     for name in dict.fromkeys(list(cats_b) + list(cats_a)):
         tb, ta = cats_b.get(name), cats_a.get(name)
         keys = dict.fromkeys([k for k, _ in (tb.top() if tb else [])]
                              + [k for k, _ in (ta.top() if ta else [])])
         for k in keys:
-            yield (name, key_label(k), tb.counts.get(k, 0) if tb else 0,
+            yield (name, value_label(k), tb.counts.get(k, 0) if tb else 0,
                    ta.counts.get(k, 0) if ta else 0)
+
+
+def _round(x):
+    return round(x, 2) if isinstance(x, float) else x
 
 
 def _han_pct(ts) -> float | None:
@@ -433,7 +476,8 @@ def render_compare(before: Accumulator, after: Accumulator, console, *, names: t
         t.add_column("after", justify="right")
         t.add_column("change", justify="right")
         t.add_column("", justify="right")
-        if section not in ("", "duplicates", "fields present") and not section.endswith(" length"):
+        if (section not in ("", "duplicates", "fields present")
+                and not section.endswith((" length", " (numbers)"))):
             rows = sorted(rows, key=lambda r: -max(r[1], r[2]))
             more = rows[top:]
             rows = rows[:top]

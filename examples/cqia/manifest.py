@@ -6,7 +6,8 @@
 It records the cqia version, every command line the Makefile ran (COMMANDS_FILE, from
 `make -Bn`), the sha256 of every input, and the record counts of every stage per source, and
 checks that they add up: for each source, fetched + unreadable = lines in the source;
-fetched = valid + invalid; valid = kept + rejected; then merged = the kept records of all
+fetched = valid + invalid; cleaned = valid (clean drops nothing; `changed` is how many records it
+repaired); cleaned = kept + rejected; then merged = the kept records of all
 sources, merged = survivors + duplicates, survivors = train + valid + test = converted.
 It exits with status 1 (and says which) when a count does not add up.
 """
@@ -27,6 +28,13 @@ def lines(path: Path) -> int:
         return 0
     with open(path, "rb") as f:
         return sum(1 for line in f if line.strip())
+
+
+def changed(report: Path) -> int:
+    """How many records `cqia clean` changed, from its --report; 0 when there is none."""
+    if not report.exists():
+        return 0
+    return json.loads(report.read_text("utf-8"))["changed"]
 
 
 def sha256(path: Path) -> str:
@@ -58,6 +66,8 @@ def main() -> int:
             "unreadable": lines(out / "fetched" / f"{name}.errors.jsonl"),
             "valid": lines(out / "valid" / f"{name}.jsonl"),
             "invalid": lines(out / "valid" / f"{name}.invalid.jsonl"),
+            "cleaned": lines(out / "cleaned" / f"{name}.jsonl"),
+            "changed": changed(out / "cleaned" / f"{name}.report.json"),
             "kept": lines(out / "filtered" / f"{name}.jsonl"),
             "rejected": lines(out / "filtered" / f"{name}.rejects.jsonl"),
         }
@@ -68,9 +78,11 @@ def main() -> int:
         if s["valid"] + s["invalid"] != s["fetched"]:
             problems.append(f"{name}: valid {s['valid']} + invalid {s['invalid']} "
                             f"!= fetched {s['fetched']}")
-        if s["kept"] + s["rejected"] != s["valid"]:
+        if s["cleaned"] != s["valid"]:
+            problems.append(f"{name}: cleaned {s['cleaned']} != valid {s['valid']}")
+        if s["kept"] + s["rejected"] != s["cleaned"]:
             problems.append(f"{name}: kept {s['kept']} + rejected {s['rejected']} "
-                            f"!= valid {s['valid']}")
+                            f"!= cleaned {s['cleaned']}")
     total = {
         "merged": lines(out / "merged.jsonl"),
         "survivors": lines(out / "deduped.jsonl"),

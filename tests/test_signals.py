@@ -1,0 +1,162 @@
+"""SIGTERM and SIGINT to the whole process group under -j N, at random moments, in a real shell.
+
+Ctrl-C in a shell and `timeout` signal every process of the group, the -j workers included.
+Whatever the moment (reading, mid-batch, writing, a worker returning a large result), the
+command must end within two seconds with 143 or 130, leave no temporary file, print no
+traceback and leave no worker behind.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+
+import orjson
+import pytest
+
+#: Python's own start-up (before cqia's first line runs) is outside cqia's reach: a SIGINT
+#: there makes the interpreter fail to import `site`; signals come after it
+EARLIEST = 0.15
+DEADLINE = 2.0
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """~40,000 distinct records (~30 MB): a -j 2 run of filter or dedup lasts a few seconds.
+    Some outputs are long, so that some batches' results are large."""
+    rng = random.Random(7)
+    path = tmp_path_factory.mktemp("signals") / "big.jsonl"
+
+    han = [chr(0x4E00 + i) for i in range(6000)]
+    pool = "".join(rng.choices(han, k=4_000_000))
+
+    def text(n: int) -> str:  # a slice at a random place: records are not near-duplicates
+        at = rng.randrange(len(pool) - n)
+        return pool[at:at + n]
+
+    with open(path, "wb") as f:
+        for i in range(40_000):
+            n = 20_000 if i % 997 == 0 else rng.randint(30, 400)
+            f.write(orjson.dumps({"instruction": text(20), "input": "", "output": text(n)},
+                                 option=orjson.OPT_APPEND_NEWLINE))
+    return path
+
+
+def _processes_naming(marker: str) -> list[int]:
+    pids = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+        except OSError:
+            continue
+        if marker.encode() in cmd and b"cqia" in cmd:
+            pids.append(int(pid))
+    return pids
+
+
+def _signal_run(tmp_path, big, argv: str, how: str, sig: str, after: float):
+    """Run `cqia ARGV` in bash, signal its process group `after` seconds in, return
+    (status, seconds from the signal to the end, stderr, files left, processes left)."""
+    work = tmp_path / f"run-{time.monotonic_ns()}"
+    work.mkdir()
+    marker = str(work)
+    cmd = f"cqia {argv} {big} -o {work}/out.jsonl"
+    if how == "timeout":
+        script = f"timeout --preserve-status -s {sig} {after} {cmd}"
+        proc = subprocess.Popen(["bash", "-c", script], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, cwd=work)
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=after + 30)
+        gone = time.monotonic() - start - after
+    else:  # kill -SIG -PGID: the command leads its own group, as a shell job does
+        proc = subprocess.Popen(["bash", "-c", f"exec {cmd}"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, cwd=work, start_new_session=True)
+        time.sleep(after)
+        sent = time.monotonic()
+        try:
+            os.killpg(proc.pid, getattr(signal, f"SIG{sig}"))
+        except ProcessLookupError:
+            pass
+        _, err = proc.communicate(timeout=30)
+        gone = time.monotonic() - sent
+        proc.returncode = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    # the workers of a parent that has ended: give them the time their poll takes to notice
+    left = _processes_naming(marker)
+    if left:
+        time.sleep(1.0)
+        left = _processes_naming(marker)
+    files = sorted(p.name for p in work.iterdir())
+    return proc.returncode, gone, err.decode("utf-8", "replace"), files, left
+
+
+def _check(results, expected_status):
+    interrupted = 0
+    for argv, how, sig, after, (status, gone, err, files, left) in results:
+        what = f"{argv} ({how} -s {sig} after {after:.2f}s)"
+        assert "Traceback" not in err, what + err
+        assert not left, f"{what}: processes left: {left}"
+        assert not [f for f in files if f.endswith(".part")], f"{what}: {files}"
+        if status == 0:  # finished before the signal
+            assert "out.jsonl" in files, what
+            continue
+        interrupted += 1
+        assert status == expected_status[sig], f"{what}: status {status}: {err}"
+        assert gone < DEADLINE, f"{what}: ended {gone:.2f}s after the signal"
+        assert files == [], f"{what}: {files}"
+        # the command's name is known once click has parsed it
+        how_ended = "terminated" if sig == "TERM" else "interrupted"
+        assert err.strip() in ("", f"cqia {argv.split()[0]}: {how_ended}",
+                               f"cqia: {how_ended}"), what + err
+    return interrupted
+
+
+STATUS = {"TERM": 143, "INT": 130}
+
+
+def _loop(tmp_path, big, argv: str, n: int, span: float, seed: int):
+    rng = random.Random(seed)
+    results = []
+    for i in range(n):
+        sig = ("TERM", "INT")[i % 2]
+        how = ("timeout", "killpg")[(i // 2) % 2]
+        after = round(rng.uniform(EARLIEST, span), 3)
+        results.append((argv, how, sig, after, _signal_run(tmp_path, big, argv, how, sig, after)))
+    interrupted = _check(results, STATUS)
+    assert interrupted >= n * 3 // 4, "the input is too small: most runs ended before the signal"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", ["filter -j 2 --rejects rejects.jsonl",
+                                  "dedup -j 2 --dupes d.jsonl"])
+def test_group_signals_at_random_moments(tmp_path, big, argv):
+    """20 signals per command, SIGTERM and SIGINT, through `timeout` and `kill -SIG -PGID`."""
+    _loop(tmp_path, big, argv, 20, 1.6, seed=hash(argv) & 0xFFFF)
+
+
+@pytest.mark.parametrize("argv", ["filter -j 2", "dedup -j 2"])
+def test_group_signals_quick(tmp_path, big, argv):
+    """The same, two signals per command (in the fast suite)."""
+    _loop(tmp_path, big, argv, 2, 1.2, seed=11)
+
+
+def test_signal_to_the_parent_alone_ends_the_workers(tmp_path, big):
+    """`kill PID` (not the group): the parent terminates its workers on the way out."""
+    work = tmp_path / "alone"
+    work.mkdir()
+    proc = subprocess.Popen(["cqia", "filter", "-j", "2", str(big), "-o", str(work / "o.jsonl")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
+    time.sleep(0.8)
+    proc.send_signal(signal.SIGTERM)
+    sent = time.monotonic()
+    _, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < DEADLINE
+    assert proc.returncode == 143, err
+    assert err.decode().strip() == "cqia filter: terminated"
+    assert not _processes_naming(str(work))
+    assert list(work.iterdir()) == []
