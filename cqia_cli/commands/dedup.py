@@ -135,7 +135,7 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
     from cqia_cli.dedup.sketch import MissingDependency, t2s_converter
     from cqia_cli.fields import compile_path
     from cqia_cli.io import check_inputs, is_stdio
-    from cqia_cli.status import CqiaError, ExitStatus, InputError, OutputError
+    from cqia_cli.status import CqiaError, ExitStatus, InputError
 
     if mark and dupes_path:
         raise click.UsageError("--mark removes nothing: it cannot be used with --dupes")
@@ -232,8 +232,7 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
         runner = Runner(opts, index, get_text)
         dupes = job.side_output(dupes_path, "dupes") if dupes_path else None
         clusters_out = job.side_output(clusters_path, "clusters") if clusters_path else None
-        if save_index:
-            _check_save_path(save_index, io.files)
+        index_out = job.side_output(save_index, "save-index") if save_index else None
         clusters = Clusters() if clusters_out is not None else None
         write = job.out.write
         write_dupe = dupes.write if dupes is not None else (lambda rec: None)
@@ -257,10 +256,7 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
             clusters.write(clusters_out, runner)
         if save_index:
             index.labels[index.labels.index("\x00current")] = stream_name
-            try:
-                index.save(save_index)
-            except OSError as e:
-                raise OutputError(f"{save_index}: cannot write: {e.strerror or e}") from None
+            index.save(index_out.stream())
             index.labels[index.labels.index(stream_name)] = "\x00current"
         st = runner.stats
         if st.empty:
@@ -302,18 +298,6 @@ def _warning(runner, fields) -> str:
                 f"for stricter matches, or compare fewer fields than {', '.join(fields)} "
                 "with --field")
     return msg
-
-
-def _check_save_path(path: str, inputs) -> None:
-    from cqia_cli.io import is_stdio
-    from cqia_cli.status import OutputError
-
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise OutputError(f"{path}: cannot write: directory {directory} does not exist")
-    for f in inputs:
-        if not is_stdio(f) and os.path.exists(path) and os.path.samefile(f, path):
-            raise OutputError(f"{path}: refusing to write over an input file (--save-index)")
 
 
 def _two_pass(job, io, runner, run, write, write_dupe, clusters) -> None:

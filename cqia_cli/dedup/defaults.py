@@ -13,7 +13,7 @@ TEMPLATE_SAMPLE = 10_000
 #: many (a shared phrase of 10 characters or more), not alone (a common word)
 TEMPLATE_RUN = 8
 #: engine.py: an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates
-BUCKET_LIMIT = 64
+BUCKET_LIMIT = 16
 #: run.py: records per batch (what a -j worker sketches at once)
 BATCH = 2048
 #: commands/dedup.py: warn when more than this share of the input is removed
