@@ -279,6 +279,7 @@ def big_corpus(tmp_path, n=3000) -> Path:
     return write_jsonl(tmp_path / "big.jsonl", recs)
 
 
+@pytest.mark.slow
 def test_jobs_output_is_byte_identical(tmp_path):
     path = big_corpus(tmp_path)
     one = shell(f"cqia dedup -q --mark {path} | md5sum; cqia dedup -q --dupes {tmp_path}/d1 "
@@ -372,6 +373,7 @@ def test_storage_options_are_checked_before_connecting(tmp_path, corpus):
     assert res.exit_code == 2 and "expected redis://HOST:PORT/DB" in res.stderr
 
 
+@pytest.mark.slow
 def test_property_kept_plus_dupes_is_the_input(tmp_path_factory):
     from hypothesis import given, settings, strategies as st
 
@@ -437,6 +439,7 @@ def corpus_with_bad_lines(tmp_path, name="bad.jsonl", n=5000, every=997) -> tupl
     return path, bad
 
 
+@pytest.mark.slow
 def test_jobs_bad_lines_skipped_and_kept_aside_as_serial(tmp_path):
     path, bad = corpus_with_bad_lines(tmp_path)
     runs = {}
@@ -455,6 +458,7 @@ def test_jobs_bad_lines_skipped_and_kept_aside_as_serial(tmp_path):
     assert runs["2"][1].endswith(f"skipped {len(bad)} bad lines (kept in {tmp_path}/E)\n")
 
 
+@pytest.mark.slow
 def test_jobs_bad_line_fails_at_its_line_with_what_came_before_written(tmp_path):
     path, bad = corpus_with_bad_lines(tmp_path)
     first_line, first_bad = bad[0]
@@ -471,6 +475,7 @@ def test_jobs_bad_line_fails_at_its_line_with_what_came_before_written(tmp_path)
     assert parallel.stdout == serial.stdout and serial.stdout.endswith("65\n")
 
 
+@pytest.mark.slow
 def test_jobs_bad_line_of_a_later_input_is_named_by_it(tmp_path):
     a = big_corpus(tmp_path, 2500)
     b = tmp_path / "b.jsonl"
@@ -483,6 +488,7 @@ def test_jobs_bad_line_of_a_later_input_is_named_by_it(tmp_path):
     assert res.exit_code == 0 and res.records()[-1] == {"instruction": "x"}
 
 
+@pytest.mark.slow
 def test_jobs_side_outputs_add_keys_last_whatever_the_record(tmp_path):
     """_dup_of and _cluster go last, or replace a key of that name where it is; an empty
     record gets them too; -j 2 writes what -j 1 writes."""
@@ -510,6 +516,7 @@ def test_jobs_side_outputs_add_keys_last_whatever_the_record(tmp_path):
     assert dupes[2] == {"_dup_of": {"line": 4, "similarity": 1.0, "measure": "identical"}}
 
 
+@pytest.mark.slow
 def test_jobs_pipe_from_stdin_and_head_end_quietly(tmp_path):
     path = big_corpus(tmp_path)
     res = shell(f"cat {path} | cqia dedup -j 2 | head -1")

@@ -101,6 +101,7 @@ def _race(path_a, path_b, url, ns, tmp_path, delay_first: str) -> tuple[bytes, b
     return out[0], out[1], dupes[0], dupes[1]
 
 
+@pytest.mark.slow
 def test_two_concurrent_shards_obey_the_rule_whatever_the_timing(corpus, tmp_path, redis_url,
                                                                  request):
     path, recs = corpus

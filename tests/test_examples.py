@@ -38,6 +38,7 @@ def cqia_run(examples) -> Path:
     return examples / "cqia"
 
 
+@pytest.mark.slow
 def test_manifest_counts_add_up(cqia_run):
     m = json.loads((cqia_run / "out" / "manifest.json").read_text("utf-8"))
     assert m["problems"] == [] and m["balance"]["ok"]
@@ -81,6 +82,7 @@ def test_second_make_does_nothing(cqia_run):
     assert res.exit_code == 0, res.stdout  # -q: status 0 when everything is up to date
 
 
+@pytest.mark.slow
 def test_touching_one_source_rebuilds_only_what_depends_on_it(cqia_run):
     src = cqia_run.parent / "data" / "ruozhiba.jsonl"
     os.utime(src, None)
@@ -107,6 +109,7 @@ def test_decontaminate(examples):
     assert kept + dupes == total
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is not installed")
 def test_many_machines(examples):
     pytest.importorskip("redis")

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from conftest import cqia_executable, cqia_record, invoke, shell, write_jsonl
-from test_fetch_server import Server
+from fetch_server import Server
 
 RECORDS = [cqia_record(i) for i in range(6)]
 
@@ -570,6 +570,7 @@ def test_offline_after_an_online_run_needs_no_network(server, cache):
     assert len(server.log) == n
 
 
+@pytest.mark.slow
 def test_two_fetches_of_one_file_at_once(server, tmp_path):
     exe = cqia_executable()
     data = _big(600)
@@ -806,3 +807,29 @@ def test_whole_repository_takes_data_files_only(server, cache):
                                           "dataset_infos.json": b"{}"}
     res = fetch(cache, "--endpoint", server.url, "hf://datasets/org/flat")
     assert res.exit_code == 0 and res.records() == RECORDS[:2]
+
+
+# -- the fake must behave like the hub where fetch relies on it --------------------------------
+
+
+def test_fake_hub_paginates_and_serves_ranges():
+    import urllib.request
+
+    srv = Server()
+    try:
+        srv.repos[("o/n", "main")] = {"a/x.jsonl": b"1\n", "a/y.jsonl": b"22\n", "z.csv": b"h\n"}
+        srv.page_size = 2
+        url = f"{srv.url}/api/datasets/o/n/tree/main?recursive=true"
+        paths = []
+        while url:
+            with urllib.request.urlopen(url) as resp:
+                paths += [e["path"] for e in json.load(resp)]
+                link = resp.headers.get("Link")
+            url = link[1:link.index(">")] if link else None
+        assert sorted(paths) == ["a", "a/x.jsonl", "a/y.jsonl", "z.csv"]
+        srv.files["/f"] = b"0123456789"
+        req = urllib.request.Request(f"{srv.url}/f", headers={"Range": "bytes=4-"})
+        with urllib.request.urlopen(req) as resp:
+            assert resp.status == 206 and resp.read() == b"456789"
+    finally:
+        srv.stop()

@@ -401,6 +401,7 @@ def test_list_rules_names_every_rule():
     assert "min                instruction=2, output=1" in out
 
 
+@pytest.mark.slow
 def test_shell_pipe_head_parallel_and_determinism(tmp_path):
     src = FIX / "clean.jsonl"
     big = tmp_path / "big.jsonl"

@@ -297,3 +297,25 @@ def test_default_text_joins_instruction_input_output():
     assert fields.record_text(rec, ["output", "other"]) == "答\nx"
     assert fields.TextGetter(["task_type.major"])({"task_type": {"major": ["a", "b"]}}) == "a\nb"
     assert fields.record_text({}) == ""
+
+
+def _deep_input(tmp_path):
+    deep: object = "x"
+    for _ in range(500):  # orjson reads 1024 levels but writes 254
+        deep = [deep]
+    good = {"instruction": "问题", "input": "", "output": "一个足够长的回答，说明了原因。"}
+    return write_jsonl(tmp_path / "deep.jsonl", [good, {**good, "deep": deep}, good])
+
+
+@pytest.mark.parametrize("args", [["dedup", "-j", "1"], ["dedup", "-j", "2"]])
+def test_a_record_too_deep_to_write_is_a_bad_line_at_its_file_and_line(tmp_path, args):
+    path = _deep_input(tmp_path)
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{{", "{").replace("}}", "}") for a in args]
+    res = invoke(args + [str(path)])
+    assert res.exit_code == 65, res
+    assert res.stderr.endswith(
+        f"cqia {args[0]}: {path}:2: cannot write a record as JSON: Recursion limit reached\n"), res
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(args + ["--on-error", "skip", "--errors", str(errors), str(path)])
+    assert res.exit_code == 0, res
+    assert errors.read_bytes() == path.read_bytes().splitlines(keepends=True)[1]

@@ -348,6 +348,7 @@ def _run(session, script, reasons=("off-topic", "wrong", "incomplete")):
     return app
 
 
+@pytest.mark.slow
 @needs_textual
 def test_pilot_accept_reject_edit_undo_skip_search_goto_quit(tmp_path):
     path = _file(tmp_path, 8)
@@ -530,6 +531,7 @@ def test_kill_9_mid_session_loses_at_most_one_decision(tmp_path):
     s.close()
 
 
+@pytest.mark.slow
 @needs_textual
 @pytest.mark.skipif(not __import__("shutil").which("tmux"), reason="tmux is not installed")
 def test_tmux_smoke(tmp_path):
@@ -621,6 +623,7 @@ def test_chinese_is_wrapped_by_display_width(tmp_path):
     s.close()
 
 
+@pytest.mark.slow
 def test_two_reviewers_write_one_decisions_file_at_once(tmp_path):
     """Two processes (WAL, one transaction per decision) deciding at the same time."""
     import subprocess
@@ -653,6 +656,7 @@ from hypothesis import given, settings, strategies as st  # noqa: E402
 @given(st.lists(st.sampled_from(["accept", "reject", "skip", "edit", "none", "undo"]),
                 min_size=1, max_size=12),
        st.booleans())
+@pytest.mark.slow
 def test_apply_accounting_property(tmp_path_factory, actions, with_blank_lines):
     """Whatever was decided: accepted + rejected + undecided = input, in input order."""
     tmp = tmp_path_factory.mktemp("prop")

@@ -52,6 +52,7 @@ def test_closed_pipe_status_is_like_cat(big):
     assert res.stderr == ""
 
 
+@pytest.mark.slow
 def test_byte_identical_runs(big, tmp_path):
     gz = tmp_path / "big.jsonl.gz"
     gz.write_bytes(gzip.compress(big.read_bytes()))

@@ -406,6 +406,7 @@ def test_tokens_and_diversity(tmp_path):
 # -- through the installed command --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_shell_pipe_head_and_determinism(tmp_path, data):
     path, _ = data
     res = shell(f"cat {path} | cqia stats -q | head -1")
@@ -416,6 +417,7 @@ def test_shell_pipe_head_and_determinism(tmp_path, data):
     assert one.exit_code == 0 and one.stdout_bytes == two.stdout_bytes and one.stderr == ""
 
 
+@pytest.mark.slow
 def test_shell_jobs_give_the_same_json(tmp_path):
     path = write_jsonl(tmp_path / "j.jsonl", jieba_records(1200))
     opts = "-q --json --tokens --diversity --group answer_from --max-distinct 5"

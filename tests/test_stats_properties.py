@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -27,6 +28,7 @@ def _run(recs, config):
     return acc
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(records, records, st.booleans())
 def test_any_records_merge_like_one_run(a, b, grouped):

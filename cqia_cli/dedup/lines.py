@@ -72,9 +72,9 @@ def sketch_lines(batch: tuple[int, list[bytes]]) -> LineBatch:
             continue
         try:
             out += dumps(rec, option=nl)
-        except TypeError as e:
-            error = f"cannot write a record as JSON: {e}"
-            break
+        except TypeError as e:  # nested too deep to write: a bad line, at its FILE:LINE
+            bad.append((len(offs) - 1, lineno, line, f"cannot write a record as JSON: {e}"))
+            continue
         offs.append(len(out))
         texts.append(get_text(rec))
         # keys can be appended to the bytes when the record has keys and lacks those added

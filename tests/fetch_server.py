@@ -1,4 +1,4 @@
-"""A real HTTP server on 127.0.0.1 for the fetch tests: plain files, and the two endpoints of
+"""A helper (no tests): a real HTTP server on 127.0.0.1 for the fetch and contract tests: plain files, and the two endpoints of
 the Hugging Face Hub that fetch uses (tree listing with Link pagination, resolve with a
 redirect), with HTTP Range, scripted failures (status codes, dropped connections) and a log."""
 
@@ -178,29 +178,3 @@ class Handler(BaseHTTPRequestHandler):
                                         "cursor": cursor + srv.page_size})
             headers["Link"] = f'<{srv.url}{urllib.parse.quote(path)}?{q}>; rel="next"'
         self._send(200, json.dumps(page).encode(), headers)
-
-
-# -- the fake must behave like the hub where fetch relies on it --------------------------------
-
-
-def test_fake_hub_paginates_and_serves_ranges():
-    import urllib.request
-
-    srv = Server()
-    try:
-        srv.repos[("o/n", "main")] = {"a/x.jsonl": b"1\n", "a/y.jsonl": b"22\n", "z.csv": b"h\n"}
-        srv.page_size = 2
-        url = f"{srv.url}/api/datasets/o/n/tree/main?recursive=true"
-        paths = []
-        while url:
-            with urllib.request.urlopen(url) as resp:
-                paths += [e["path"] for e in json.load(resp)]
-                link = resp.headers.get("Link")
-            url = link[1:link.index(">")] if link else None
-        assert sorted(paths) == ["a", "a/x.jsonl", "a/y.jsonl", "z.csv"]
-        srv.files["/f"] = b"0123456789"
-        req = urllib.request.Request(f"{srv.url}/f", headers={"Range": "bytes=4-"})
-        with urllib.request.urlopen(req) as resp:
-            assert resp.status == 206 and resp.read() == b"456789"
-    finally:
-        srv.stop()
