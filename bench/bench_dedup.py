@@ -43,20 +43,31 @@ import dedup_peers  # noqa: E402
 
 # -- quality ----------------------------------------------------------------------------------
 
-def load_truth(path: Path) -> list[int]:
-    return [json.loads(line)["group"] for line in open(path, encoding="utf-8")]
+STRATA = ("long", "short", "templated", "finance")
 
 
-def score(survivor: list[int], group: list[int]) -> dict:
-    """survivor[i]: 0-based index of the record named as i's survivor, -1 when kept."""
-    removed = sum(1 for s in survivor if s >= 0)
-    correct = sum(1 for i, s in enumerate(survivor) if s >= 0 and group[s] == group[i])
-    expected = len(group) - len(set(group))
-    p = correct / removed if removed else 1.0
-    r = correct / expected if expected else 1.0
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
-    return {"removed": removed, "correct": correct, "expected": expected,
-            "precision": p, "recall": r, "f1": f1}
+def load_truth(path: Path) -> tuple[list[int], list[str]]:
+    rows = [json.loads(line) for line in open(path, encoding="utf-8")]
+    return [t["group"] for t in rows], [t.get("stratum", "long") for t in rows]
+
+
+def score(survivor: list[int], group: list[int], stratum: list[str] | None = None) -> dict:
+    """survivor[i]: 0-based index of the record named as i's survivor, -1 when kept. With
+    `stratum`, also each stratum's own figures (a removal counts in its record's stratum)."""
+    def one(idx: list[int]) -> dict:
+        removed = sum(1 for i in idx if survivor[i] >= 0)
+        correct = sum(1 for i in idx if survivor[i] >= 0 and group[survivor[i]] == group[i])
+        expected = len(idx) - len({group[i] for i in idx})
+        p = correct / removed if removed else 1.0
+        r = correct / expected if expected else float("nan")
+        f1 = 2 * p * r / (p + r) if expected and p + r else float("nan")
+        return {"removed": removed, "correct": correct, "expected": expected,
+                "precision": p, "recall": r, "f1": f1}
+    out = one(list(range(len(group))))
+    if stratum is not None:
+        out["strata"] = {name: one([i for i, s in enumerate(stratum) if s == name])
+                         for name in STRATA if name in stratum}
+    return out
 
 
 def cqia_survivors(data: Path, args: list[str]) -> tuple[list[int], float]:
@@ -72,25 +83,31 @@ def cqia_survivors(data: Path, args: list[str]) -> tuple[list[int], float]:
     return surv, secs
 
 
-def quality(sweep: bool) -> list[dict]:
-    gt = CACHE / "dedup-gt"
+def quality(sweep: bool, variants: list[str] = ()) -> list[dict]:
+    gt = CACHE / "dedup-gt-strata"
     data, truth = gt / "data.jsonl", gt / "truth.jsonl"
     if not data.exists():
-        subprocess.run([sys.executable, str(HERE / "dedup_groundtruth.py")], check=True)
-    group = load_truth(truth)
+        subprocess.run([sys.executable, str(HERE / "dedup_groundtruth.py"), "--out", str(gt)],
+                       check=True)
+    group, stratum = load_truth(truth)
     rows = []
     surv, secs = cqia_survivors(data, [])
-    rows.append({"tool": "cqia dedup (defaults)", **score(surv, group), "seconds": secs})
+    rows.append({"tool": "cqia dedup (defaults)", **score(surv, group, stratum),
+                 "seconds": secs})
+    for v in variants:
+        surv, secs = cqia_survivors(data, v.split())
+        rows.append({"tool": f"cqia dedup {v}", **score(surv, group, stratum), "seconds": secs})
     from cqia_cli.dedup.normalize import normalize
 
     texts = [normalize(dedup_peers.text_of(json.loads(line))) for line in open(data, "rb")]
     for tool in ("datasketch", "rensa"):
         start = time.perf_counter()
         surv = dedup_peers.greedy(tool, texts, 5, 0.8)
-        rows.append({"tool": f"{tool} (5-grams, 0.8)", **score(surv, group),
+        rows.append({"tool": f"{tool} (5-grams, 0.8)", **score(surv, group, stratum),
                      "seconds": time.perf_counter() - start})
     surv, secs = cqia_survivors(data, ["--ngram", "5", "--threshold", "0.8"])
-    rows.append({"tool": "cqia dedup (5-grams, 0.8)", **score(surv, group), "seconds": secs})
+    rows.append({"tool": "cqia dedup (5-grams, 0.8)", **score(surv, group, stratum),
+                 "seconds": secs})
     if sweep:
         for ngram in (2, 3, 4, 5):
             for thr in (0.3, 0.4, 0.5, 0.6, 0.7):
@@ -98,13 +115,16 @@ def quality(sweep: bool) -> list[dict]:
                     surv, secs = cqia_survivors(data, ["--ngram", str(ngram), "--threshold",
                                                        str(thr), "--num-perm", str(perm)])
                     rows.append({"tool": f"cqia --ngram {ngram} --threshold {thr}",
-                                 **score(surv, group), "seconds": secs})
+                                 **score(surv, group, stratum), "seconds": secs})
     print(f"\n## quality: {len(group):,} records, {len(set(group)):,} groups, "
           f"{len(group) - len(set(group)):,} duplicates to find")
-    print(f"{'tool':36} {'precision':>9} {'recall':>7} {'F1':>6} {'removed':>8} {'seconds':>8}")
+    print(f"{'tool':40} {'stratum':10} {'precision':>9} {'recall':>7} {'F1':>6} {'removed':>8} "
+          f"{'expected':>8} {'seconds':>8}")
     for r in rows:
-        print(f"{r['tool']:36} {r['precision']:9.4f} {r['recall']:7.4f} {r['f1']:6.4f} "
-              f"{r['removed']:8,} {r['seconds']:8.2f}")
+        for name, st in [("all", r)] + list(r.get("strata", {}).items()):
+            print(f"{r['tool'] if name == 'all' else '':40} {name:10} {st['precision']:9.4f} "
+                  f"{st['recall']:7.4f} {st['f1']:6.4f} {st['removed']:8,} {st['expected']:8,} "
+                  + (f"{r['seconds']:8.2f}" if name == "all" else ""))
     return rows
 
 
@@ -231,6 +251,8 @@ def main() -> None:
     ap.add_argument("--quality-only", action="store_true")
     ap.add_argument("--speed-only", action="store_true")
     ap.add_argument("--sweep", action="store_true")
+    ap.add_argument("--variant", action="append", default=[], metavar="OPTIONS",
+                    help="also score cqia dedup with these options (repeatable)")
     ap.add_argument("--jobs-only", action="store_true", help="only -j 1 against -j 2")
     ap.add_argument("--memory", type=int, default=0, metavar="N",
                     help="also measure peak RSS over N different records (e.g. 1000000)")
@@ -240,7 +262,7 @@ def main() -> None:
         jobs_only(args.records, args.repeat)
         return
     if not args.speed_only:
-        out["quality"] = quality(args.sweep)
+        out["quality"] = quality(args.sweep, args.variant)
     if not args.quality_only:
         out["speed"] = [r.__dict__ for r in speed(args.records, args.repeat)]
     if args.memory:

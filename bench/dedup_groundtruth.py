@@ -11,7 +11,23 @@ least 30 characters, with natural near-duplicates removed first (any pair whose 
 similarity over character 3-grams of the normalised text is 0.3 or more loses its later record),
 so that every duplicate in the data is one we made and knows the original of.
 
-Half of the originals get 1 to 3 copies. Each copy gets:
+Strata (each record's truth line says which; bench/bench_dedup.py scores each on its own):
+
+- `long`: the originals below and their edited copies (cqia 0.1's ground truth).
+- `short`: real short texts (instructions and outputs of at most 30 characters, mostly
+  Ruozhiba questions) and copies with edits that keep the meaning: a particle (吗, 呢, 啊, 吧,
+  了), punctuation added or changed, a prefix (请问, 请教一下, 我想问一下, 问一下), spaces, full/half
+  width; plus false-positive traps, each its own group: the same text with a two-character
+  content span replaced by another text's (a different subject), and short questions from a
+  few templates that differ only in their subject (帮我写一篇关于X的详细介绍, ...).
+- `templated`: posts (a title and a body from real records) rendered with the shipped
+  `convert --template` xiaohongshu and douban templates: the same post under two templates is a
+  duplicate; different posts under one template are not.
+- `finance`: COIG-CQIA finance records, many sharing one long prompt with different inputs and
+  answers (records whose inputs are near each other, 3-gram Jaccard >= 0.3, are dropped first),
+  none a duplicate of another.
+
+Half of the long originals get 1 to 3 copies. Each copy gets:
 - character edits: 1-10% of its characters (uniform) inserted, deleted or replaced, with
   characters drawn from the corpus's own character distribution (so the edits look like typos,
   rewording and OCR noise, not random CJK);
@@ -34,7 +50,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from harness import CACHE, shared_records  # noqa: E402
+from harness import CACHE, SHARED, shared_records  # noqa: E402
+
+
+def subset_records() -> list[dict]:
+    """The shared records with the name of their subset in `_subset`."""
+    out = []
+    for path in sorted(Path(SHARED).rglob("*.jsonl")):
+        for line in open(path, encoding="utf-8"):
+            r = json.loads(line)
+            r["_subset"] = path.parent.name
+            out.append(r)
+    return out
 
 FULL = "，。？！：；（）“”"
 HALF = ",.?!:;()\"\""
@@ -135,19 +162,181 @@ def make_copy(r: dict, donors: list[dict], alphabet, weights, rng: random.Random
     return c, edits
 
 
-def generate(originals: int, seed: int, out: Path) -> tuple[Path, Path]:
+PARTICLES = "吗呢啊吧了"
+PREFIXES = ["请问", "请教一下", "我想问一下", "问一下"]
+TRAP_TEMPLATES = ["帮我写一篇关于{}的详细介绍", "请介绍一下{}的历史", "{}有什么特点",
+                  "如何评价{}", "给我推荐几本关于{}的书", "{}是什么意思"]
+
+
+def _grams(t: str) -> set:
+    return {t[i:i + 3] for i in range(max(0, len(t) - 2))} or {t}
+
+
+def short_edit(text: str, rng: random.Random) -> tuple[str, str]:
+    """A copy of a short text with an edit that keeps its meaning."""
+    kind = rng.choice(["particle", "punct", "prefix", "space", "width"])
+    body = text.rstrip("？?。.！!")
+    end = text[len(body):]
+    if kind == "particle":
+        return body + rng.choice(PARTICLES) + (end or rng.choice(["？", ""])), kind
+    if kind == "punct":
+        return body + rng.choice(["？", "?", "。", "！", "？？", "...", "~"]), kind
+    if kind == "prefix":
+        return rng.choice(PREFIXES) + rng.choice(["，", "", " "]) + text, kind
+    if kind == "space":
+        chars = list(text)
+        for _ in range(rng.randint(1, 3)):
+            chars.insert(rng.randrange(len(chars) + 1), " ")
+        return "".join(chars), kind
+    return swap_width(text) if any(c in text for c in FULL + HALF) else \
+        text + rng.choice(["？", "?"]), kind
+
+
+def short_stratum(records: list[dict], n: int, rng: random.Random):
+    """Short originals (<= 30 characters) with meaning-keeping copies, and traps; and the
+    positions of the records they come from (kept out of the long stratum)."""
+    from cqia_cli.dedup.normalize import normalize
+
+    seen: list[set] = []
+    pool = []
+    cands = []
+    for i, r in enumerate(records):
+        for k in ("instruction", "output"):
+            t = str(r.get(k) or "").strip()
+            if 6 <= len(t) <= 30 and "\n" not in t:
+                cands.append((t, i))
+    rng.shuffle(cands)
+    index: dict = {}
+    used = set()
+    for t, src in cands:
+        g = _grams(normalize(t))
+        near = {j for x in g for j in index.get(x, ())}
+        if any(len(g & seen[j]) / len(g | seen[j]) >= 0.3 for j in near):
+            continue
+        for x in g:
+            index.setdefault(x, []).append(len(seen))
+        seen.append(g)
+        pool.append(t)
+        used.add(src)
+        if len(pool) >= n:
+            break
+    rows = []
+    for t in pool:
+        rows.append(({"instruction": t, "input": "", "output": ""}, {"original": True}))
+        if rng.random() < 0.5:
+            for _ in range(rng.randint(1, 2)):
+                c, kind = short_edit(t, rng)
+                rows.append(({"instruction": c, "input": "", "output": ""},
+                             {"original": False, "edits": {"short": kind}}))
+    # traps: another subject in the same words (each its own group)
+    spans = [t[i:i + 2] for t in pool for i in range(0, len(t) - 1, 3)
+             if all("\u4e00" <= c <= "\u9fff" for c in t[i:i + 2])]
+    for t in rng.sample(pool, min(len(pool), n // 5)):
+        cjk = [i for i in range(len(t) - 1) if all("\u4e00" <= c <= "\u9fff" for c in t[i:i + 2])]
+        if not cjk:
+            continue
+        i = rng.choice(cjk)
+        new = t[:i] + rng.choice(spans) + t[i + 2:]
+        if normalize(new) != normalize(t):
+            rows.append(({"instruction": new, "input": "", "output": ""},
+                         {"original": True, "trap": "subject"}))
+    subjects = list({s for r in records for s in re.findall(r"《([^》]{2,8})》",
+                                                             str(r.get("instruction") or ""))})
+    subjects.sort()
+    rng.shuffle(subjects)
+    for tpl in TRAP_TEMPLATES:
+        for x in subjects[: n // 20]:
+            rows.append(({"instruction": tpl.format(x), "input": "", "output": ""},
+                         {"original": True, "trap": "template"}))
+        rng.shuffle(subjects)
+    return rows, used
+
+
+def templated_stratum(records: list[dict], n: int, rng: random.Random) -> list[tuple[dict, dict]]:
+    """Posts under the shipped xiaohongshu and douban templates of `convert --template`."""
+    from cqia_cli.formats import build
+
+    tpls = {name: build.load_templates(build.template_file(name))
+            for name in ("xiaohongshu", "douban")}
+    posts = []
+    for r in records:
+        m = re.search(r"《([^》]{2,20})》", str(r.get("instruction") or ""))
+        out = str(r.get("output") or "")
+        if not m or len(out) < 20:
+            continue
+        sents = [p for p in SENT.split(out) if p.strip()]
+        body = "".join(sents[: rng.randint(1, 3)])[:200]
+        posts.append({"title": m.group(1), "content": body})
+    seen_titles = set()
+    uniq = []
+    for p in posts:
+        body = p["content"][:30]
+        if p["title"] not in seen_titles and body not in seen_titles and len(p["content"]) >= 15:
+            seen_titles.update((p["title"], body))
+            uniq.append(p)
+    rng.shuffle(uniq)
+    rows = []
+    for p in uniq[:n]:
+        name = rng.choice(sorted(tpls))
+        first, second = rng.sample(tpls[name], 2)
+        for k, t in enumerate((first, second) if rng.random() < 0.5 else (first,)):
+            rec = {"instruction": t.texts["instruction"].render(p, t.label), "input": "",
+                   "output": p["content"]}
+            rows.append((rec, {"original": k == 0, "template": f"{name}/{t.name}"}))
+    return rows
+
+
+def finance_stratum(records: list[dict]) -> list[tuple[dict, dict]]:
+    """Finance records: long shared prompts, different inputs and answers; no duplicates."""
+    from cqia_cli.dedup.normalize import normalize
+
+    rows = []
+    kept: list[set] = []
+    for r in records:
+        g = _grams(normalize(str(r.get("input") or "") + str(r.get("output") or "")))
+        if any(len(g & o) / len(g | o) >= 0.3 for o in kept):
+            continue
+        kept.append(g)
+        rows.append(({k: v for k, v in r.items() if k != "_subset"}, {"original": True}))
+    return rows
+
+
+def _ident(r: dict) -> tuple:
+    return tuple(str(r.get(k) or "") for k in ("instruction", "input", "output"))
+
+
+def generate(originals: int, seed: int, out: Path, short: int = 1500,
+             templated: int = 600) -> tuple[Path, Path]:
+    """The strata come from disjoint records, so that no duplicate crosses strata: finance
+    records make the finance stratum, douban records the templated posts, short fields of the
+    other subsets the short stratum, and the remaining records the long originals."""
     rng = random.Random(seed)
-    records = shared_records()
-    origs = clean_originals(records, originals, seed)
+    every = subset_records()
+    finance = [r for r in every if r["_subset"] == "finance"]
+    douban = [r for r in every if r["_subset"] == "douban"]
+    rest = [r for r in every if r["_subset"] not in ("finance", "douban")]
+    short_rows, used = short_stratum(rest, short, rng)
+    pool = [{k: v for k, v in r.items() if k != "_subset"} for i, r in enumerate(rest)
+            if i not in used]
+    origs = clean_originals(pool, originals, seed)
     freq = Counter(ch for r in origs[:3000] for ch in text_of(r) if not ch.isspace())
     alphabet, weights = zip(*freq.most_common(3000))
     rows = []  # (record, truth)
     for g, r in enumerate(origs):
-        rows.append((r, {"group": g, "original": True}))
+        rows.append((r, {"group": g, "original": True, "stratum": "long"}))
         if rng.random() < 0.5:
             for _ in range(rng.randint(1, 3)):
                 c, edits = make_copy(r, origs, list(alphabet), list(weights), rng)
-                rows.append((c, {"group": g, "original": False, "edits": edits}))
+                rows.append((c, {"group": g, "original": False, "edits": edits,
+                                 "stratum": "long"}))
+    group = len(origs)
+    for name, part in (("short", short_rows),
+                       ("templated", templated_stratum(douban, templated, rng)),
+                       ("finance", finance_stratum(finance))):
+        for rec, t in part:
+            if t["original"]:
+                group += 1
+            rows.append((rec, {"group": group, **t, "stratum": name}))
     rng.shuffle(rows)
     out.mkdir(parents=True, exist_ok=True)
     line_of_original = {t["group"]: i for i, (_, t) in enumerate(rows, 1) if t["original"]}
@@ -170,8 +359,13 @@ def main() -> None:
     args = ap.parse_args()
     data, truth = generate(args.originals, args.seed, Path(args.out))
     n = sum(1 for _ in open(truth))
-    dups = sum(1 for line in open(truth) if '"original": false' in line)
-    print(f"{data}: {n:,} records, {dups:,} generated duplicates; truth in {truth}")
+    strata = Counter()
+    for line in open(truth):
+        t = json.loads(line)
+        strata[(t["stratum"], t["original"])] += 1
+    print(f"{data}: {n:,} records; truth in {truth}")
+    for (name, orig), c in sorted(strata.items()):
+        print(f"  {name:10} {'originals' if orig else 'duplicates'}: {c:,}")
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def test_exact_normalisation_width_case_space_punctuation():
                                                        for r in recs))
     out = res.records()
     assert [r["_cluster"] for r in out] == [1, 1, 3]
-    assert out[1]["_dup_of"] == {"line": 1, "similarity": 1.0}
+    assert out[1]["_dup_of"] == {"line": 1, "similarity": 1.0, "measure": "identical"}
     assert "_dup_of" not in out[0] and "_dup_of" not in out[2]
 
 
@@ -360,7 +360,7 @@ def test_keep_best_saves_an_index_that_names_the_survivors(tmp_path):
     again = invoke(["dedup", "-q", "--index", idx, "--mark",
                     write_jsonl(tmp_path / "b.jsonl", [a])])
     assert again.records()[0]["_dup_of"] == {"source": str(tmp_path / "a.jsonl"), "line": 2,
-                                             "similarity": 1.0}
+                                             "similarity": 1.0, "measure": "identical"}
 
 
 def test_storage_options_are_checked_before_connecting(tmp_path, corpus):
@@ -508,12 +508,12 @@ def test_jobs_side_outputs_add_keys_last_whatever_the_record(tmp_path):
     assert list(marked[1]) == ["instruction", "output", "_cluster", "_dup_of"]
     assert marked[1]["_cluster"] == 1
     assert list(marked[2]) == ["_dup_of", "instruction", "output", "z", "_cluster"]
-    assert marked[2]["_dup_of"] == {"line": 1, "similarity": 1.0}
+    assert marked[2]["_dup_of"] == {"line": 1, "similarity": 1.0, "measure": "identical"}
     assert marked[3] == {"_cluster": 4} and list(marked[4]) == ["_cluster", "_dup_of"]
     dupes = [orjson.loads(x) for x in out["2"][2].splitlines()]
-    assert dupes[0] == {**recs[1], "_dup_of": {"line": 1, "similarity": 1.0}}
+    assert dupes[0] == {**recs[1], "_dup_of": {"line": 1, "similarity": 1.0, "measure": "identical"}}
     assert list(dupes[1])[0] == "_dup_of" and dupes[1]["z"] == [1.5, None]
-    assert dupes[2] == {"_dup_of": {"line": 4, "similarity": 1.0}}
+    assert dupes[2] == {"_dup_of": {"line": 4, "similarity": 1.0, "measure": "identical"}}
 
 
 @pytest.mark.slow

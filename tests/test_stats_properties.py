@@ -40,3 +40,19 @@ def test_any_records_merge_like_one_run(a, b, grouped):
     con = console_for(tty=False)
     render_report(whole, con, title="t")
     assert rendered(con).startswith(f"t: {len(a) + len(b):,} records")
+
+
+@pytest.mark.parametrize("a, b", [
+    ([9e307, 9e307], [-9e307]),          # the sum overflows a float (found by hypothesis)
+    ([0.1, 0.2], [0.3]),                 # float addition is not associative
+    ([2**62, 2**62], [2**62]),           # an int sum beyond 64 bits
+])
+def test_numeric_sums_merge_exactly(a, b):
+    config = Config()
+    recs = lambda vals: [{"_x": v} for v in vals]  # noqa: E731
+    whole = _run(recs(a + b), config)
+    merged = Accumulator.from_json(orjson.loads(orjson.dumps(_run(recs(a), config).to_json())))
+    merged.merge(Accumulator.from_json(orjson.loads(orjson.dumps(_run(recs(b), config).to_json()))))
+    assert merged.to_json() == whole.to_json()
+    n = whole.numeric_fields()["_x"]
+    assert n.total == sum(__import__("fractions").Fraction(v) for v in a + b)

@@ -18,58 +18,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import similarity
+# an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates (a template
+# bucket): candidate lists, time and memory stay bounded
+from cqia_cli.dedup.defaults import BUCKET_LIMIT
 from cqia_cli.dedup.sketch import Sketch
-
-#: in-batch candidates: each record is compared with the first record of each band bucket and
-#: with up to this many earlier records of the bucket
-NEIGHBOURS = 8
-
-
-def local_pairs(sigs: np.ndarray, bands: np.ndarray, near: np.ndarray,
-                threshold: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """In-batch near candidates (earlier, later, similarity) with similarity >= threshold: each
-    record against the first record of each of its band buckets and up to NEIGHBOURS earlier
-    records of the bucket."""
-    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64))
-    rows = np.flatnonzero(near)
-    if rows.size < 2:
-        return empty
-    nb = bands.shape[1]
-    h = bands[rows].reshape(-1)
-    rec = np.repeat(rows, nb)
-    order = np.argsort(h, kind="stable")  # rec is ascending already: (hash, record) order
-    h, rec = h[order], rec[order]
-    pos = np.arange(h.size)
-    start = np.ones(h.size, dtype=bool)
-    start[1:] = h[1:] != h[:-1]
-    gstart = np.maximum.accumulate(np.where(start, pos, 0))
-    a = [rec[gstart]]
-    b = [rec]
-    for s in range(1, NEIGHBOURS + 1):
-        same = h[s:] == h[:-s]
-        if not same.any():
-            break
-        a.append(rec[:-s][same])
-        b.append(rec[s:][same])
-    a = np.concatenate(a)
-    b = np.concatenate(b)
-    keep = a < b
-    if not keep.any():
-        return empty
-    pair = np.unique((a[keep].astype(np.int64) << 32) | b[keep])
-    a, b = pair >> 32, pair & 0xFFFFFFFF
-    sims = similarity(sigs[a], sigs[b])
-    ok = sims >= threshold
-    return a[ok], b[ok], sims[ok]
-
-
-def earlier_equal(keys: np.ndarray) -> np.ndarray:
-    """For each record, the first earlier record of the batch with the same exact key, or -1."""
-    _, first_idx, inv = np.unique(keys, return_index=True, return_inverse=True)
-    prev = first_idx[inv.reshape(-1)].astype(np.int64)
-    prev[prev == np.arange(keys.size)] = -1
-    return prev
+from cqia_cli.dedup.verify import IDENTICAL, REJECTED, Verifier
 
 
 @dataclass
@@ -78,48 +31,55 @@ class Decisions:
     sim: np.ndarray       # float32[n]: similarity with that entry (1.0 for exact)
     new_entry: np.ndarray  # int64[n]: the entry created for a survivor, -1 otherwise
     exact: np.ndarray     # bool[n]: the duplicate has the same normalised text as its survivor
+    kind: np.ndarray = None  # int8[n]: how sim was measured (verify.IDENTICAL, JACCARD, MINHASH)
 
 
 class Deduper:
-    def __init__(self, index, threshold: float, label: int) -> None:
+    def __init__(self, index, verifier: Verifier, label: int) -> None:
         self.index = index
-        self.threshold = threshold
+        self.verifier = verifier
+        self.threshold = verifier.threshold
         self.label = label
 
-    def _global(self, sk: Sketch, exact: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Best verified near candidate in the index for each record (entry, similarity)."""
+    def _global(self, sk: Sketch, exact: np.ndarray):
+        """Best verified near candidate in the index for each record (entry, similarity,
+        kind)."""
         n = len(sk)
         g_entry = np.full(n, -1, dtype=np.int64)
         g_sim = np.zeros(n, dtype=np.float32)
+        g_kind = np.zeros(n, dtype=np.int8)
         rows = np.flatnonzero(sk.near & (exact < 0))
         if rows.size == 0 or len(self.index) == 0:
-            return g_entry, g_sim
-        qi, ent = self.index.band_lookup(sk.bands[rows])
+            return g_entry, g_sim, g_kind
+        qi, ent = self.index.band_lookup(sk.bands[rows], limit=BUCKET_LIMIT)
         if qi.size == 0:
-            return g_entry, g_sim
+            return g_entry, g_sim, g_kind
         pair = np.unique((rows[qi].astype(np.int64) << 32) | ent)
         r = pair >> 32
         ent = pair & 0xFFFFFFFF
-        sims = similarity(sk.sigs[r], self.index.signatures(ent)).astype(np.float32)
-        ok = sims >= self.threshold
-        r, ent, sims = r[ok], ent[ok], sims[ok]
+        index = self.index
+        sims, kinds = self.verifier.similarity(
+            sk.sigs[r], index.signatures(ent), sk.nsh[r], index.nsh(ent),
+            lambda i: sk.short_units(r[i]), lambda i: index.short_units(ent[i]))
+        ok = (sims >= self.threshold) & (kinds != REJECTED)
+        r, ent, sims, kinds = r[ok], ent[ok], sims[ok], kinds[ok]
         if r.size:
             order = np.lexsort((ent, -sims, r))
-            r, ent, sims = r[order], ent[order], sims[order]
+            r, ent, sims, kinds = r[order], ent[order], sims[order], kinds[order]
             first = np.ones(r.size, dtype=bool)
             first[1:] = r[1:] != r[:-1]
             g_entry[r[first]] = ent[first]
             g_sim[r[first]] = sims[first]
-        return g_entry, g_sim
+            g_kind[r[first]] = kinds[first]
+        return g_entry, g_sim, g_kind
 
     def _local(self, sk: Sketch) -> dict[int, list[tuple[int, float]]]:
         """Verified near candidates among earlier records of the same batch (computed with the
         sketch, in the worker): {later: [(earlier, similarity)]}."""
-        a, b, sims = sk.local
-        ok = sims >= self.threshold
-        out: dict[int, list[tuple[int, float]]] = {}
-        for j, i, v in zip(a[ok].tolist(), b[ok].tolist(), sims[ok].tolist()):
-            out.setdefault(i, []).append((j, v))
+        a, b, sims, kinds = sk.local
+        out: dict[int, list[tuple[int, float, int]]] = {}
+        for j, i, v, k in zip(a.tolist(), b.tolist(), sims.tolist(), kinds.tolist()):
+            out.setdefault(i, []).append((j, v, k))
         return out
 
     def decide(self, sk: Sketch, nums: np.ndarray, ids: list | None = None,
@@ -127,13 +87,14 @@ class Deduper:
         """Decide a batch and index its survivors (`nums`: their record numbers)."""
         n = len(sk)
         exact = self.index.exact_lookup(sk.keys) if len(self.index) else np.full(n, -1, np.int64)
-        g_entry, g_sim = self._global(sk, exact)
+        g_entry, g_sim, g_kind = self._global(sk, exact)
         exact_prev = sk.exact_prev
         local = self._local(sk)
 
         entry = np.full(n, -1, dtype=np.int64)
         loc = np.full(n, -1, dtype=np.int64)
         sim = np.zeros(n, dtype=np.float32)
+        kind = np.full(n, IDENTICAL, dtype=np.int8)
         survived = np.ones(n, dtype=bool)
         same = np.zeros(n, dtype=bool)
         # decisions that do not depend on earlier records of the batch, all at once: a match
@@ -145,6 +106,7 @@ class Deduper:
             has_local[list(local)] = True
         only_index = ~ex & (exact_prev < 0) & (g_entry >= 0) & ~has_local
         entry[only_index], sim[only_index] = g_entry[only_index], g_sim[only_index]
+        kind[only_index] = g_kind[only_index]
         survived[only_index] = False
         # the rest, one by one in input order: they depend on which earlier records survived
         for i in np.flatnonzero(~ex & ~only_index & ((exact_prev >= 0) | has_local)).tolist():
@@ -154,16 +116,17 @@ class Deduper:
                     loc[i], sim[i], same[i] = j, 1.0, True
                 else:
                     entry[i], loc[i], sim[i], same[i] = entry[j], loc[j], sim[j], same[j]
+                    kind[i] = kind[j]
                 survived[i] = False
                 continue
-            best_sim, best_entry, best_loc = -1.0, -1, -1
+            best_sim, best_entry, best_loc, best_kind = -1.0, -1, -1, 0
             if g_entry[i] >= 0:
-                best_sim, best_entry = float(g_sim[i]), int(g_entry[i])
-            for j, v in local.get(i, ()):
+                best_sim, best_entry, best_kind = float(g_sim[i]), int(g_entry[i]), int(g_kind[i])
+            for j, v, k in local.get(i, ()):
                 if survived[j] and v > best_sim:
-                    best_sim, best_entry, best_loc = v, -1, j
+                    best_sim, best_entry, best_loc, best_kind = v, -1, j, k
             if best_sim >= 0:
-                entry[i], loc[i], sim[i] = best_entry, best_loc, best_sim
+                entry[i], loc[i], sim[i], kind[i] = best_entry, best_loc, best_sim, best_kind
                 survived[i] = False
         new_entry = np.full(n, -1, dtype=np.int64)
         if survived.any():
@@ -171,7 +134,8 @@ class Deduper:
                 sk.keys[survived], sk.sigs[survived] if rows is None else None,
                 sk.bands[survived], sk.near[survived], self.label, nums[survived],
                 [ids[i] for i in np.flatnonzero(survived).tolist()] if ids is not None else None,
-                rows=None if rows is None else rows[survived])
+                rows=None if rows is None else rows[survived],
+                texts=sk.texts(survived) if rows is None else None)
         has_loc = loc >= 0
         entry[has_loc] = new_entry[loc[has_loc]]
-        return Decisions(entry, sim, new_entry, same)
+        return Decisions(entry, sim, new_entry, same, kind)

@@ -143,8 +143,9 @@ class PackedRuns:
             merged.sort(kind="stable")
             self.runs.append(merged)
 
-    def lookup(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """All (position in q, value) pairs whose key equals q[position] (q: 32-bit keys)."""
+    def lookup(self, q: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """All (position in q, value) pairs whose key equals q[position] (q: 32-bit keys); with
+        `limit`, at most the `limit` smallest values of each key in each run."""
         if not self.runs or q.size == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         q = q.astype(np.uint64) & np.uint64(0xFFFFFFFF)
@@ -160,7 +161,10 @@ class PackedRuns:
             if hit.size == 0:
                 continue
             lo = left[hit]
-            qi, pos = _expand(order[hit], lo, np.searchsorted(run, hi_q[hit], "right") - lo)
+            counts = np.searchsorted(run, hi_q[hit], "right") - lo
+            if limit is not None:
+                counts = np.minimum(counts, limit)
+            qi, pos = _expand(order[hit], lo, counts)
             qis.append(qi)
             vals.append((run[pos] & np.uint64(0xFFFFFFFF)).astype(np.int64))
         if not qis:
@@ -226,10 +230,20 @@ class MemoryIndex:
         self.bands = PackedRuns()
         self.sigs = Rows(params.num_perm)
         self.row = array("q")  # each entry's signature row
+        # per signature row: shingles, and the units of a text that can be in a short pair
+        # (verify.py), kept in one pool
+        self.nsh_rows = array("i")
+        self.voff = array("q")
+        self.vlen = array("i")
+        self.vpool = array("Q")
+        self.uoff = array("q")
+        self.ulen = array("i")
+        self.pool = array("I")
         self.src = array("i")
         self.num = array("q")
         self.labels: list[str] = []
         self.ids: list[Any] | None = [] if keep_ids else None
+        self.stop = np.empty(0, np.uint64)  # the stop-shingles its signatures were made without
 
     def __len__(self) -> int:
         return len(self.src)
@@ -237,7 +251,8 @@ class MemoryIndex:
     @property
     def nbytes(self) -> int:
         return (self.exact.nbytes + self.bands.nbytes + self.sigs.nbytes
-                + 20 * len(self.src))
+                + 20 * len(self.src) + 28 * len(self.nsh_rows) + 8 * len(self.vpool)
+                + 4 * len(self.pool))
 
     def label(self, name: str) -> int:
         if name not in self.labels:
@@ -249,19 +264,54 @@ class MemoryIndex:
     def exact_lookup(self, keys: np.ndarray) -> np.ndarray:
         return self.exact.first(keys)
 
-    def band_lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(row of hashes, entry) for every band match; hashes is [n, bands]."""
-        qi, entries = self.bands.lookup(hashes.reshape(-1))
+    def band_lookup(self, hashes: np.ndarray, limit: int | None = None):
+        """(row of hashes, entry) for every band match (with `limit`: the oldest `limit`
+        entries of a bucket); hashes is [n, bands]."""
+        qi, entries = self.bands.lookup(hashes.reshape(-1), limit)
         return qi // hashes.shape[1], entries.astype(np.int64)
 
-    def signatures(self, entries: np.ndarray) -> np.ndarray:
-        rows = np.frombuffer(self.row, dtype=np.int64)[np.asarray(entries, dtype=np.int64)]
-        return self.sigs.get(rows)
+    def rows_of(self, entries: np.ndarray) -> np.ndarray:
+        return np.frombuffer(self.row, dtype=np.int64)[np.asarray(entries, dtype=np.int64)]
 
-    def add_rows(self, sigs: np.ndarray) -> np.ndarray:
-        """Store signatures that are not (yet) entries; returns their row numbers."""
+    def signatures(self, entries: np.ndarray) -> np.ndarray:
+        return self.sigs.get(self.rows_of(entries))
+
+    def nsh(self, entries: np.ndarray) -> np.ndarray:
+        return self.row_nsh(self.rows_of(entries))
+
+    def short_units(self, entries: np.ndarray):
+        return self.row_units(self.rows_of(entries))
+
+    def row_nsh(self, rows: np.ndarray) -> np.ndarray:
+        return np.frombuffer(self.nsh_rows, dtype=np.int32)[np.asarray(rows, dtype=np.int64)]
+
+    def row_units(self, rows: np.ndarray):
+        """The `verify.Sides` of signature rows."""
+        from cqia_cli.dedup.verify import Sides, gather
+
+        rows = np.asarray(rows, dtype=np.int64)
+        vs = np.frombuffer(self.voff, dtype=np.int64)[rows]
+        vl = np.frombuffer(self.vlen, dtype=np.int32)[rows].astype(np.int64)
+        us = np.frombuffer(self.uoff, dtype=np.int64)[rows]
+        ul = np.frombuffer(self.ulen, dtype=np.int32)[rows].astype(np.int64)
+        return Sides(vl > 0, gather(np.frombuffer(self.vpool, dtype=np.uint64), vs, vl), vl,
+                     gather(np.frombuffer(self.pool, dtype=np.uint32), us, ul), ul)
+
+    def add_rows(self, sigs: np.ndarray, texts) -> np.ndarray:
+        """Store signatures (and texts: `Sketch.texts`) that are not (yet) entries; returns their
+        row numbers."""
+        nsh, vflat, vlens, uflat, ulens = texts
         start = self.sigs.size
         self.sigs.append(sigs)
+        self.nsh_rows.frombytes(np.ascontiguousarray(nsh, dtype=np.int32).tobytes())
+        for off, ln, pool, flat, lens, dt in ((self.voff, self.vlen, self.vpool, vflat, vlens,
+                                               np.uint64),
+                                              (self.uoff, self.ulen, self.pool, uflat, ulens,
+                                               np.uint32)):
+            lens = np.asarray(lens, dtype=np.int64)
+            off.frombytes((len(pool) + np.cumsum(lens) - lens).astype(np.int64).tobytes())
+            ln.frombytes(lens.astype(np.int32).tobytes())
+            pool.frombytes(np.ascontiguousarray(flat, dtype=dt).tobytes())
         return np.arange(start, self.sigs.size, dtype=np.int64)
 
     def origin(self, entry: int) -> tuple[str, int, Any]:
@@ -276,7 +326,7 @@ class MemoryIndex:
 
     def add(self, keys: np.ndarray, sigs: np.ndarray | None, bands: np.ndarray,
             near: np.ndarray, label: int, nums: np.ndarray, ids: list | None = None,
-            rows: np.ndarray | None = None) -> np.ndarray:
+            rows: np.ndarray | None = None, texts=None) -> np.ndarray:
         """Add entries; bands only for rows where `near` (long enough for shingles). Their
         signatures are `sigs`, or rows already stored with `add_rows`."""
         start = len(self)
@@ -286,7 +336,7 @@ class MemoryIndex:
             b = bands[near]
             self.bands.add(b.reshape(-1), np.repeat(entries[near], b.shape[1]))
         if rows is None:
-            rows = self.add_rows(sigs)
+            rows = self.add_rows(sigs, texts)
         self.row.extend(np.asarray(rows, dtype=np.int64).tolist())
         self.src.extend([label] * keys.size)
         self.num.extend(np.asarray(nums, dtype=np.int64).tolist())
@@ -306,8 +356,13 @@ class MemoryIndex:
         bk, bv = self.bands.merged()
         meta = {"format": FORMAT, "params": self.params.to_dict(), "labels": self.labels,
                 "entries": len(self)}
+        rows = self.rows_of(np.arange(len(self)))
+        sides = self.row_units(rows)
         arrays = dict(exact_keys=ek, exact_vals=ev, band_keys=bk, band_vals=bv,
-                      sigs=self.signatures(np.arange(len(self))), src=np.frombuffer(self.src, dtype=np.int32),
+                      sigs=self.sigs.get(rows), nsh=self.row_nsh(rows), vals=sides.vals,
+                      val_lens=sides.vlens.astype(np.int32), units=sides.units,
+                      unit_lens=sides.ulens.astype(np.int32), stop=self.stop,
+                      src=np.frombuffer(self.src, dtype=np.int32),
                       num=np.frombuffer(self.num, dtype=np.int64),
                       meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
         if self.ids is not None:
@@ -330,7 +385,16 @@ class MemoryIndex:
         src = np.asarray(labels, dtype=np.int32)[data["src"]] if len(labels) else data["src"]
         self.exact.add(data["exact_keys"], data["exact_vals"].astype(np.int64) + base)
         self.bands.add(data["band_keys"], data["band_vals"].astype(np.int64) + base)
-        self.row.extend(self.add_rows(data["sigs"]).tolist())
+        if "nsh" in data.files:
+            texts = (data["nsh"], data["vals"], data["val_lens"], data["units"],
+                     data["unit_lens"])
+        else:  # an index of cqia 0.1: no sets kept, so no short pair with it is a duplicate
+            n = data["sigs"].shape[0]
+            texts = (np.full(n, np.iinfo(np.int32).max // 2, np.int32), np.empty(0, np.uint64),
+                     np.zeros(n, np.int32), np.empty(0, np.uint32), np.zeros(n, np.int32))
+        self.row.extend(self.add_rows(data["sigs"], texts).tolist())
+        if "stop" in data.files:
+            self.stop = np.asarray(data["stop"], dtype=np.uint64)
         self.src.extend(src.astype(np.int32).tolist())
         self.num.extend(data["num"].tolist())
         if self.ids is not None:

@@ -34,10 +34,9 @@ class LineBatch:
         return len(self.offs) - 1
 
 
-def init_worker(params, threshold: float, get_text, id_path, encoding: str) -> None:
-    init_sketch(params, threshold)
-    _worker.update(params=params, threshold=threshold, get_text=get_text, id_path=id_path,
-                   encoding=encoding)
+def init_worker(verifier, get_text, id_path, encoding: str) -> None:
+    init_sketch(verifier)
+    _worker.update(verifier=verifier, get_text=get_text, id_path=id_path, encoding=encoding)
 
 
 def sketch_lines(batch: tuple[int, list[bytes]]) -> LineBatch:
@@ -82,8 +81,21 @@ def sketch_lines(batch: tuple[int, list[bytes]]) -> LineBatch:
         plain.append(bool(rec) and "_dup_of" not in rec and "_cluster" not in rec)
         if ids is not None:
             ids.append(F.get(rec, id_path))
-    sk = sketch_batch(texts, w["params"], w["threshold"]) if texts else None
+    sk = sketch_batch(texts, w["verifier"]) if texts else None
     return LineBatch(sk, bytes(out), offs, bytes(plain), ids, bad, texts.count(""), error)
+
+
+def sample_texts(lines: list[bytes], get_text, encoding: str) -> list[str]:
+    """The texts of the records among raw lines (bad lines are left to the main pass)."""
+    out = []
+    for line in lines:
+        try:
+            rec = orjson.loads(line) if encoding == "utf-8" else orjson.loads(line.decode(encoding))
+        except ValueError:
+            continue
+        if type(rec) is dict:
+            out.append(get_text(rec))
+    return out
 
 
 def with_keys(data: bytes, plain: int, extra: dict) -> bytes:
@@ -97,6 +109,7 @@ def with_keys(data: bytes, plain: int, extra: dict) -> bytes:
 def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     """--keep first over raw line batches (any -j): `write` and `write_dupe` (None: no
     --dupes) take bytes."""
+    import itertools
     from collections import deque
 
     from cqia_cli.parallel import map_batches
@@ -108,10 +121,27 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     failed: list = []
 
     stop: list = []
+    raw = job.raw_batches(o.batch)
+    head: list = []
+    want = runner.sample_size
+    if want:
+        # the first records, read ahead to learn the stop-shingles, then processed as usual
+        texts: list[str] = []
+        try:
+            for item in raw:
+                head.append(item)
+                texts.extend(sample_texts(item[2], runner.get_text, reader.encoding))
+                if len(texts) >= want:
+                    break
+        except CqiaError as e:
+            failed.append(e)
+        runner.start(texts[:want])
+    else:
+        runner.start([])
 
     def batches():
         try:
-            for name, first, lines in job.raw_batches(o.batch):
+            for name, first, lines in itertools.chain(head, () if failed else raw):
                 if stop:
                     return
                 names.append(name)
@@ -122,7 +152,7 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
 
     bad_line = reader.bad_line
     results = map_batches(sketch_lines, batches(), o.jobs, initializer=init_worker,
-                          initargs=(o.params, o.threshold, runner.get_text, runner.id_path,
+                          initargs=(runner.verifier, runner.get_text, runner.id_path,
                                     reader.encoding))
     try:
         _write_batches(runner, results, names, bad_line, write, write_dupe, clusters)
@@ -162,9 +192,10 @@ def _write_batches(runner, results, names, bad_line, write, write_dupe, clusters
             d = runner.deduper.decide(lb.sketch, nums, lb.ids)
             if prefetch is not None:
                 prefetch(d.entry[d.entry >= 0].tolist())
-            runner.count(d)
+            runner.count(d, lb.sketch.prefix)
             entries = d.entry.tolist()
             sims = d.sim.tolist()
+            kinds = d.kind.tolist()
             blob = lb.out
             view = memoryview(blob)
             offs = lb.offs
@@ -192,7 +223,7 @@ def _write_batches(runner, results, names, bad_line, write, write_dupe, clusters
                             else:
                                 chunk.append(with_keys(blob[offs[i]:offs[i + 1]], plain[i], {
                                     "_cluster": runner.cluster_id(e, ln),
-                                    "_dup_of": ref(e, sims[i])}))
+                                    "_dup_of": ref(e, sims[i], kinds[i])}))
                         write(b"".join(chunk))
                     else:
                         # the survivors' bytes, run by run, without copying them
@@ -202,7 +233,7 @@ def _write_batches(runner, results, names, bad_line, write, write_dupe, clusters
                         write(b"".join([view[offs[s]:offs[e]] for s, e in zip(starts, ends)]))
                     if not mark and write_dupe is not None:
                         chunk = [with_keys(blob[offs[i]:offs[i + 1]], plain[i],
-                                           {"_dup_of": ref(entries[i], sims[i])})
+                                           {"_dup_of": ref(entries[i], sims[i], kinds[i])})
                                  for i in range(a, b) if not survived[i]]
                         if chunk:
                             write_dupe(b"".join(chunk))

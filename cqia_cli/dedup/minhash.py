@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from cqia_cli.dedup import defaults
+
 EMPTY = np.uint32(0xFFFFFFFF)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
@@ -40,10 +42,10 @@ def mix64(h: np.ndarray) -> np.ndarray:
 class Params:
     """Everything that decides signatures and bands: an index is only valid for the same."""
 
-    ngram: int = 3
-    num_perm: int = 128
-    bands: int = 25
-    rows: int = 5
+    ngram: int = defaults.NGRAM["char"]
+    num_perm: int = defaults.NUM_PERM
+    bands: int = 31
+    rows: int = 3
     seed: int = 1
     tokenizer: str = "char"
     t2s: bool = False
@@ -89,12 +91,104 @@ def _ngram_hashes(units: np.ndarray, lens: np.ndarray, n: int, seed: int):
     return h[valid], rec[valid]
 
 
-def signatures(units: np.ndarray, lens: np.ndarray, params: Params) -> np.ndarray:
+_BITS = 22
+_bitmaps: dict = {}
+
+
+def _bitmap(table: np.ndarray) -> np.ndarray:
+    """A one-byte-per-slot filter over the top bits of a table of (well mixed) hashes: most
+    values not in the table are told apart without a binary search."""
+    key = (id(table), table.size, int(table[0]), int(table[-1]))
+    bm = _bitmaps.get(key)
+    if bm is None:
+        bm = np.zeros(1 << _BITS, dtype=bool)
+        bm[(table >> np.uint64(64 - _BITS)).astype(np.int64)] = True
+        _bitmaps.clear()
+        _bitmaps[key] = bm
+    return bm
+
+
+def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """values[i] in table (a sorted array), vectorised."""
+    if table.size == 0 or values.size == 0:
+        return np.zeros(values.size, dtype=bool)
+    if table.size >= 1024 and values.size >= 4096:
+        out = _bitmap(table)[(values >> np.uint64(64 - _BITS)).astype(np.int64)]
+        maybe = np.flatnonzero(out)
+        if maybe.size:
+            v = values[maybe]
+            pos = np.minimum(np.searchsorted(table, v), table.size - 1)
+            out[maybe] = table[pos] == v
+        return out
+    pos = np.minimum(np.searchsorted(table, values), table.size - 1)
+    return table[pos] == values
+
+
+def stop_mask(h: np.ndarray, rec: np.ndarray, stop: np.ndarray,
+              run: int | None = None) -> np.ndarray:
+    """Which shingles to leave out: those in `stop` that stand in a run of at least `run`
+    consecutive stop-shingles of their record (a shared phrase: a template, a prompt), not a
+    common word on its own. `h`, `rec`: every shingle of each record, in text order."""
+    if run is None:
+        run = defaults.TEMPLATE_RUN
+    m = in_sorted(h, stop)
+    if run <= 1 or not m.any():
+        return m
+    start = np.ones(h.size, dtype=bool)
+    start[1:] = (m[1:] != m[:-1]) | (rec[1:] != rec[:-1])
+    seg = np.cumsum(start) - 1
+    return m & (np.bincount(seg)[seg] >= run)
+
+
+def shingle_hashes(units: np.ndarray, lens: np.ndarray, params: Params,
+                   stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The 64-bit hash of every shingle of each record, and the record of each, without the
+    stop-shingles (`stop`: sorted uint64 hashes, see templates.py)."""
+    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    if stop is not None and stop.size and h.size:
+        keep = ~stop_mask(h, rec, stop)
+        h, rec = h[keep], rec[keep]
+    return h, rec
+
+
+def shingle_values(units: np.ndarray, lens: np.ndarray, params: Params,
+                   stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each record's shingles as uint64 values that identify them exactly where they fit (up to
+    three characters: 21 bits each; up to two jieba words: their 32-bit numbers), else as their
+    64-bit hash; and the record of each. Stop-shingles are left out. For exact Jaccard."""
+    n = params.ngram
+    total = units.size
+    count = total - n + 1
+    if count <= 0:
+        return np.empty(0, np.uint64), np.empty(0, np.int64)
+    bits = 21 if params.tokenizer == "char" else 32
+    if n * bits > 64:
+        return shingle_hashes(units, lens, params, stop)
+    ends = np.cumsum(lens)
+    rec = np.repeat(np.arange(lens.size), lens)[:count]
+    valid = np.arange(n, count + n) <= ends[rec]
+    starts = np.flatnonzero(valid)
+    rec = rec[valid]
+    u = units.astype(np.uint64)
+    v = u[starts].copy()
+    for j in range(1, n):
+        v <<= np.uint64(bits)
+        v |= u[starts + j]
+    if stop is not None and stop.size and v.size:
+        h, _ = _ngram_hashes(units, lens, n, params.seed)
+        keep = ~stop_mask(h, rec, stop)
+        v, rec = v[keep], rec[keep]
+    return v, rec
+
+
+def signatures(units: np.ndarray, lens: np.ndarray, params: Params,
+               stop: np.ndarray | None = None, hashes=None) -> np.ndarray:
     """uint32[len(lens), num_perm]: the signature of each record (all EMPTY for a record with
-    fewer units than the n-gram size)."""
+    no shingle: fewer units than the n-gram size, or only stop-shingles). `hashes`: the
+    (hash, record) pairs of `shingle_hashes`, when already computed."""
     k = params.num_perm
     nrec = lens.size
-    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    h, rec = hashes if hashes is not None else shingle_hashes(units, lens, params, stop)
     sig = np.full(nrec * k, EMPTY, dtype=np.uint32)
     if h.size:
         bins = ((h >> np.uint64(32)) * np.uint64(k)) >> np.uint64(32)

@@ -3,11 +3,14 @@
 Schema, under a namespace NS (`--namespace`, default cqia:dedup):
 
     NS:params        JSON of the shingle settings; a process with other settings is refused
+    NS:stop          the stop-shingles (packed uint64), learned by the process that created NS
     NS:n             entry counter (INCRBY allocates a batch of entry ids)
     NS:x:<key>       exact key (8 bytes) -> packed little-endian uint32 entry ids (APPEND)
     NS:b:<hash>      band hash (8 bytes) -> packed entry ids (APPEND)
     NS:s             hash: entry id -> signature (num_perm x uint16)
     NS:o             hash: entry id -> JSON [source, record number, id, rank, run]
+    NS:t             hash: entry id -> shingle count and value count (uint32 each) and, for a
+                     short text, its distinct shingle values (uint64) and very short units
     NS:published     with --shards: how many shards have published their survivors
 
 Entry ids grow in the order entries are added, so one process on its own decides exactly as the
@@ -81,7 +84,22 @@ class RedisIndex:
         self.labels = [CURRENT]
         self.stream_name = "<stdin>"
         self._origins: dict[int, list] = {}
+        self.fresh = False
         self._check_params()
+        stop = self.r.get(self.key("stop"))
+        self._stop = np.frombuffer(stop, dtype="<u8").astype(np.uint64) if stop else \
+            np.empty(0, np.uint64)
+
+    @property
+    def stop(self) -> np.ndarray:
+        """The stop-shingles (templates.py) of this index: learned by the process that created
+        the namespace (not with --shards), used by every later one."""
+        return self._stop
+
+    @stop.setter
+    def stop(self, value: np.ndarray) -> None:
+        self._stop = np.asarray(value, dtype=np.uint64)
+        self.r.set(self.key("stop"), self._stop.astype("<u8").tobytes())
 
     def key(self, *parts: bytes | str) -> bytes:
         return b":".join([self.ns.encode()] + [p.encode() if isinstance(p, str) else p
@@ -89,7 +107,7 @@ class RedisIndex:
 
     def _check_params(self) -> None:
         want = json.dumps(self.params.to_dict(), sort_keys=True)
-        self.r.set(self.key("params"), want, nx=True)
+        self.fresh = bool(self.r.set(self.key("params"), want, nx=True))
         have = self.r.get(self.key("params"))
         if have is not None and have.decode() != want:
             raise CqiaError(f"the Redis index {self.ns} was built with other settings ({have.decode()}); "
@@ -114,10 +132,13 @@ class RedisIndex:
         vals = self._mget([self.key("x", int(k).to_bytes(8, "little")) for k in keys.tolist()])
         return [v.astype(np.int64).tolist() for v in _packed(vals)]
 
-    def band_lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def band_lookup(self, hashes: np.ndarray, limit: int | None = None):
         nb = hashes.shape[1]
         flat = hashes.reshape(-1).tolist()
         vals = _packed(self._mget([self.key("b", int(h).to_bytes(8, "little")) for h in flat]))
+        if limit is not None:
+            # the oldest `limit` entries of a bucket, as in memory
+            vals = [np.sort(v)[:limit] if v.size > limit else v for v in vals]
         counts = np.fromiter((v.size for v in vals), dtype=np.int64, count=len(vals))
         if not counts.any():
             return np.empty(0, np.int64), np.empty(0, np.int64)
@@ -132,6 +153,36 @@ class RedisIndex:
             for i, v in enumerate(vals, a):
                 out[i] = np.frombuffer(v, dtype="<u2")
         return out
+
+    def _texts(self, entries: np.ndarray) -> list:
+        ids = [int(e) for e in np.asarray(entries).tolist()]
+        out: list = []
+        for a in range(0, len(ids), _CHUNK):
+            out.extend(self.r.hmget(self.key("t"), ids[a:a + _CHUNK]))
+        return out
+
+    def nsh(self, entries: np.ndarray) -> np.ndarray:
+        """Shingles of each entry (verify.py); entries without (older runs) count as long."""
+        return np.array([int.from_bytes(v[:4], "little") if v else 1 << 30
+                         for v in self._texts(entries)], dtype=np.int64)
+
+    def short_units(self, entries: np.ndarray):
+        from cqia_cli.dedup.verify import Sides
+
+        vs, us = [], []
+        for v in self._texts(entries):
+            if not v:
+                vs.append(np.empty(0, "<u8"))
+                us.append(np.empty(0, "<u4"))
+                continue
+            nv = int.from_bytes(v[4:8], "little")
+            vs.append(np.frombuffer(v[8:8 + 8 * nv], dtype="<u8"))
+            us.append(np.frombuffer(v[8 + 8 * nv:], dtype="<u4"))
+        vl = np.fromiter((x.size for x in vs), dtype=np.int64, count=len(vs))
+        ul = np.fromiter((x.size for x in us), dtype=np.int64, count=len(us))
+        return Sides(vl > 0, np.concatenate(vs).astype(np.uint64) if vs else
+                     np.empty(0, np.uint64), vl,
+                     np.concatenate(us).astype(np.uint32) if us else np.empty(0, np.uint32), ul)
 
     def origins(self, entries) -> None:
         """Fetch the origins of many entries at once (used before origin())."""
@@ -161,7 +212,8 @@ class RedisIndex:
 
     def add(self, keys: np.ndarray, sigs: np.ndarray | None, bands: np.ndarray,
             near: np.ndarray, label: int, nums: np.ndarray, ids: list | None = None,
-            rows: np.ndarray | None = None, ranks: list | None = None) -> np.ndarray:
+            rows: np.ndarray | None = None, ranks: list | None = None,
+            texts=None) -> np.ndarray:
         if rows is not None:
             raise CqiaError("--storage works with --keep first only", ExitStatus.USAGE)
         n = keys.size
@@ -169,7 +221,14 @@ class RedisIndex:
         entries = np.arange(last - n, last, dtype=np.int64)
         source = self.stream_name if self.labels[label] == CURRENT else self.labels[label]
         pipe = self.r.pipeline(transaction=False)
+        t_nsh, v_flat, v_lens, u_flat, u_lens = texts
+        v_off = np.concatenate([[0], np.cumsum(v_lens)]).astype(np.int64)
+        u_off = np.concatenate([[0], np.cumsum(u_lens)]).astype(np.int64)
         for i, (e, k) in enumerate(zip(entries.tolist(), keys.tolist())):
+            pipe.hset(self.key("t"), e, int(t_nsh[i]).to_bytes(4, "little")
+                      + int(v_lens[i]).to_bytes(4, "little")
+                      + v_flat[v_off[i]:v_off[i + 1]].astype("<u8").tobytes()
+                      + u_flat[u_off[i]:u_off[i + 1]].astype("<u4").tobytes())
             packed = int(e).to_bytes(4, "little")
             pipe.append(self.key("x", int(k).to_bytes(8, "little")), packed)
             if near[i]:

@@ -20,21 +20,24 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from cqia_cli import fields as F
+from cqia_cli.dedup import defaults, templates
 from cqia_cli.dedup.engine import Deduper
 from cqia_cli.dedup.index import MemoryIndex
-from cqia_cli.dedup.minhash import Params, similarity
+from cqia_cli.dedup.minhash import Params
 from cqia_cli.dedup.sketch import init_worker, sketch_in_worker
+from cqia_cli.dedup.verify import IDENTICAL, MEASURE, MINHASH, REJECTED, Verifier
 from cqia_cli.io import RecordReader, dumps
 from cqia_cli.parallel import chunked, map_batches
 
-BATCH = 2048
+BATCH = defaults.BATCH
+HEADS = 4096  # removed records whose starts are kept for the warning
 CURRENT = "\x00current"
 
 
 @dataclass
 class Options:
     params: Params
-    threshold: float = 0.5
+    threshold: float = defaults.THRESHOLD
     keep: str = "first"
     mark: bool = False
     id_field: str | None = None
@@ -42,6 +45,13 @@ class Options:
     jobs: int = 1
     stream_name: str = "<stdin>"
     batch: int = BATCH
+    encoding: str = "utf-8"
+    #: stop-shingles (templates.py): learned from the first `sample` records unless share is 0
+    #: or the index comes with its own (--index) or lives in Redis (--storage)
+    template_share: float = templates.SHARE
+    template_min: int = templates.MIN_COUNT
+    sample: int = templates.SAMPLE
+    learn: bool = True
 
 
 def score_of(keep: str) -> Callable[[dict, str], int]:
@@ -76,16 +86,38 @@ class Runner:
         self.get_text = get_text
         self.id_path = F.compile_path(opts.id_field) if opts.id_field else None
         self.label = index.label(CURRENT)
-        self.deduper = Deduper(index, opts.threshold, self.label)
+        self.verifier = Verifier(opts.params, opts.threshold, index.stop)
+        self.deduper = Deduper(index, self.verifier, self.label)
         self.stats = Stats()
         self.ext_cluster: dict[int, int] = {}  # external entry -> first line that matched it
+        self.removed_heads: list[str] = []  # the starts of the first removed records (warning)
+
+    def set_stop(self, stop) -> None:
+        self.index.stop = stop
+        self.verifier = Verifier(self.o.params, self.o.threshold, stop)
+        self.deduper.verifier = self.verifier
+
+    @property
+    def sample_size(self) -> int:
+        """How many of the first records `start` wants to learn from (0: none)."""
+        o = self.o
+        return o.sample if o.learn and o.template_share > 0 else 0
+
+    def start(self, sample: list[str]) -> None:
+        """Before the first batch: learn the stop-shingles from the first records' texts, then
+        index the --against references (with the same shingles)."""
+        if self.sample_size and sample:
+            self.set_stop(templates.learn_stop(sample, self.o.params, self.o.template_share,
+                                               self.o.template_min))
+        for path in self.o.against:
+            self.add_reference(path, self.o.encoding)
 
     # -- helpers ------------------------------------------------------------------------------
 
     def ident(self, rec: dict) -> Any:
         return F.get(rec, self.id_path) if self.id_path is not None else None
 
-    def ref(self, entry: int, sim: float | None = None) -> dict:
+    def ref(self, entry: int, sim: float | None = None, kind: int | None = None) -> dict:
         label, num, ident = self.index.origin(entry)
         out: dict = {} if label == CURRENT else {"source": label}
         out["line"] = num
@@ -93,6 +125,8 @@ class Runner:
             out["id"] = ident
         if sim is not None:
             out["similarity"] = round(float(sim), 4)
+            if kind is not None:
+                out["measure"] = MEASURE[int(kind)]
         return out
 
     def is_current(self, entry: int) -> bool:
@@ -107,7 +141,7 @@ class Runner:
 
     def sketches(self, batches: Iterator[list[str]]):
         return map_batches(sketch_in_worker, batches, self.o.jobs, initializer=init_worker,
-                           initargs=(self.o.params, self.o.threshold))
+                           initargs=(self.verifier,))
 
     # -- references and loaded indexes --------------------------------------------------------
 
@@ -126,7 +160,8 @@ class Runner:
         for sk in self.sketches(texts()):
             ids = pending.popleft()
             nums = np.arange(count + 1, count + len(sk) + 1, dtype=np.int64)
-            self.index.add(sk.keys, sk.sigs, sk.bands, sk.near, label, nums, ids)
+            self.index.add(sk.keys, sk.sigs, sk.bands, sk.near, label, nums, ids,
+                           texts=sk.texts(np.arange(len(sk))))
             count += len(sk)
         return count
 
@@ -148,14 +183,18 @@ class Runner:
             batch = pending.popleft()
             self.last_sketch = sk
             nums = np.arange(line + 1, line + len(batch) + 1, dtype=np.int64)
-            rows = self.index.add_rows(sk.sigs) if keep_rows else None
+            rows = self.index.add_rows(sk.sigs, sk.texts(np.arange(len(sk)))) \
+                if keep_rows else None
             ids = [self.ident(r) for r in batch] if self.id_path is not None else None
             yield batch, self.deduper.decide(sk, nums, ids, rows=rows), rows
             line += len(batch)
 
-    def count(self, d) -> None:
+    def count(self, d, prefix: list | None = None) -> None:
         self.stats.records += len(d.entry)
         dup = d.entry >= 0
+        room = HEADS - len(self.removed_heads)
+        if prefix is not None and room > 0 and dup.any():
+            self.removed_heads.extend(prefix[i] for i in np.flatnonzero(dup)[:room].tolist())
         exact = dup & d.exact
         self.stats.exact += int(exact.sum())
         self.stats.near += int((dup & ~exact).sum())
@@ -170,13 +209,17 @@ class Runner:
         n_entries_before = len(self.index)
         entry_of: list[np.ndarray] = []
         sim_of: list[np.ndarray] = []
+        kind_of: list[np.ndarray] = []
+        key_of: list[np.ndarray] = []
         score_of_rec: list[np.ndarray] = []
         row_of: list[np.ndarray] = []
         for batch, d, rows in self.decided(records, keep_rows=True):
-            self.count(d)
+            self.count(d, self.last_sketch.prefix)
             own = np.where(d.entry >= 0, d.entry, d.new_entry)
             entry_of.append(own)
             sim_of.append(np.where(d.entry >= 0, d.sim, 1.0).astype(np.float32))
+            kind_of.append(np.where(d.entry >= 0, d.kind, IDENTICAL).astype(np.int8))
+            key_of.append(self.last_sketch.keys)
             score_of_rec.append(np.fromiter((score(r, self.get_text(r)) for r in batch),
                                             dtype=np.int64, count=len(batch)))
             row_of.append(rows)
@@ -184,9 +227,11 @@ class Runner:
             return
         ent = np.concatenate(entry_of)
         sim_leader = np.concatenate(sim_of)
+        kind_leader = np.concatenate(kind_of)
+        keys = np.concatenate(key_of)
         scores = np.concatenate(score_of_rec)
         rows = np.concatenate(row_of)
-        del entry_of, sim_of, score_of_rec, row_of
+        del entry_of, sim_of, kind_of, key_of, score_of_rec, row_of
         n = ent.size
         lines = np.arange(1, n + 1, dtype=np.int64)
         current = ent >= n_entries_before
@@ -203,12 +248,25 @@ class Runner:
                 is_survivor[ln - 1] = True
         # similarity of each removed record with its survivor (exact for the cluster's first)
         sim = sim_leader.copy()
+        kind = kind_leader.copy()
         todo = np.flatnonzero(current & ~is_survivor)
+        index = self.index
         for chunk in range(0, todo.size, 65536):
             idx = todo[chunk:chunk + 65536]
             surv = np.fromiter((survivor_line[e] for e in ent[idx].tolist()), dtype=np.int64,
                                count=idx.size) - 1
-            sim[idx] = similarity(self.index.sigs.get(rows[idx]), self.index.sigs.get(rows[surv]))
+            ra, rb = rows[idx], rows[surv]
+            s, k = self.verifier.similarity(
+                index.sigs.get(ra), index.sigs.get(rb), index.row_nsh(ra), index.row_nsh(rb),
+                lambda i: index.row_units(ra[i]), lambda i: index.row_units(rb[i]))
+            # the similarity with the survivor, as measured; a pair that the short-text rule
+            # cannot vouch for on its own (the survivor is not the record the cluster formed
+            # around) reports the MinHash estimate, and says so
+            bad = k == REJECTED
+            est = (index.sigs.get(ra) == index.sigs.get(rb)).mean(axis=1)
+            k = np.where(keys[idx] == keys[surv], IDENTICAL, np.where(bad, MINHASH, k))
+            sim[idx] = np.where(k == IDENTICAL, 1.0, np.where(bad, est, s))
+            kind[idx] = k
         # the index now points at survivors, so that --save-index names them
         for e, ln in survivor_line.items():
             if e >= n_entries_before:
@@ -236,8 +294,9 @@ class Runner:
                     if ident is not None:
                         dup_of["id"] = ident
                 dup_of["similarity"] = round(float(sim[i]), 4)
+                dup_of["measure"] = MEASURE[int(kind[i])]
             else:
-                dup_of = self.ref(e, float(sim[i]))
+                dup_of = self.ref(e, float(sim[i]), int(kind[i]))
             if mark:
                 write({**rec, "_cluster": cid, "_dup_of": dup_of})
             else:
@@ -258,14 +317,16 @@ def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
     use_id = runner.id_path is not None
     dup_line = array("q")
     dup_sim = array("f")
+    dup_kind = array("b")
     line = 0
     for batch, d, _ in runner.decided(records):
-        runner.count(d)
+        runner.count(d, runner.last_sketch.prefix)
         surv = np.flatnonzero(d.entry < 0)
         for i, rec in enumerate(batch):
             e = int(d.entry[i])
             dup_line.append(local.origin(e)[1] if e >= 0 else 0)
             dup_sim.append(float(d.sim[i]) if e >= 0 else 1.0)
+            dup_kind.append(int(d.kind[i]) if e >= 0 else IDENTICAL)
         if surv.size:
             sk = runner.last_sketch
             ids = [runner.ident(batch[i]) for i in surv.tolist()] if use_id else None
@@ -273,13 +334,14 @@ def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
                                  shard, line + i + 1) for j, i in enumerate(surv.tolist())]
             redis_index.add(sk.keys[surv], sk.sigs[surv], sk.bands[surv], sk.near[surv],
                             r_label, np.arange(line + 1, line + len(batch) + 1)[surv], ids,
-                            ranks=ranks)
+                            ranks=ranks, texts=sk.texts(surv))
         line += len(batch)
     redis_index.publish_done()
     redis_index.wait_for(shards, note)
 
     lines = np.frombuffer(dup_line, dtype=np.int64)
     sims = np.frombuffer(dup_sim, dtype=np.float32)
+    kinds = dup_kind.tolist()
     n = lines.size
     pending: deque = deque()
 
@@ -306,16 +368,18 @@ def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
                 write({**rec, "_cluster": ln} if mark else rec)
                 continue
             if lines[ln - 1]:
-                dup_of = {"line": int(lines[ln - 1]), "similarity": round(float(sims[ln - 1]), 4)}
+                dup_of = {"line": int(lines[ln - 1]), "similarity": round(float(sims[ln - 1]), 4),
+                          "measure": MEASURE[kinds[ln - 1]]}
                 cid = int(lines[ln - 1])
             else:
                 cross += 1
-                entry, s = best[i]
+                entry, s, k = best[i]
                 source, num, ident = redis_index.origin(entry)
                 dup_of = {"source": source, "line": num}
                 if use_id and ident is not None:
                     dup_of["id"] = ident
                 dup_of["similarity"] = round(float(s), 4)
+                dup_of["measure"] = MEASURE[k]
                 cid = ln
             if mark:
                 write({**rec, "_cluster": cid, "_dup_of": dup_of})
@@ -326,32 +390,36 @@ def run_sharded(runner: Runner, redis_index, records: Iterator[dict],
 
 
 def _cross_shard(index, sk, todo: list[int], batch, base: int, shard: str, use_id: bool,
-                 runner: Runner, threshold: float) -> dict[int, tuple[int, float]]:
+                 runner: Runner, threshold: float) -> dict[int, tuple[int, float, int]]:
     """For this part's survivors (rows `todo` of the batch): the record of another part that
-    removes it under the rule, as {row: (entry, similarity)}."""
+    removes it under the rule, as {row: (entry, similarity, kind)}."""
     from cqia_cli.dedup.redis_index import record_rank
 
     rows = np.asarray(todo, dtype=np.int64)
-    pairs: dict[tuple[int, int], float] = {}
+    from cqia_cli.dedup.engine import BUCKET_LIMIT
+
+    pairs: dict[tuple[int, int], tuple[float, int]] = {}
     for r, vals in zip(rows.tolist(), index.exact_lists(sk.keys[rows])):
         for e in vals:
-            pairs[(r, e)] = 1.0
+            pairs[(r, e)] = (1.0, IDENTICAL)
     near_rows = rows[sk.near[rows]]
     if near_rows.size:
-        qi, ent = index.band_lookup(sk.bands[near_rows])
+        qi, ent = index.band_lookup(sk.bands[near_rows], limit=BUCKET_LIMIT)
         if qi.size:
             uniq = np.unique((near_rows[qi] << 32) | ent)
             rr, ee = uniq >> 32, uniq & 0xFFFFFFFF
-            sims = (sk.sigs[rr] == index.signatures(ee)).mean(axis=1)
-            for r, e, s in zip(rr.tolist(), ee.tolist(), sims.tolist()):
-                if s >= threshold and (r, e) not in pairs:
-                    pairs[(r, e)] = s
+            sims, kinds = runner.verifier.similarity(
+                sk.sigs[rr], index.signatures(ee), sk.nsh[rr], index.nsh(ee),
+                lambda i: sk.short_units(rr[i]), lambda i: index.short_units(ee[i]))
+            for r, e, s, k in zip(rr.tolist(), ee.tolist(), sims.tolist(), kinds.tolist()):
+                if s >= threshold and k != REJECTED and (r, e) not in pairs:
+                    pairs[(r, e)] = (s, k)
     if not pairs:
         return {}
     index.origins([e for _, e in pairs])
     best: dict[int, tuple[float, list, int]] = {}
     mine = {}
-    for (r, e), s in pairs.items():
+    for (r, e), (s, k) in pairs.items():
         if index.is_current(e, 0):
             continue
         if r not in mine:
@@ -363,8 +431,8 @@ def _cross_shard(index, sk, todo: list[int], batch, base: int, shard: str, use_i
             continue
         cur = best.get(r)
         if cur is None or s > cur[0] or (s == cur[0] and other < cur[1]):
-            best[r] = (s, other, e)
-    return {r: (e, s) for r, (s, _, e) in best.items()}
+            best[r] = (s, other, e, k)
+    return {r: (e, s, k) for r, (s, _, e, k) in best.items()}
 
 
 class Clusters:

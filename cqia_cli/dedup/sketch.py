@@ -13,8 +13,13 @@ from functools import lru_cache
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import Params, band_hashes, signatures
+from cqia_cli.dedup.minhash import band_hashes, shingle_hashes, signatures
 from cqia_cli.dedup.normalize import normalize_batch
+from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier
+
+#: in-batch candidates: each record is compared with the first record of each band bucket and
+#: with up to this many earlier records of the bucket
+NEIGHBOURS = 8
 
 
 class MissingDependency(Exception):
@@ -26,12 +31,43 @@ class Sketch:
     keys: np.ndarray   # uint64[n]: hash of the normalised text (exact duplicates)
     sigs: np.ndarray   # uint16[n, num_perm]: the low 16 bits of each bin (verification)
     bands: np.ndarray  # uint64[n, bands]
-    near: np.ndarray   # bool[n]: long enough for at least one shingle
+    near: np.ndarray   # bool[n]: has at least one shingle (not a stop-shingle)
     exact_prev: np.ndarray  # int64[n]: first earlier record of the batch with the same key
-    local: tuple       # in-batch near candidates (earlier, later, similarity) >= threshold
+    local: tuple       # in-batch near candidates (earlier, later, similarity, kind) verified
+    nsh: np.ndarray = None    # int32[n]: shingles (stop-shingles left out), with repeats
+    vals: Ragged = None       # distinct shingle values of the texts that can be in a short pair
+    units: Ragged = None      # the units of the texts that can be in a very short pair
+    kept: np.ndarray = None   # bool[n]: vals kept (verify.py)
+    prefix: list = None       # the first characters of each normalised text (the warning)
+    cap: int = 0              # the index keeps the units of texts with at most cap shingles
 
     def __len__(self) -> int:
         return self.keys.size
+
+    def texts(self, idx: np.ndarray):
+        """(shingles, values, value counts, units, unit counts) of records idx (an index array
+        or a mask), as the index keeps them: for short texts only (verify.Verifier.cap)."""
+        idx = np.asarray(idx)
+        if idx.dtype == bool:
+            idx = np.flatnonzero(idx)
+        nsh = self.nsh[idx]
+        store = idx[nsh <= self.cap]
+        keep = nsh <= self.cap
+        v, vl = self.vals.take(store)
+        u, ul = self.units.take(store)
+        vlens = np.zeros(nsh.size, np.int64)
+        ulens = np.zeros(nsh.size, np.int64)
+        vlens[keep] = vl
+        ulens[keep] = ul
+        return nsh, v, vlens, u, ulens
+
+    def short_units(self, idx: np.ndarray) -> Sides:
+        v, vl = self.vals.take(idx)
+        u, ul = self.units.take(idx)
+        return Sides(self.kept[idx], v, vl, u, ul)
+
+
+PREFIX = 32
 
 
 @lru_cache(maxsize=1)
@@ -94,39 +130,101 @@ def word_units(units: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndar
     return np.asarray(words, dtype=np.uint32), counts
 
 
-def sketch_batch(texts: list[str], params: Params, threshold: float = 1.0) -> Sketch:
-    """Everything about a batch that does not need the index (so -j workers can do it)."""
-    from cqia_cli.dedup.engine import earlier_equal, local_pairs
+def local_pairs(sk: Sketch, verifier: Verifier) -> tuple:
+    """In-batch near candidates (earlier, later, similarity, kind), verified: each record
+    against the first record of each of its band buckets and up to NEIGHBOURS earlier records
+    of the bucket."""
+    empty = (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
+             np.empty(0, np.int8))
+    rows = np.flatnonzero(sk.near)
+    if rows.size < 2:
+        return empty
+    nb = sk.bands.shape[1]
+    h = sk.bands[rows].reshape(-1)
+    rec = np.repeat(rows, nb)
+    order = np.argsort(h, kind="stable")  # rec is ascending already: (hash, record) order
+    h, rec = h[order], rec[order]
+    pos = np.arange(h.size)
+    start = np.ones(h.size, dtype=bool)
+    start[1:] = h[1:] != h[:-1]
+    gstart = np.maximum.accumulate(np.where(start, pos, 0))
+    a = [rec[gstart]]
+    b = [rec]
+    for s in range(1, NEIGHBOURS + 1):
+        same = h[s:] == h[:-s]
+        if not same.any():
+            break
+        a.append(rec[:-s][same])
+        b.append(rec[s:][same])
+    a = np.concatenate(a)
+    b = np.concatenate(b)
+    keep = a < b
+    if not keep.any():
+        return empty
+    pair = np.unique((a[keep].astype(np.int64) << 32) | b[keep])
+    a, b = pair >> 32, pair & 0xFFFFFFFF
+    sims, kinds = verifier.similarity(sk.sigs[a], sk.sigs[b], sk.nsh[a], sk.nsh[b],
+                                      lambda i: sk.short_units(a[i]),
+                                      lambda i: sk.short_units(b[i]))
+    ok = (sims >= verifier.threshold) & (kinds != REJECTED)
+    return a[ok], b[ok], sims[ok], kinds[ok]
 
+
+def earlier_equal(keys: np.ndarray) -> np.ndarray:
+    """For each record, the first earlier record of the batch with the same exact key, or -1."""
+    _, first_idx, inv = np.unique(keys, return_index=True, return_inverse=True)
+    prev = first_idx[inv.reshape(-1)].astype(np.int64)
+    prev[prev == np.arange(keys.size)] = -1
+    return prev
+
+
+def prefixes(units: np.ndarray, lens: np.ndarray) -> list[str]:
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    buf = units.astype(np.uint32).tobytes()
+    return [buf[a * 4:min(b, a + PREFIX) * 4].decode("utf-32-le", "replace")
+            for a, b in zip(starts.tolist(), ends.tolist())]
+
+
+def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sketch:
+    """Everything about a batch that does not need the index (so -j workers can do it)."""
+    params = verifier.params
     if params.t2s:
         convert = t2s_converter()
         texts = [convert(t) for t in texts]
     units, lens = normalize_batch(texts)
     keys = exact_keys(units, lens, texts)
+    prefix = prefixes(units, lens)
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
-    sigs32 = signatures(units, lens, params)
+    h, rec = shingle_hashes(units, lens, params, verifier.stop)
+    nsh = np.bincount(rec, minlength=lens.size).astype(np.int32)
+    sigs32 = signatures(units, lens, params, hashes=(h, rec))
     bands = band_hashes(sigs32, params)
     sigs = sigs32.astype(np.uint16)
-    near = lens >= params.ngram
-    return Sketch(keys, sigs, bands, near, earlier_equal(keys),
-                  local_pairs(sigs, bands, near, threshold))
+    near = nsh > 0
+    kept, vals, tiny = verifier.sets(units, lens, nsh)
+    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
+                prefix, verifier.cap)
+    sk.local = local_pairs(sk, verifier) if local else \
+        (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
+         np.empty(0, np.int8))
+    return sk
 
 
-# -- for map_batches: the params travel once per worker, not with every batch -----------------
+# -- for map_batches: the verifier travels once per worker, not with every batch ---------------
 
-_params: Params | None = None
-_threshold = 1.0
+_verifier: Verifier | None = None
 
 
-def init_worker(params: Params, threshold: float) -> None:
-    global _params, _threshold
-    _params, _threshold = params, threshold
-    if params.t2s:
+def init_worker(verifier: Verifier) -> None:
+    global _verifier
+    _verifier = verifier
+    if verifier.params.t2s:
         t2s_converter()
-    if params.tokenizer == "jieba":
+    if verifier.params.tokenizer == "jieba":
         _jieba()
 
 
 def sketch_in_worker(texts: list[str]) -> Sketch:
-    return sketch_batch(texts, _params, _threshold)
+    return sketch_batch(texts, _verifier)

@@ -33,6 +33,8 @@ differ (the totals do not).
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import base64
 import re
 from dataclasses import asdict, dataclass
@@ -123,14 +125,19 @@ class Config:
 
 class Numbers:
     """count, min, max and sum of a field whose values are all numbers (booleans are not);
-    `dropped` once another value is seen."""
+    `dropped` once another value is seen.
+
+    The sum is kept exactly (an int, or a Fraction once a float is seen), so that merged
+    partial statistics equal one run over everything whatever the order: float addition is
+    not associative, and a sum of large floats overflows. JSON gets `sum` as a number and,
+    where that number is not the exact value, `exact_sum` as "numerator/denominator"."""
 
     __slots__ = ("count", "min", "max", "total", "dropped")
 
     def __init__(self) -> None:
         self.count = 0
         self.min = self.max = None
-        self.total = 0
+        self.total: int | Fraction = 0
         self.dropped = False
 
     def add(self, value: Any) -> None:
@@ -138,8 +145,11 @@ class Numbers:
         if t is not int and t is not float or value != value:
             self.dropped = True
             return
+        if t is float and value in (_INF, -_INF):
+            self.dropped = True
+            return
         self.count += 1
-        self.total += value
+        self.total += value if t is int else Fraction(value)
         if self.min is None or value < self.min:
             self.min = value
         if self.max is None or value > self.max:
@@ -157,12 +167,18 @@ class Numbers:
 
     @property
     def mean(self) -> float | None:
-        return self.total / self.count if self.count else None
+        return _to_float(self.total / self.count) if self.count else None
 
     def to_json(self) -> dict | None:
         if self.dropped:
             return None
-        return {"count": self.count, "min": self.min, "max": self.max, "sum": self.total}
+        total = self.total
+        if type(total) is Fraction and total.denominator == 1:
+            total = total.numerator  # one form for one value, however it was summed
+        if type(total) is int and -(1 << 63) <= total < (1 << 63):
+            return {"count": self.count, "min": self.min, "max": self.max, "sum": total}
+        return {"count": self.count, "min": self.min, "max": self.max,
+                "sum": _to_float(total), "exact_sum": f"{total.numerator}/{total.denominator}"}
 
     @classmethod
     def from_json(cls, d: dict | None) -> "Numbers":
@@ -170,8 +186,27 @@ class Numbers:
         if d is None:
             n.dropped = True
         else:
-            n.count, n.min, n.max, n.total = d["count"], d["min"], d["max"], d["sum"]
+            n.count, n.min, n.max = d["count"], d["min"], d["max"]
+            exact = d.get("exact_sum")
+            if exact is not None:
+                total = Fraction(exact)
+                n.total = total.numerator if total.denominator == 1 else total
+            elif type(d["sum"]) is float:
+                n.total = Fraction(d["sum"])
+            else:
+                n.total = d["sum"]
         return n
+
+
+_INF = float("inf")
+
+
+def _to_float(value) -> float:
+    """A float near an exact int or Fraction; the sign's infinity where it is out of range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return _INF if value > 0 else -_INF
 
 
 def is_bookkeeping(path: str) -> bool:

@@ -1,0 +1,21 @@
+"""Every default of `cqia dedup`, in one place (the command's options, Params and Options read
+them). Measured on bench/dedup_groundtruth.py (docs/dedup.md)."""
+
+NGRAM = {"char": 3, "jieba": 2}
+THRESHOLD = 0.4
+NUM_PERM = 128
+#: templates.py: stop-shingles are the shingles in at least this share of the sample's
+#: records (and in at least TEMPLATE_MIN of them)
+TEMPLATE_SHARE = 0.001
+TEMPLATE_MIN = 10
+TEMPLATE_SAMPLE = 10_000
+#: minhash.stop_mask: a stop-shingle is left out where it stands in a run of at least this
+#: many (a shared phrase of 10 characters or more), not alone (a common word)
+TEMPLATE_RUN = 8
+#: engine.py: an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates
+BUCKET_LIMIT = 16
+#: run.py: records per batch (what a -j worker sketches at once)
+BATCH = 2048
+#: commands/dedup.py: warn when more than this share of the input is removed
+WARN_SHARE = 1 / 3
+NAMESPACE = "cqia:dedup"

@@ -1,0 +1,269 @@
+"""Verifying a candidate pair: exact Jaccard where a text is short, the MinHash estimate where
+both are long.
+
+A one-permutation MinHash signature of a set with far fewer shingles than bins is mostly
+densified (copied) bins, and its estimate of the Jaccard similarity can be far off: two forum
+replies that share one 3-gram of fifteen (true Jaccard 0.07) were estimated at 0.46. Measured
+on pairs of real CQIA texts (docs/dedup.md), the estimate's error stops shrinking once the
+larger set has about as many shingles as the signature has bins. So:
+
+- **Short** (either text has at most `short` shingles, default: as many as --num-perm): the
+  similarity is the *exact* Jaccard similarity of the two shingle sets, computed from the texts'
+  units (a batch has every text's; the index keeps those of its short texts). A pair where one
+  side's units are not at hand (a short record against an earlier survivor with more than
+  `short` shingles) is not a duplicate: never more lenient than exact.
+  For character n-grams up to 3 (the default) and jieba word n-grams up to 2, shingles are
+  compared by their exact value; otherwise by a 64-bit hash.
+- **Very short** (either text has at most `guard` units, default 32): also, the two texts may
+  differ only on one side apart from particles (吗, 呢, 了, ...): a text that has content
+  characters the other lacks *and* lacks some the other has is a different question (帮我写一篇
+  关于X的详细介绍 with another X), however many characters they share. Insertions (a 请问
+  prefix, a particle), punctuation, spacing and width (already gone in the normalised text)
+  keep a duplicate.
+- **Long** (both texts have more shingles): the MinHash estimate, the share of equal bins.
+
+`kind` says which: IDENTICAL (the same normalised text), JACCARD (exact), MINHASH (estimate),
+or REJECTED (not a duplicate, whatever the similarity).
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cqia_cli.dedup.minhash import Params, shingle_values
+
+REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
+MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
+
+#: characters that may be added, dropped or swapped in a very short text without changing what
+#: it asks: modal and structural particles
+PARTICLES = "吗嘛么呢吧啊呀哦哟哈了的地得啦呐哇嗯噢喔呗咧嘞"
+GUARD_UNITS = 32
+#: a text that has more units than this times the store cap is not kept (its shingles are
+#: mostly stop-shingles): bounds the memory of a kept text
+UNITS_PER_SHINGLE = 4
+
+
+@dataclass
+class Ragged:
+    """Several uint32 sequences in one array: sequence i is flat[off[i]:off[i + 1]]."""
+
+    flat: np.ndarray
+    off: np.ndarray
+
+    @staticmethod
+    def empty(n: int, dtype=np.uint32) -> "Ragged":
+        return Ragged(np.empty(0, dtype), np.zeros(n + 1, np.int64))
+
+    @property
+    def lens(self) -> np.ndarray:
+        return np.diff(self.off)
+
+    def take(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        idx = np.asarray(idx, dtype=np.int64)
+        starts = self.off[idx]
+        lens = self.off[idx + 1] - starts
+        return gather(self.flat, starts, lens), lens
+
+
+def gather(flat: np.ndarray, starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    total = int(lens.sum())
+    if total == 0:
+        return np.empty(0, flat.dtype)
+    pos = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
+    return flat[pos]
+
+
+@dataclass
+class Verifier:
+    params: Params
+    threshold: float
+    stop: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
+    short: int | None = None
+    guard: int = GUARD_UNITS
+
+    def __post_init__(self) -> None:
+        if self.short is None:
+            self.short = self.params.num_perm
+        # the texts whose units are kept: the short ones (a pair of a short record with an
+        # earlier, longer survivor whose units are not kept is not a duplicate: measured, it
+        # costs little recall, and keeping every text up to short / threshold shingles would
+        # double the index's memory per record)
+        self.cap = self.short
+        # a batch keeps the units of every text that can be in a short pair: a longer text
+        # cannot reach the threshold with a short one, as J <= |A| / |B|
+        self.reach = int(np.ceil(self.short / max(self.threshold, 1e-9)))
+        # and the units of every text that can be in a very short pair (the guard)
+        self.tiny_reach = int(np.ceil(self.guard / max(self.threshold, 1e-9)))
+        if self.params.tokenizer == "char":
+            self.particles = np.array(sorted(map(ord, PARTICLES)), dtype=np.uint32)
+        else:
+            self.particles = np.array(sorted({zlib.crc32(p.encode()) for p in PARTICLES}),
+                                      dtype=np.uint32)
+
+    # -- what a sketch keeps ------------------------------------------------------------------
+
+    def kept(self, nsh: np.ndarray, lens: np.ndarray) -> np.ndarray:
+        """Which texts of a batch keep their units: those that can be in a short pair."""
+        return (nsh > 0) & (nsh <= self.reach) & (lens <= self.reach * UNITS_PER_SHINGLE)
+
+    # -- pairs --------------------------------------------------------------------------------
+
+    def similarity(self, sig_a: np.ndarray, sig_b: np.ndarray, nsh_a: np.ndarray,
+                   nsh_b: np.ndarray, sets_a, sets_b) -> tuple[np.ndarray, np.ndarray]:
+        """(similarity float32, kind int8) of pairs. `sets_a`/`sets_b`: callables that take
+        the positions (in the pair arrays) of the short pairs and return the `Sides` of their
+        a / b records."""
+        m = sig_a.shape[0]
+        sim = (sig_a == sig_b).mean(axis=1).astype(np.float32) if m else \
+            np.zeros(0, np.float32)
+        kind = np.full(m, MINHASH, dtype=np.int8)
+        short = np.flatnonzero(np.minimum(nsh_a, nsh_b) <= self.short)
+        if short.size == 0:
+            return sim, kind
+        A = sets_a(short)
+        B = sets_b(short)
+        both = A.kept & B.kept
+        kind[short[~both]] = REJECTED
+        sim[short[~both]] = 0.0
+        if both.any():
+            sel = np.flatnonzero(both)
+            va, la = _subset(A.vals, A.vlens, sel)
+            vb, lb = _subset(B.vals, B.vlens, sel)
+            rows = short[sel]
+            sim[rows] = jaccard(va, la, vb, lb)
+            kind[rows] = JACCARD
+            ta, tb = A.ulens[sel], B.ulens[sel]
+            tiny = np.flatnonzero((np.minimum(ta, tb) <= self.guard) & (ta > 0) & (tb > 0))
+            if tiny.size:
+                ua, la = _subset(A.units, A.ulens, sel[tiny])
+                ub, lb = _subset(B.units, B.ulens, sel[tiny])
+                sub = self.substituted(ua, la, ub, lb)
+                kind[rows[tiny[sub]]] = REJECTED
+        return sim, kind
+
+    def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray):
+        """What a batch keeps for the short pairs of its records: the kept mask, each kept
+        record's distinct shingle values (sorted), and the units of the very short ones."""
+        kept = self.kept(nsh, lens)
+        n = lens.size
+        if not kept.any():
+            return kept, Ragged.empty(n, np.uint64), Ragged.empty(n)
+        ku, kl = _subset(units, lens, np.flatnonzero(kept))
+        v, r = _distinct(*shingle_values(ku, kl, self.params, self.stop))
+        vl = np.zeros(n, np.int64)
+        vl[kept] = np.bincount(r, minlength=int(kept.sum()))
+        tiny = kept & (lens <= self.tiny_reach)
+        tl = np.where(tiny, lens, 0)
+        tu = units[np.repeat(tiny, lens)].astype(np.uint32)
+        return kept, Ragged(v, _offsets(vl)), Ragged(tu, _offsets(tl))
+
+    def substituted(self, ua, la, ub, lb) -> np.ndarray:
+        """Each text of the pair has a unit (not a particle) more often than the other: a
+        substitution, not only insertions. Counted as multisets, so that a repeated word
+        replaced by another is seen."""
+        n = la.size
+        ka, ca = _counted(ua, la)
+        kb, cb = _counted(ub, lb)
+        more_a = ca > _count_in(ka, kb, cb)
+        more_b = cb > _count_in(kb, ka, ca)
+        content_a = ~np.isin((ka & np.uint64(0xFFFFFFFF)).astype(np.uint32), self.particles)
+        content_b = ~np.isin((kb & np.uint64(0xFFFFFFFF)).astype(np.uint32), self.particles)
+        has_a = np.bincount((ka[more_a & content_a] >> np.uint64(32)).astype(np.int64),
+                            minlength=n) > 0
+        has_b = np.bincount((kb[more_b & content_b] >> np.uint64(32)).astype(np.int64),
+                            minlength=n) > 0
+        return has_a & has_b
+
+
+def _counted(units: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(pair << 32 | unit) keys, sorted and distinct, with how often each occurs."""
+    rec = np.repeat(np.arange(lens.size, dtype=np.uint64), lens)
+    keys, counts = np.unique((rec << np.uint64(32)) | units.astype(np.uint64),
+                             return_counts=True)
+    return keys, counts
+
+
+def _count_in(keys: np.ndarray, other: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """How often each of `keys` occurs on the other side (0 when it does not)."""
+    if other.size == 0 or keys.size == 0:
+        return np.zeros(keys.size, np.int64)
+    pos = np.minimum(np.searchsorted(other, keys), other.size - 1)
+    return np.where(other[pos] == keys, counts[pos], 0)
+
+
+@dataclass
+class Sides:
+    """One side of a list of pairs: its records' shingle sets and very short units."""
+
+    kept: np.ndarray   # bool[m]: the record's set is at hand
+    vals: np.ndarray   # uint64: the distinct shingle values, sorted, record after record
+    vlens: np.ndarray  # int64[m]
+    units: np.ndarray  # uint32: the units of the very short records
+    ulens: np.ndarray  # int64[m]: 0 where not kept
+
+
+_PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
+_ROWS = 2048  # pairs (or records) sorted at once: bounded scratch
+
+
+def _padded(vals: np.ndarray, lens: np.ndarray) -> np.ndarray:
+    """Each sequence in a row of a matrix padded with _PAD (values never reach it: 63-bit
+    packed shingles or mixed hashes), each row sorted."""
+    n = lens.size
+    width = max(1, int(lens.max()) if n else 1)
+    m = np.full((n, width), _PAD, dtype=np.uint64)
+    rec = np.repeat(np.arange(n), lens)
+    col = np.arange(vals.size) - np.repeat(np.cumsum(lens) - lens, lens)
+    m[rec, col] = vals
+    m.sort(axis=1)
+    return m
+
+
+def jaccard(va, la, vb, lb) -> np.ndarray:
+    """Exact Jaccard similarity of pairs of distinct value sets (pair i: la[i] values of va,
+    lb[i] of vb, one pair after the other)."""
+    n = la.size
+    inter = np.zeros(n, np.int64)
+    oa, ob = _offsets(la), _offsets(lb)
+    for a in range(0, n, _ROWS):
+        b = min(n, a + _ROWS)
+        both = np.concatenate([va[oa[a]:oa[b]], vb[ob[a]:ob[b]]])
+        rec = np.concatenate([np.repeat(np.arange(b - a), la[a:b]),
+                              np.repeat(np.arange(b - a), lb[a:b])])
+        order = np.argsort(rec, kind="stable")
+        m = _padded(both[order], la[a:b] + lb[a:b])
+        inter[a:b] = ((m[:, 1:] == m[:, :-1]) & (m[:, 1:] != _PAD)).sum(axis=1)
+    union = la + lb - inter
+    return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
+
+
+def _offsets(lens: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
+
+
+def _subset(flat, lens, sel):
+    off = np.concatenate([[0], np.cumsum(lens)])
+    return gather(flat, off[sel], lens[sel]), lens[sel]
+
+
+def _distinct(v: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (value, record) pairs, sorted by record then value (`rec` ascending, as
+    shingle_values gives them)."""
+    if v.size == 0:
+        return v, rec
+    n = int(rec[-1]) + 1
+    lens = np.bincount(rec, minlength=n)
+    vals, recs = [], []
+    off = _offsets(lens)
+    for a in range(0, n, _ROWS):
+        b = min(n, a + _ROWS)
+        m = _padded(v[off[a]:off[b]], lens[a:b])
+        keep = m != _PAD
+        keep[:, 1:] &= m[:, 1:] != m[:, :-1]
+        vals.append(m[keep])
+        recs.append(np.repeat(np.arange(a, b), keep.sum(axis=1)))
+    return np.concatenate(vals), np.concatenate(recs)
