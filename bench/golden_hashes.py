@@ -98,7 +98,13 @@ CASES: dict[str, list[str]] = {
 }
 
 
+SRC: str | None = None  # --src: run the cqia_cli of another tree (e.g. an extracted commit)
+
+
 def cqia() -> list[str]:
+    if SRC is not None:
+        return [sys.executable, "-c", f"import sys; sys.path.insert(0, {SRC!r}); "
+                "sys.argv[0] = 'cqia'; from cqia_cli.cli import main; main()"]
     exe = Path(sys.executable).parent / "cqia"
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "cqia_cli"]
 
@@ -145,7 +151,12 @@ def main() -> int:
     ap.add_argument("--check", action="store_true", help="compare with the recorded hashes")
     ap.add_argument("--golden", default=str(GOLDEN), help="the JSON file of hashes")
     ap.add_argument("-k", dest="only", default=None, help="only the cases whose name has this")
+    ap.add_argument("--src", default=None,
+                    help="run the cqia_cli package under this directory instead of the "
+                         "installed one (record another commit's hashes: git archive it there)")
     args = ap.parse_args()
+    global SRC
+    SRC = os.path.abspath(args.src) if args.src else None
     data = sorted(glob.glob(str(SHARED / "*" / "*.jsonl")))
     if not data:
         print(f"golden_hashes: no data under {SHARED}", file=sys.stderr)

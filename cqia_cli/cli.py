@@ -19,22 +19,24 @@ from cqia_cli import __version__, console
 from cqia_cli.status import CqiaError, ExitStatus, Interrupted, Terminated
 
 #: The verbs in pipeline order: name -> (module, one-line summary). The summary is shown by
-#: `cqia --help` without importing the module. A verb whose module is absent is not listed.
+#: `cqia --help` without importing the module (so it stays fast); it is a copy of the command's
+#: own short_help, which owns it: tests/test_docs.py fails when they differ. A verb whose module
+#: is absent is not listed.
 COMMANDS: dict[str, tuple[str, str]] = {
     "fetch": ("cqia_cli.commands.fetch",
               "Read datasets from the Hugging Face Hub, URLs and files as one JSONL stream."),
     "validate": ("cqia_cli.commands.validate",
-                 "Check records against the COIG-CQIA schema; pass them through."),
+                 "Check records against the COIG-CQIA schema."),
     "clean": ("cqia_cli.commands.clean",
               "Repair text (whitespace, HTML, mojibake, LaTeX escapes, PII...); log every change."),
     "filter": ("cqia_cli.commands.filter",
                "Drop low-quality records by rules; explain every rejection."),
     "score": ("cqia_cli.commands.score",
-              "Rate records with a judge model (1-10) over any OpenAI-compatible endpoint."),
+              "Rate records with a judge model (1-10)."),
     "generate": ("cqia_cli.commands.generate",
-                 "Fill or rewrite a field with a model from a prompt template."),
+                 "Fill or rewrite a field with a model."),
     "dedup": ("cqia_cli.commands.dedup",
-              "Remove exact and near duplicates (MinHash LSH), within or across sets."),
+              "Remove exact and near duplicates (MinHash LSH)."),
     "stats": ("cqia_cli.commands.stats",
               "Report counts, lengths, categories, duplicates and diversity of a dataset."),
     "split": ("cqia_cli.commands.split",

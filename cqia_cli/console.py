@@ -44,8 +44,6 @@ def message(text: str) -> None:
         pass
 
 
-warn = message
-
 
 def plain(text: str) -> None:
     """A line on stderr without prefix (reports such as `FILE:LINE: field: problem`)."""

@@ -373,11 +373,6 @@ class ContainerReader(RecordReader):
                 _close(source, raw)
 
 
-def read_containers(paths: Sequence[str], **kwargs) -> Iterator[dict]:
-    """Plain iteration over the records of inputs in any container, for library use."""
-    return iter(ContainerReader(paths, **kwargs))
-
-
 # -- helpers ----------------------------------------------------------------------------------
 
 

@@ -21,6 +21,40 @@ def compile_path(path: str) -> tuple:
     return tuple(int(p) if p.isdigit() else p for p in path.split("."))
 
 
+class FieldPath:
+    """A dotted path compiled once, called per record: `FieldPath("task_type.major")(record)`
+    is the value there, or `default` when a part is missing.
+
+    A path of one part (`output`, also `2024`) is a top-level key, looked up as the string it
+    is: `top` holds it (None for a nested path), so that a hot loop may inline
+    `record.get(p.top) if p.top is not None else get(record, p.parts)`; `parts` are the
+    compiled parts (numeric ones index lists) for `get`."""
+
+    __slots__ = ("path", "parts", "top")
+
+    def __init__(self, path: str):
+        self.path = path
+        self.parts = compile_path(path)
+        self.top: str | None = path if len(self.parts) == 1 else None
+
+    def __call__(self, record: Any, default: Any = None) -> Any:
+        if self.top is not None and type(record) is dict:
+            return record.get(self.top, default)
+        return get(record, self.parts, default)
+
+    def __repr__(self) -> str:
+        return f"FieldPath({self.path!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, FieldPath) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    def __reduce__(self):
+        return (FieldPath, (self.path,))
+
+
 def get(record: Any, path: str | tuple, default: Any = None) -> Any:
     """The value at `path` in `record`, or `default` when any part of it is missing."""
     parts = compile_path(path) if isinstance(path, str) else path
@@ -37,10 +71,6 @@ def get(record: Any, path: str | tuple, default: Any = None) -> Any:
         else:
             return default
     return value
-
-
-def has(record: Any, path: str | tuple) -> bool:
-    return get(record, path, MISSING) is not MISSING
 
 
 def set(record: dict, path: str | tuple, value: Any) -> None:  # noqa: A001 - mirrors get()
@@ -86,18 +116,19 @@ class TextGetter:
     Compile once, call per record: `text = TextGetter(fields)(record)`.
     """
 
-    __slots__ = ("fields", "_paths", "_simple")
+    __slots__ = ("fields", "_paths", "_tops")
 
     def __init__(self, fields: Sequence[str] | None = None):
         self.fields = tuple(fields) if fields else DEFAULT_TEXT_FIELDS
-        self._paths = [compile_path(f) for f in self.fields]
-        self._simple = all(len(p) == 1 and isinstance(p[0], str) for p in self._paths)
+        self._paths = [FieldPath(f) for f in self.fields]
+        tops = [p.top for p in self._paths]
+        self._tops = tops if None not in tops else None
 
     def __call__(self, record: dict) -> str:
-        if self._simple:
-            parts = [record.get(p[0]) for p in self._paths]
+        if self._tops is not None:
+            parts = [record.get(k) for k in self._tops]
         else:
-            parts = [get(record, p) for p in self._paths]
+            parts = [p(record) for p in self._paths]
         return "\n".join(t for t in map(as_text, parts) if t)
 
 

@@ -52,7 +52,7 @@ import sys
 import tempfile
 import zlib
 from collections import deque
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence
 
 import orjson
 
@@ -197,6 +197,34 @@ _DECOMPRESS_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+class Reader(Protocol):
+    """What a Job reads records from: RecordReader (JSON Lines), containers.ContainerReader
+    (JSON arrays, CSV, TSV, Parquet as well) and fetching's FetchReader (downloads) implement it.
+    A Job gets one through `Job(reader=factory)` (or `IOOptions.job(reader=factory)`), where
+    `factory(errors_out)` builds it with the job's --errors output.
+
+    After each record is yielded, `path`, `lineno` and `raw` say where it came from."""
+
+    path: str
+    lineno: int
+    raw: bytes
+    encoding: str
+    records: int       # records yielded so far
+    total_bytes: int | None  # the inputs' size, for progress (None: unknown)
+
+    def __iter__(self) -> Iterator[dict]: ...
+
+    @property
+    def skipped(self) -> int: ...  # bad lines skipped under --on-error skip
+
+    def where(self) -> str: ...  # "FILE:LINE" of the current record
+
+    def bad_line(self, line: bytes, lineno: int, problem: str, path: str | None = None) -> None:
+        """Report a bad line: raise under --on-error fail, else count it and keep it aside."""
+
+    def done_bytes(self) -> int | None: ...  # how far the inputs have been read
+
+
 class RecordReader:
     """Iterate the JSON objects of several JSON Lines inputs as one stream.
 
@@ -270,10 +298,6 @@ class RecordReader:
         self.skipped += 1
         if self.errors_out is not None:
             self.errors_out.write_raw(line if line.endswith(b"\n") else line + b"\n")
-
-    def _diagnose(self, line: bytes, exc: Exception) -> str | None:
-        """Why `line` did not parse; None for a blank line (skipped silently)."""
-        return _diagnose(line, exc, self.utf8)
 
     # -- iteration --------------------------------------------------------------------------
 
@@ -578,11 +602,14 @@ class Output:
       never replaced.
 
     A suffix .gz .bz2 .xz .zst compresses, whatever the kind. A write error is status 74.
+    Records go out as JSON Lines, or as one JSON array (`json_array()`: `[`, one record a
+    line, `]`; `[]` when there is none).
     """
 
     def __init__(self, path: str | None, *, inputs: Iterable[str] = (), label: str = "output"):
         self.path = None if is_stdio(path) else path
         self.label = label
+        self._array = False
         self._tmp: str | None = None
         self._target: str | None = None  # the regular file the temporary file replaces
         self._made: list[str] = []  # parent directories this output created
@@ -694,9 +721,18 @@ class Output:
             raise e  # the reader of the data went away: end quietly, as `cat` does
         raise OutputError(f"{self.name}: cannot write: {e.strerror or e}") from None
 
+    def json_array(self) -> None:
+        """Write the records (`write`) as the elements of one JSON array, closed on commit."""
+        if self.count:
+            raise ValueError("json_array() comes before the first record")
+        self._array = True
+
     def write(self, record: Any) -> None:
         try:
-            line = _dumps(record, option=_NL)
+            if self._array:
+                line = (b",\n" if self.count else b"[\n") + _dumps(record)
+            else:
+                line = _dumps(record, option=_NL)
         except TypeError as e:
             raise DataError(f"cannot write a record as JSON: {e}") from None
         try:
@@ -720,6 +756,9 @@ class Output:
 
     def commit(self) -> None:
         """Flush; close a file (or device) and rename a temporary file into place."""
+        if self._array:  # the end of the array, once
+            self._array = False
+            self.write_raw(b"\n]\n" if self.count else b"[]\n")
         try:
             if self._file is None:
                 return
@@ -781,10 +820,11 @@ class Job:
         output: str | None = None,
         quiet: bool = False,
         progress: bool = True,
-        reader: "Callable[[Output | None], RecordReader] | None" = None,
+        reader: "Callable[[Output | None], Reader] | None" = None,
     ):
-        # `reader(errors_out)` builds a RecordReader-like source of records in place of the one
-        # over `files` (fetch: downloads); `files` are then only the local inputs to protect
+        # `reader(errors_out)` builds the Reader of the records in place of a RecordReader over
+        # `files` (convert: containers; fetch: downloads, and `files` are then only the local
+        # inputs, to check and to protect from -o)
         self.files = list(files) or ([] if reader is not None else [STDIN])
         self.quiet = quiet
         self.on_error = on_error
@@ -806,6 +846,7 @@ class Job:
         self.out = self.side_output(output, "output")
         self._progress_enabled = progress and not quiet
         self.progress: console.Progress | None = None
+        self._spool: BinaryIO | None = None  # standard input kept for second_pass
         if STDIN in self.files and console.stdin_is_terminal() and not quiet:
             console.message("waiting for standard input (end with Ctrl-D)")
 
@@ -831,8 +872,17 @@ class Job:
 
     # -- inputs -----------------------------------------------------------------------------
 
-    def records(self) -> Iterator[dict]:
-        """The input records, one stream; shows progress on a terminal."""
+    def records(self, *, again: bool = False) -> Iterator[dict]:
+        """The input records, one stream; shows progress on a terminal.
+
+        again=True: the command will read them a second time (`second_pass`); standard input
+        and pipes, which cannot be read twice, are then kept in a temporary file meanwhile."""
+        if again and self._spool is None and not self._rereadable():
+            self._spool = tempfile.TemporaryFile(prefix="cqia-", buffering=1 << 20)
+            return self._spooled(self._records())
+        return self._records()
+
+    def _records(self) -> Iterator[dict]:
         reader = self.reader
         if not self._progress_enabled or not console.stderr_is_terminal():
             yield from reader
@@ -844,6 +894,41 @@ class Job:
                 yield rec
         finally:
             self.progress.close()
+
+    def _rereadable(self) -> bool:
+        return bool(self.files) and type(self.reader) is RecordReader and all(
+            not is_stdio(p) and os.path.isfile(p) for p in self.files)
+
+    def _spooled(self, records: Iterator[dict]) -> Iterator[dict]:
+        write = self._spool.write
+        for rec in records:
+            write(_dumps(rec, option=_NL))
+            yield rec
+
+    def second_pass(self) -> Iterator[dict]:
+        """The records of the first pass (`records(again=True)`) again, in the same order: the
+        input files read anew, or what was kept of standard input. Bad lines were reported by
+        the first pass and are skipped silently here. A file that changed in between is the
+        caller's to detect (compare the counts)."""
+        if self._spool is not None:
+            self._spool.flush()
+            self._spool.seek(0)
+            loads = _loads
+            for line in self._spool:
+                yield loads(line)
+            return
+        yield from self.open_reader(self.files, on_error="skip", errors=False)
+
+    def open_reader(self, paths: "str | Sequence[str]", *, on_error: str | None = None,
+                    errors: bool = True) -> "RecordReader":
+        """A reader of other JSON Lines inputs (a reference set, one side of a comparison)
+        with the job's encoding, and its --on-error and --errors unless told otherwise: the
+        same messages as the job's own input."""
+        paths = [paths] if isinstance(paths, str) else list(paths)
+        check_inputs(paths)
+        return RecordReader(paths, encoding=self.reader.encoding,
+                            on_error=on_error or self.on_error,
+                            errors_out=self.errors_out if errors else None)
 
     def raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
         """`RecordReader.raw_batches`, with progress on a terminal (counted in lines)."""
@@ -866,7 +951,7 @@ class Job:
         func: Callable[[list[dict]], Any],
         jobs: int = 1,
         *,
-        batch: int = 512,
+        batch: int = 64,
         threads: bool = False,
         initializer: Callable | None = None,
         initargs: tuple = (),
@@ -968,6 +1053,9 @@ class Job:
 
     def __exit__(self, exc_type, exc, tb) -> bool:
         self._close_progress()
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
         if exc_type is None:
             try:
                 for out in self._outputs:

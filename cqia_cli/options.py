@@ -17,7 +17,7 @@ environment as CQIA_<COMMAND>_<OPTION> (e.g. CQIA_FILTER_ON_ERROR=skip).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import click
@@ -80,20 +80,21 @@ class IOOptions:
     fields: tuple = ()
     jobs: int = 1
     seed: int = DEFAULT_SEED
-    extra: dict = field(default_factory=dict)
 
-    def job(self, *, progress: bool = True, output: bool = True):
-        """Open the run's Job (inputs, -o output, --errors) as a context manager."""
+    def job(self, *, progress: bool = True, output: bool = True, reader=None):
+        """Open the run's Job (inputs, -o output, --errors) as a context manager; `reader`
+        (see Job) reads the inputs in place of a RecordReader, e.g. other containers."""
         from cqia_cli.io import Job
 
         return Job(
-            self.files,
+            self.files or ("-",),
             encoding=self.encoding,
             on_error=self.on_error,
             errors=self.errors,
             output=self.output if output else None,
             quiet=self.quiet,
             progress=progress,
+            reader=reader,
         )
 
     def text_getter(self):
@@ -111,15 +112,31 @@ def _check_encoding(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
-def _check_fields(ctx, param, value):
-    from cqia_cli.fields import compile_path
+class FieldPathType(click.ParamType):
+    """A dotted field path option (`--field task_type.major`): a bad path is a usage error
+    (status 2) naming the option; the value stays the path string (fields.FieldPath compiles
+    it where records are read)."""
 
-    for v in value:
+    name = "path"
+
+    def __init__(self, special: tuple[str, ...] = ()):
+        #: values that are not paths but mean something to the option (stats --group @file)
+        self.special = special
+
+    def convert(self, value, param, ctx):
+        from cqia_cli.fields import compile_path
+
+        if value in self.special:
+            return value
         try:
-            compile_path(v)
+            compile_path(value)
         except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
+            self.fail(str(e), param, ctx)
+        return value
+
+
+#: the one click type of every option that names a field of a record
+FIELD_PATH = FieldPathType()
 
 
 FIELD_HELP = (
@@ -153,7 +170,7 @@ def io_options(
     if fields:
         names.append("fields")
         decorators.append(click.option(
-            "-f", "--field", "fields", multiple=True, metavar="PATH", callback=_check_fields,
+            "-f", "--field", "fields", multiple=True, metavar="PATH", type=FIELD_PATH,
             help=field_help))
     decorators += [
         click.option("--encoding", default="utf-8", show_default=True, metavar="NAME",

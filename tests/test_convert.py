@@ -612,3 +612,17 @@ def test_forum_csv_through_map(tmp_path):
     assert recs[0]["input"] == "预算两千" and recs[0]["output"] == "第一天西湖，\n第二天灵隐寺。"
     assert recs[1]["input"] == ""
     assert invoke(["validate"], input=res.stdout_bytes).exit_code == 0
+
+
+def test_formats_come_from_one_table():
+    """--from, --to, the converter and --dataset-info take the formats from formats.table."""
+    from cqia_cli.commands.convert import cli as convert_cli
+    from cqia_cli.formats.table import SOURCES, TABLE
+
+    opts = {p.name: p for p in convert_cli.params}
+    assert list(opts["target"].type.choices) == list(TABLE)
+    assert list(opts["source"].type.choices) == ["auto", *SOURCES]
+    for name, fmt in TABLE.items():
+        entry = fmt.dataset_entry("f.jsonl", system=True, history=True)
+        assert entry["formatting"] in ("alpaca", "sharegpt") and entry["columns"]
+        assert (fmt.tags is not None) == (entry["formatting"] == "sharegpt")

@@ -8,7 +8,7 @@ import os
 
 import click
 
-from cqia_cli.formats.chat import FORMATS, TARGETS
+from cqia_cli.formats.table import SOURCES, TARGETS
 from cqia_cli.options import IOOptions, command, io_options, parse_assignments
 
 #: records read before the input format is decided (--from auto)
@@ -48,7 +48,7 @@ def _usage(message: str) -> click.UsageError:
 @io_options(seed=True)
 @click.option("--to", "target", type=click.Choice(TARGETS), default="cqia", show_default=True,
               help="Output format.")
-@click.option("--from", "source", type=click.Choice(("auto",) + FORMATS), default="auto",
+@click.option("--from", "source", type=click.Choice(("auto",) + SOURCES), default="auto",
               show_default=True,
               help="Input format; auto decides from the first records, and stops with a usage "
                    "error when they do not say.")
@@ -157,14 +157,16 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
                 raise _usage(f"nothing gives the {needed}: add --map {needed}=FIELD, "
                              f"--set {needed}=TEXT, or a template that has it")
 
-    with contextlib.ExitStack() as held, io.job() as job:
-        from cqia_cli.containers import ContainerReader
-        from cqia_cli.formats.cells import type_cells
+    from cqia_cli.containers import ContainerReader
+    from cqia_cli.formats.cells import type_cells
 
-        reader = ContainerReader(job.files, container=container, row_hook=type_cells,
-                                 encoding=io.encoding, on_error=io.on_error,
-                                 errors_out=job.errors_out)
-        job.reader = reader
+    def containers(errors_out):
+        return ContainerReader(io.files or ["-"], container=container, row_hook=type_cells,
+                               encoding=io.encoding, on_error=io.on_error,
+                               errors_out=errors_out)
+
+    with contextlib.ExitStack() as held, io.job(reader=containers) as job:
+        reader = job.reader
         info_out = job.side_output(dataset_info, "dataset-info") if dataset_info else None
         records = job.records()
         head: list = []
@@ -201,14 +203,13 @@ def cli(io: IOOptions, target: str, source: str, container: str, array: bool, la
 
 def _run(job, reader, convert, head: list, records, array: bool) -> int:
     """Convert every record (the detection buffer first, at its own FILE:LINE) and write it."""
-    import orjson
-
     from cqia_cli.formats.chat import RecordProblem
 
     out = job.out
-    written = 0
-    dumps = orjson.dumps
-    nl = orjson.OPT_APPEND_NEWLINE
+    if array:
+        out.json_array()
+    write = out.write
+    start = out.count
 
     def replayed():
         for rec, mark in head:
@@ -221,14 +222,8 @@ def _run(job, reader, convert, head: list, records, array: bool) -> int:
         except RecordProblem as e:
             job.reject(str(e))
             continue
-        if array:
-            out.write_raw((b",\n" if written else b"[\n") + dumps(result))
-        else:
-            out.write_raw(dumps(result, option=nl))
-        written += 1
-    if array:
-        out.write_raw(b"\n]\n" if written else b"[]\n")
-    return written
+        write(result)
+    return out.count - start
 
 
 @contextlib.contextmanager

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from fractions import Fraction
 
 import click
 
 from cqia_cli import console
-from cqia_cli.io import RecordReader, dumps, is_stdio
-from cqia_cli.options import IOOptions, command, io_options
+from cqia_cli.options import FIELD_PATH, IOOptions, command, io_options
 from cqia_cli.status import CqiaError, ExitStatus, InputError
 
 EXAMPLES = [
@@ -37,20 +34,6 @@ EXAMPLES = [
 _MAX_TABLE_ROWS = 32
 
 
-def _check_path(ctx, param, value):
-    from cqia_cli.fields import compile_path
-
-    values = value if isinstance(value, tuple) else (value,)
-    for v in values:
-        if v is None:
-            continue
-        try:
-            compile_path(v)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return value
-
-
 @command(
     "split",
     examples=EXAMPLES,
@@ -72,14 +55,14 @@ def _check_path(ctx, param, value):
               help="One pass in constant memory: each record's split is a seeded hash of its "
                    "key, stable across runs, machines and shards of the input (ratios are then "
                    "met on average, not exactly).")
-@click.option("--key", "keys", multiple=True, metavar="PATH", callback=_check_path,
+@click.option("--key", "keys", multiple=True, metavar="PATH", type=FIELD_PATH,
               help="With --stream: the field(s) whose text is hashed (for a record without a "
                    "--group-by value, when that is given); repeatable  [default: instruction, "
                    "input and output].")
-@click.option("--stratify", metavar="PATH", callback=_check_path,
+@click.option("--stratify", metavar="PATH", type=FIELD_PATH,
               help="Keep the ratios within each value of this field (e.g. task_type.major, "
                    "domain); a list counts by its first element.")
-@click.option("--group-by", metavar="PATH", callback=_check_path,
+@click.option("--group-by", metavar="PATH", type=FIELD_PATH,
               help="Records with the same value here (e.g. _cluster, instruction) land in the "
                    "same split; a record without a value is a group of its own.")
 @click.option("--shards", type=click.IntRange(min=1), metavar="N",
@@ -221,49 +204,29 @@ def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
 
     assigner = ExactAssigner(stratum_key(Field(stratify)) if stratify else None,
                              group_key(Field(group_by)) if group_by else None)
-    spool = None
-    if not all(not is_stdio(p) and os.path.isfile(p) for p in job.files):
-        # standard input or a pipe cannot be read twice: keep the records, serialised, on disk
-        spool = tempfile.TemporaryFile(prefix="cqia-split-", buffering=1 << 20)
+    add = assigner.add
+    for record in job.records(again=True):
+        add(record)
     try:
-        add = assigner.add
-        if spool is None:
-            for record in job.records():
-                add(record)
+        table = assigner.assign(plan, io.seed)
+    except PlanError as e:
+        raise CqiaError(str(e), ExitStatus.USAGE) from None
+    parts = assigner.parts()
+    direct = writer.direct
+    write = writer.write
+    name = job.reader.path if len(job.files) == 1 else "an input"
+    for record in _progress(job.second_pass(), io.quiet):
+        part = next(parts, None)
+        if part is None:
+            raise InputError(f"{name}: changed while it was being split "
+                             "(it has more records than on the first reading)")
+        if direct is not None:
+            direct[part](record)
         else:
-            spool_write = spool.write
-            for record in job.records():
-                add(record)
-                spool_write(dumps(record))
-        try:
-            table = assigner.assign(plan, io.seed)
-        except PlanError as e:
-            raise CqiaError(str(e), ExitStatus.USAGE) from None
-        parts = assigner.parts()
-        if spool is not None:
-            spool.seek(0)
-            write_line = writer.write_line
-            for line, part in _progress(zip(spool, parts), io.quiet):
-                write_line(part, line)
-        else:
-            reader = RecordReader(job.files, encoding=job.reader.encoding, on_error="skip")
-            direct = writer.direct
-            write = writer.write
-            for record in _progress(reader, io.quiet):
-                part = next(parts, None)
-                if part is None:
-                    raise InputError(f"{reader.path}: changed while it was being split "
-                                     "(it has more records than on the first reading)")
-                if direct is not None:
-                    direct[part](record)
-                else:
-                    write(part, record)
-            if next(parts, None) is not None:
-                raise InputError(f"{reader.path}: changed while it was being split "
-                                 "(it has fewer records than on the first reading)")
-    finally:
-        if spool is not None:
-            spool.close()
+            write(part, record)
+    if next(parts, None) is not None:
+        raise InputError(f"{name}: changed while it was being split "
+                         "(it has fewer records than on the first reading)")
     return (stratify, assigner.stratum_names, table) if stratify else None
 
 

@@ -7,8 +7,8 @@ import os
 import click
 
 from cqia_cli import console
-from cqia_cli.io import RecordReader, compression_of, display_name, open_binary
-from cqia_cli.options import IOOptions, command, io_options
+from cqia_cli.io import compression_of, display_name, open_binary
+from cqia_cli.options import FIELD_PATH, FieldPathType, IOOptions, command, io_options
 from cqia_cli.status import DataError, InputError
 
 EXAMPLES = [
@@ -132,10 +132,10 @@ def _sized(reader, records):
 @click.option("--compare", is_flag=True,
               help="Compare two inputs (BEFORE AFTER) side by side with the differences; an "
                    "input named *.json is read as saved stats JSON.")
-@click.option("--group", metavar="FIELD",
+@click.option("--group", metavar="FIELD", type=FieldPathType(special=("@file",)),
               help="Also report per value of FIELD, side by side (a list counts in each of its "
                    "values; at most 100 groups, then \"(other)\"); @file: per input file.")
-@click.option("--by", multiple=True, metavar="FIELD", callback=lambda c, p, v: _paths(v),
+@click.option("--by", multiple=True, metavar="FIELD", type=FIELD_PATH,
               help="Break down by FIELD as well as the CQIA fields and the fields detected as "
                    "categorical; repeatable.")
 @click.option("--tokens", is_flag=True, help="Add jieba word counts of each text field.")
@@ -189,8 +189,6 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
                                f"{len(io.files)})")
     if compare and display_name(io.files[0]) == display_name(io.files[1]):
         raise click.UsageError("--compare needs two different inputs")
-    if group is not None and group != "@file":
-        _paths((group,))
 
     text_fields = tuple(dict.fromkeys(DEFAULT_TEXT_FIELDS + tuple(io.fields)))
     config = Config(text_fields=text_fields, by=tuple(by), tokens=tokens, diversity=diversity,
@@ -229,17 +227,6 @@ def cli(io: IOOptions, as_json: bool, html_path: str | None, merge: bool, compar
         job.out.write_text(text)
 
 
-def _paths(values):
-    from cqia_cli.fields import compile_path
-
-    for v in values:
-        try:
-            compile_path(v)
-        except ValueError as e:
-            raise click.BadParameter(str(e)) from None
-    return tuple(values)
-
-
 def _merged(files):
     acc = None
     for path in files:
@@ -259,8 +246,7 @@ def _one_input(io: IOOptions, job, path: str, config):
     """The Accumulator of one --compare input: a saved stats JSON, or JSON Lines."""
     if _is_stats_json(path):
         return _load_stats(path)
-    reader = RecordReader([path], encoding=io.encoding, on_error=io.on_error,
-                          errors_out=job.errors_out)
+    reader = job.open_reader(path)
     acc = _accumulate(reader, reader, config, io.jobs)
     if reader.skipped and not io.quiet:
         kept = f" (kept in {job.errors_out.name})" if job.errors_out else ""

@@ -145,8 +145,8 @@ class FetchReader:
     def where(self) -> str:
         return f"{self.path}:{self.lineno}"
 
-    def bad_line(self, line: bytes, lineno: int, problem: str) -> None:
-        self._current.bad_line(line, lineno, problem)
+    def bad_line(self, line: bytes, lineno: int, problem: str, path: str | None = None) -> None:
+        self._current.bad_line(line, lineno, problem, path)
 
     def done_bytes(self) -> int | None:
         if self.total_bytes is None or not self.readers:

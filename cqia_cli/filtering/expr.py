@@ -29,7 +29,7 @@ from typing import Any, Callable
 
 import regex
 
-from cqia_cli.fields import MISSING, compile_path, get
+from cqia_cli.fields import MISSING, FieldPath
 
 Evaluator = Callable[[dict], Any]
 
@@ -318,14 +318,14 @@ class Parser:
 
     def _path(self, path: str, col: int) -> Evaluator:
         try:
-            parts = compile_path(path)
+            field = FieldPath(path)
         except ValueError as e:
             raise ExprError(f"at column {col}: {e}") from None
         self.paths.append(path)
-        if len(parts) == 1 and isinstance(parts[0], str):
-            key = parts[0]
+        if field.top is not None:
+            key = field.top
             return lambda r: r.get(key)
-        return lambda r: get(r, parts)
+        return field
 
     def _call(self, name: str, col: int) -> Evaluator:
         if name == "exists":
@@ -334,10 +334,10 @@ class Parser:
                 self.fail("exists() takes a field path")
             self.i += 1
             self.expect("op", ")", "')'")
-            parts = compile_path(path)
+            field = FieldPath(path)
             self.paths.append(path)
             self.optional.add(path)
-            return lambda r: get(r, parts, MISSING) is not MISSING
+            return lambda r: field(r, MISSING) is not MISSING
         if name not in _FUNCS:
             known = ", ".join(sorted([*_FUNCS, "exists"]))
             raise ExprError(f"at column {col}: unknown function {name}() (known: {known})")

@@ -15,7 +15,7 @@ from typing import Any, ClassVar, Iterator
 
 import regex
 
-from cqia_cli.fields import as_text, compile_path, get
+from cqia_cli.fields import FieldPath, as_text, get
 from cqia_cli.text import pii
 from cqia_cli.text.latex import _LATEX as _EATEN, latex_repairable
 from cqia_cli.text.spans import CODE_OR_MATH, URLS, prose, without_code  # noqa: F401
@@ -190,10 +190,9 @@ class Rule:
             if key not in known:
                 raise ValueError(f"unknown parameter {key!r} of rule {self.name}")
         self.fields = tuple(fields) or self.default_fields
-        self._paths = [(f, compile_path(f)) for f in self.fields]
-        #: (field, top-level key or None, path): a plain dict lookup for top-level fields
-        self._keys = [(f, p[0] if len(p) == 1 and isinstance(p[0], str) else None, p)
-                      for f, p in self._paths]
+        self._paths = [(f, FieldPath(f)) for f in self.fields]
+        #: (field, top-level key or None, path parts): a plain dict lookup for top-level fields
+        self._keys = [(f, p.top, p.parts) for f, p in self._paths]
         self.values = {p.name: values.get(p.name, p.default) for p in self.params}
         self.setup(**self.values)
 
@@ -222,8 +221,8 @@ class Rule:
 
     def texts(self, record: dict) -> Iterator[tuple[str, str]]:
         """(field, text) for each of the rule's fields; missing fields give ''."""
-        for name, parts in self._paths:
-            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+        for name, path in self._paths:
+            value = path(record)
             yield name, value if type(value) is str else as_text(value)
 
     #: this rule's slot in a Filter's shared trigger scan (set by the Filter; None: not gated)
@@ -325,7 +324,7 @@ class Length(Rule):
         self.min, self.max = min, max
         self.min_words, self.max_words = min_words, max_words
         self.required = tuple(required)
-        self._required_paths = [(f, compile_path(f)) for f in self.required]
+        self._required_paths = [(f, FieldPath(f)) for f in self.required]
         terms, _, _ = read_terms(filler) if filler else ([], [], [])
         self.filler = frozenset(_FILLER_STRIP.sub("", t) for t in terms) - {""}
         self.filler_fields = frozenset(filler_fields)
@@ -347,10 +346,10 @@ class Length(Rule):
         return list(named)
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
-        for name, parts in self._required_paths:
-            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+        for name, path in self._required_paths:
+            value = path(record)
             if value is None:
-                return name, "missing" if name not in record or len(parts) > 1 else "null"
+                return name, "missing" if path.top is None or name not in record else "null"
             text = value if type(value) is str else as_text(value)
             if not text:
                 return name, "empty"
@@ -424,7 +423,7 @@ class NonAnswer(Rule):
         self.answers = answers
         self.min = {k: per_field(min, k, 0) for k in answers.KINDS}
         self._most = max(self.min.values())
-        self.question = [(f, compile_path(f)) for f in question]
+        self.question = [(f, FieldPath(f)) for f in question]
         terms, _, _ = read_terms(filler) if filler else ([], [], [])
         self.filler = frozenset(answers.NOISE.sub("", t).lower() for t in terms) - {""}
         self.symbols_only, self.numbers_only = symbols_only, numbers_only
@@ -432,15 +431,16 @@ class NonAnswer(Rule):
     def kinds(self, record: dict) -> frozenset:
         parts = []
         for _, path in self.question:
-            value = record.get(path[0]) if len(path) == 1 else get(record, path)
+            value = path(record)
             if value:
                 parts.append(value if type(value) is str else as_text(value))
         return self.answers.question_kinds("\n".join(parts))
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         a = self.answers
-        for field, parts in self._paths:
-            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+        for field, path in self._paths:
+            top = path.top
+            value = record.get(top) if top is not None else get(record, path.parts)
             if value is None or value == "":
                 continue
             text = value if type(value) is str else as_text(value)
@@ -535,17 +535,17 @@ class CjkRatio(Rule):
 
     def setup(self, min, max, min_letters, unless_asked):
         self.min, self.max, self.min_letters = min, max, min_letters
-        self.asked = [compile_path(f) for f in unless_asked]
+        self.asked = [FieldPath(f) for f in unless_asked]
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         hit = super().check(record, scan)
         if hit is None or _BELOW not in hit[1]:
             return hit
-        value = get(record, compile_path(hit[0]))
+        value = FieldPath(hit[0])(record)
         if isinstance(value, str) and _short_lines(value):
             return None
-        for parts in self.asked:
-            value = get(record, parts)
+        for path in self.asked:
+            value = path(record)
             if not isinstance(value, str) or not value:
                 continue
             if self._ASKS_LANGUAGE.search(value):
@@ -755,13 +755,13 @@ class LlmBoilerplate(TermRule):
 
     def setup(self, terms, extra, allow, unless_asked):
         super().setup(terms, extra, allow)
-        self.asked = [compile_path(f) for f in unless_asked]
+        self.asked = [FieldPath(f) for f in unless_asked]
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         hit = super().check(record, scan)
         if hit is not None:
-            for parts in self.asked:
-                value = get(record, parts)
+            for path in self.asked:
+                value = path(record)
                 if isinstance(value, str) and self._ASKS_AI.search(value):
                     return None
         return hit
@@ -801,9 +801,9 @@ class MissingMedia(TermRule):
 
     def setup(self, terms, extra, allow, media_fields):
         super().setup(terms, extra, allow)
-        paths = [compile_path(f) for f in media_fields]
-        self.media_keys = frozenset(p[0] for p in paths if len(p) == 1)
-        self.media_paths = [p for p in paths if len(p) > 1]
+        paths = [FieldPath(f) for f in media_fields]
+        self.media_keys = frozenset(p.top for p in paths if p.top is not None)
+        self.media_paths = [p.parts for p in paths if p.top is None]
 
     def carries_media(self, record: dict) -> bool:
         if not self.media_keys.isdisjoint(record):
@@ -1184,17 +1184,17 @@ class Echo(Rule):
     )
 
     def setup(self, source, min_chars, min_share):
-        self.sources = [(f, compile_path(f)) for f in source]
-        #: (name, top-level key or None, path): a plain dict lookup for top-level fields
-        self._sources = [(f, p[0] if len(p) == 1 and isinstance(p[0], str) else None, p)
-                         for f, p in self.sources]
+        self.sources = [(f, FieldPath(f)) for f in source]
+        #: (name, top-level key or None, path parts): a plain dict lookup for top-level fields
+        self._sources = [(f, p.top, p.parts) for f, p in self.sources]
         self.min_chars = min_chars
         self.min_share = min_share
 
     def check(self, record: dict, scan: "Scan | None" = None) -> tuple[str, str] | None:
         strip = _ECHO_STRIP.sub
-        for field, parts in self._paths:  # as self.texts(record), inline
-            value = record.get(parts[0]) if len(parts) == 1 else get(record, parts)
+        for field, path in self._paths:  # as self.texts(record), inline
+            top = path.top
+            value = record.get(top) if top is not None else get(record, path.parts)
             text = value if type(value) is str else as_text(value)
             if not text:
                 continue
@@ -1273,7 +1273,7 @@ class Condition:
                              "(e.g. 'score >= 8'); use --where for anything else")
         self.text = text
         self.path = tokens[0][1]
-        self.parts = compile_path(self.path)
+        self.parts = FieldPath(self.path).parts
         self.op = tokens[1][1]
         raw = tokens[2]
         self.value = ({"true": True, "false": False, "null": None}[raw[1]] if raw[0] == "kw"
@@ -1434,12 +1434,6 @@ class Scan:
             slots = frozenset().union(*(of[i] for i, _, _ in hits))
         self.cache[field] = slots
         return slots
-
-    def has(self, slot: int, field: str, text: str) -> bool:
-        slots = self.cache.get(field)
-        if slots is None:
-            slots = self.slots(field, text)
-        return slot in slots
 
 
 _NO_SLOTS: frozenset = frozenset()

@@ -28,8 +28,6 @@ from typing import Any, Callable, Iterable
 from cqia_cli import fields as F
 from cqia_cli.schema import type_name as _type
 
-FORMATS = ("cqia", "alpaca", "sharegpt", "messages")
-TARGETS = FORMATS + ("text",)
 #: fields only COIG-CQIA records have; their presence tells cqia from alpaca
 CQIA_ONLY = ("task_type", "domain", "answer_from", "human_verified")
 #: the COIG-CQIA metadata fields, in the order the published dataset writes them
@@ -213,10 +211,6 @@ def _reader(style: ChatStyle) -> Callable[[dict], Conv]:
 read_sharegpt = _reader(SHAREGPT)
 read_messages = _reader(MESSAGES)
 
-READERS: dict[str, Callable[[dict], Conv]] = {
-    "cqia": read_alpaca, "alpaca": read_alpaca,
-    "sharegpt": read_sharegpt, "messages": read_messages,
-}
 
 
 # -- writers ----------------------------------------------------------------------------------

@@ -5,9 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable, Sequence
 
 from cqia_cli.formats.build import Builder, Placeholders
-from cqia_cli.formats.chat import (READERS, TARGETS, Conv, RecordProblem, apply_sets,
-                                   cqia_defaults, read_alpaca, write_alpaca, write_cqia,
-                                   write_messages, write_sharegpt)
+from cqia_cli.formats.chat import Conv, RecordProblem, apply_sets, cqia_defaults, read_alpaca
+from cqia_cli.formats.table import TABLE
 
 
 _TEXT_SETS = frozenset(("instruction", "input", "output", "system", "history"))
@@ -39,19 +38,19 @@ def text_context(conv: Conv) -> dict:
 class Converter:
     """`Converter(source, target, ...)(record) -> record`; raises RecordProblem per record.
 
-    source is one of chat.FORMATS, or "raw" with a `builder` (--map/--template).
+    source is one of table.SOURCES, or "raw" with a `builder` (--map/--template).
     """
 
     def __init__(self, source: str, target: str, *, keep_meta: bool = False,
                  system: str | None = None, last_turn: bool = False,
                  text_template: Placeholders | None = None,
                  sets: Sequence[tuple[tuple, Any]] = (), builder: Builder | None = None):
-        if target not in TARGETS:
+        if target not in TABLE:
             raise ValueError(f"unknown target format {target!r}")
         self.source = source
         self.target = target
         self.builder = builder
-        self.read: Callable[[dict], Conv] = read_alpaca if builder else READERS[source]
+        self.read: Callable[[dict], Conv] = read_alpaca if builder else TABLE[source].read
         self.sets = list(sets)
         self.system = system or None
         self.last_turn = last_turn
@@ -64,15 +63,7 @@ class Converter:
         self.with_system = 0
 
     def _writer(self) -> Callable[[Conv], dict]:
-        keep = self.keep_meta
-        if self.target == "cqia":
-            defaults = self.defaults
-            return lambda conv: write_cqia(conv, defaults)
-        if self.target == "text":
-            return self._write_text
-        write = {"alpaca": write_alpaca, "sharegpt": write_sharegpt,
-                 "messages": write_messages}[self.target]
-        return lambda conv: write(conv, keep)
+        return TABLE[self.target].writer(self)
 
     def _write_text(self, conv: Conv) -> dict:
         if self.text_template is None:

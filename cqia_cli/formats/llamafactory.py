@@ -11,37 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
 
 def dataset_entry(target: str, file_name: str, *, system: bool = False,
                   history: bool = False) -> dict:
-    """The entry for a file written as `target`; `system`/`history`: whether any record has one."""
-    entry: dict[str, Any] = {"file_name": file_name}
-    if target in ("alpaca", "cqia"):
-        entry["formatting"] = "alpaca"
-        columns = {"prompt": "instruction", "query": "input", "response": "output"}
-        if system:
-            columns["system"] = "system"
-        if history:
-            columns["history"] = "history"
-        entry["columns"] = columns
-    elif target == "text":
-        entry["formatting"] = "alpaca"
-        entry["columns"] = {"prompt": "text"}
-    elif target == "sharegpt":
-        entry["formatting"] = "sharegpt"
-        entry["columns"] = {"messages": "conversations"}
-        entry["tags"] = {"role_tag": "from", "content_tag": "value", "user_tag": "human",
-                         "assistant_tag": "gpt", "system_tag": "system"}
-    elif target == "messages":
-        entry["formatting"] = "sharegpt"
-        entry["columns"] = {"messages": "messages"}
-        entry["tags"] = {"role_tag": "role", "content_tag": "content", "user_tag": "user",
-                         "assistant_tag": "assistant", "system_tag": "system"}
-    else:
+    """The entry for a file written as `target` (formats.table holds each format's);
+    `system`/`history`: whether any record has one."""
+    from cqia_cli.formats.table import TABLE
+
+    if target not in TABLE:
         raise ValueError(f"no LLaMA-Factory formatting for {target!r}")
-    return entry
+    return TABLE[target].dataset_entry(file_name, system=system, history=history)
 
 
 def file_name_for(output: str, info_path: str) -> str:

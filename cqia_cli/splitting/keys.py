@@ -16,7 +16,7 @@ from zlib import crc32
 
 import orjson
 
-from cqia_cli.fields import MISSING, TextGetter, compile_path, get
+from cqia_cli.fields import MISSING, FieldPath, TextGetter
 
 _SPACE = 1 << 64
 _MASK = _SPACE - 1
@@ -81,21 +81,16 @@ def key_text(paths: Sequence[str] | None) -> Callable[[dict], str]:
     return text
 
 
-class Field:
+class Field(FieldPath):
     """Read one dotted field of a record: `Field("task_type.major")(record)` -> value or MISSING."""
 
-    __slots__ = ("path", "_parts", "_top")
+    __slots__ = ()
 
-    def __init__(self, path: str):
-        self.path = path
-        self._parts = compile_path(path)
-        self._top = self._parts[0] if len(self._parts) == 1 and isinstance(self._parts[0], str) \
-            else None
+    def __call__(self, record: dict, default: Any = MISSING) -> Any:
+        return FieldPath.__call__(self, record, default)
 
-    def __call__(self, record: dict) -> Any:
-        if self._top is not None:
-            return record.get(self._top, MISSING)
-        return get(record, self._parts, MISSING)
+    def __reduce__(self):
+        return (Field, (self.path,))
 
 
 def group_key(field: Field) -> Callable[[dict], str | None]:

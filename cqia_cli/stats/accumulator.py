@@ -41,10 +41,9 @@ from dataclasses import asdict, dataclass
 from hashlib import blake2b as _blake2b
 from typing import Any
 
-import orjson
-
 from cqia_cli.fields import as_text, compile_path, get
 from cqia_cli.stats.bins import BINS_VERSION, RAW_LIMIT, LengthDist
+from cqia_cli.stats.tally import Tally, key_label, key_value, value_key  # noqa: F401 - re-exported
 
 SCHEMA = "cqia.stats/1"
 
@@ -94,28 +93,6 @@ def han_count(text: str) -> int:
     return len(hi.translate(None, _NOT_HAN_HI))
 
 
-_TRUE, _FALSE = ("json", "true"), ("json", "false")
-
-
-def value_key(value: Any) -> Any:
-    """A hashable key for a category value: strings as they are, anything else as JSON text."""
-    if type(value) is str:
-        return value
-    if value is True:
-        return _TRUE
-    if value is False:
-        return _FALSE
-    return ("json", orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode())
-
-
-def key_value(key: Any) -> Any:
-    return key if type(key) is str else orjson.loads(key[1])
-
-
-def key_label(key: Any) -> str:
-    return key if type(key) is str else key[1]
-
-
 @dataclass(frozen=True)
 class Config:
     """What a run measures; two stats merge only when their configs agree."""
@@ -144,65 +121,6 @@ class Config:
 
     def category_fields(self) -> tuple:
         return tuple(dict.fromkeys(CQIA_CATEGORIES + tuple(self.by)))
-
-
-class Tally:
-    """Counts per value, at most `cap` distinct values (first seen first); the rest as `other`.
-
-    `records` is the number of records with the field present (not null)."""
-
-    __slots__ = ("counts", "other", "records", "cap", "dropped")
-
-    def __init__(self, cap: int):
-        self.counts: dict = {}
-        self.other = 0
-        self.records = 0
-        self.cap = cap
-        self.dropped = False
-
-    def add_key(self, key: Any, n: int = 1) -> None:
-        counts = self.counts
-        if key in counts:
-            counts[key] += n
-        elif len(counts) < self.cap:
-            counts[key] = n
-        else:
-            self.other += n
-
-    def add_value(self, value: Any) -> None:
-        self.records += 1
-        if type(value) is list:
-            for v in value:
-                self.add_key(v if type(v) is str else value_key(v))
-        else:
-            self.add_key(value if type(value) is str else value_key(value))
-
-    def merge(self, other: "Tally") -> None:
-        self.records += other.records
-        self.other += other.other
-        for k, n in other.counts.items():
-            self.add_key(k, n)
-
-    def total(self) -> int:
-        return sum(self.counts.values()) + self.other
-
-    def top(self, k: int | None = None) -> list[tuple[Any, int]]:
-        """Values by count (ties by first seen)."""
-        items = sorted(self.counts.items(), key=lambda kv: -kv[1])
-        return items if k is None else items[:k]
-
-    def to_json(self) -> dict:
-        return {"records": self.records, "distinct": len(self.counts), "other": self.other,
-                "values": [[key_value(k), n] for k, n in self.counts.items()]}
-
-    @classmethod
-    def from_json(cls, d: dict, cap: int) -> "Tally":
-        t = cls(cap)
-        t.records = int(d["records"])
-        t.other = int(d["other"])
-        for v, n in d["values"]:
-            t.add_key(value_key(v), int(n))
-        return t
 
 
 class Numbers:

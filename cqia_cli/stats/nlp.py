@@ -20,7 +20,7 @@ import re
 from typing import Any
 
 from cqia_cli.fields import as_text
-from cqia_cli.stats.accumulator import Tally
+from cqia_cli.stats.tally import Tally
 
 DIVERSITY_CHARS = 100
 _SENTENCE_END = re.compile(r"[。？！?!\n]")

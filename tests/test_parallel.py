@@ -1,0 +1,215 @@
+"""The parallel primitive: Job.map_lines over parallel.map_batches (processes) and
+parallel.map_threads (threads), Job.second_pass / open_reader, Output.json_array."""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import time
+
+import orjson
+import pytest
+
+from cqia_cli.io import Job, Output, dumps, parse_lines
+from cqia_cli.parallel import map_batches, map_threads
+from cqia_cli.status import CqiaError, DataError
+
+from conftest import invoke
+
+LINES = [b'{"i": 1}\n', b'{"i": 2}\n', b"\n", b"{oops\n", b'{"i": 3}\n', b"[1]\n",
+         b'{"i": 4}\n', b'"s"\n', b'{"i": 5}\n']
+
+
+def _write(tmp_path, n=2000, bad_every=0):
+    path = tmp_path / "in.jsonl"
+    with open(path, "wb") as f:
+        for i in range(n):
+            if bad_every and i % bad_every == bad_every - 1:
+                f.write(b"{not json\n")
+            else:
+                f.write(orjson.dumps({"i": i, "text": "文" * (i % 7)}) + b"\n")
+    return path
+
+
+def double(records):  # module level: picklable as well as inherited
+    return b"".join(dumps({**r, "i": r["i"] * 2}) for r in records), len(records)
+
+
+def test_parse_lines_gives_runs_between_bad_lines():
+    runs = parse_lines(LINES, 10)
+    assert [[r["i"] for r in recs] for recs, _ in runs] == [[1, 2], [3], [4], [5]]
+    assert [bad[:2] if bad else None for _, bad in runs] == [
+        (13, b"{oops\n"), (15, b"[1]\n"), (17, b'"s"\n'), None]
+    assert runs[1][1][2] == "not a JSON object (a JSON array)"
+
+
+@pytest.mark.parametrize("mode", [{"jobs": 1}, {"jobs": 2}, {"jobs": 3, "threads": True}])
+def test_map_lines_same_output_and_bad_lines_for_every_mode(tmp_path, mode):
+    """-j 1 (in process), -j N (processes) and threads give the same bytes, in input order,
+    and report the same bad lines (skip: counted and kept in --errors) as plain iteration."""
+    path = _write(tmp_path, 3000, bad_every=101)
+    errors = tmp_path / "errors.jsonl"
+    out = tmp_path / "out.jsonl"
+    with Job([str(path)], on_error="skip", errors=str(errors), output=str(out),
+             quiet=True) as job:
+        n = 0
+        for data, count in job.map_lines(double, batch=64, **mode):
+            job.out.write_raw(data)
+            n += count
+        skipped = job.skipped
+    plain = [r for r in (orjson.loads(x) for x in path.read_bytes().splitlines()
+                         if not x.startswith(b"{not"))]
+    assert out.read_bytes() == b"".join(dumps({**r, "i": r["i"] * 2}) for r in plain)
+    assert n == len(plain) and skipped == 3000 // 101
+    assert errors.read_bytes() == b"{not json\n" * skipped
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_map_lines_fails_at_the_first_bad_line_after_the_records_before_it(tmp_path, jobs):
+    path = _write(tmp_path, 1000)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[700] = b"[1, 2]\n"
+    path.write_bytes(b"".join(lines))
+    got = []
+    with pytest.raises(DataError) as e:
+        with Job([str(path)], quiet=True) as job:
+            for data, _ in job.map_lines(double, jobs, batch=64):
+                got.append(data)
+    assert e.value.message == f"{path}:701: not a JSON object (a JSON array)"
+    assert b"".join(got).count(b"\n") == 700  # every record before it, none after
+
+
+def _fail_at_3(batch):
+    if batch == 3:
+        raise DataError("batch 3 is bad")
+    return batch
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_map_batches_raises_a_worker_error_in_order(jobs):
+    got = []
+    with pytest.raises(DataError, match="batch 3 is bad"):
+        for r in map_batches(_fail_at_3, range(10), jobs):
+            got.append(r)
+    assert got == [0, 1, 2]
+
+
+def _die_at_5(batch):
+    if batch == 5:
+        os._exit(3)
+    return batch
+
+
+def test_a_worker_that_dies_is_reported_not_waited_for():
+    start = time.monotonic()
+    got = []
+    with pytest.raises(CqiaError, match="worker process ended unexpectedly"):
+        for r in map_batches(_die_at_5, range(20), 2):
+            got.append(r)
+    # the results it had not sent yet are lost with it; the ones before came in order
+    assert got == list(range(len(got))) and len(got) <= 5
+    assert time.monotonic() - start < 10
+
+
+def test_map_batches_uses_a_closure_without_pickling_it():
+    """Forked workers inherit the function: a closure over a lock (not picklable) works."""
+    lock = threading.Lock()
+
+    def add(batch):
+        with lock:
+            return sum(batch)
+
+    batches = [list(range(i, i + 5)) for i in range(0, 100, 5)]
+    assert list(map_batches(add, batches, 2)) == [sum(b) for b in batches]
+
+
+def test_the_consumer_stopping_ends_the_workers():
+    children_before = set(_children())
+    results = map_batches(time.sleep, [0.5] * 50, 2)
+    next(results)
+    results.close()  # the consumer stops early (a closed pipe, an error)
+    assert set(_children()) == children_before
+
+
+def _children() -> list[int]:
+    me = os.getpid()
+    out = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == me:
+                        out.append(int(pid))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def test_map_threads_keeps_input_order_and_raises_in_order():
+    rng = random.Random(1)
+    delays = [rng.random() / 100 for _ in range(200)]
+
+    def slow(i):
+        time.sleep(delays[i])
+        if i == 150:
+            raise ValueError("item 150")
+        return i * i
+
+    got = []
+    with pytest.raises(ValueError, match="item 150"):
+        for r in map_threads(slow, range(200), 16):
+            got.append(r)
+    assert got == [i * i for i in range(150)]
+
+
+def test_map_threads_has_jobs_calls_in_flight():
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def call(i):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(0.02)
+        with lock:
+            active[0] -= 1
+        return i
+
+    assert list(map_threads(call, range(64), 8)) == list(range(64))
+    assert peak[0] == 8
+
+
+def test_second_pass_reads_the_files_again_and_open_reader_reports_as_the_job(tmp_path):
+    path = _write(tmp_path, 50)
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b'{"a": 1}\n[2]\n')
+    with Job([str(path)], quiet=True, output=str(tmp_path / "o")) as job:
+        first = list(job.records(again=True))
+        assert list(job.second_pass()) == first
+        with pytest.raises(DataError, match=f"{other}:2: not a JSON object"):
+            list(job.open_reader(str(other)))
+
+
+def test_second_pass_of_standard_input_is_kept_in_a_temporary_file():
+    data = b"".join(orjson.dumps({"i": i}) + b"\n" for i in range(100))
+    r = invoke(["split", "-q", "--ratios", "a=0.5,b=0.5", "--mark"], input=data)
+    assert r.exit_code == 0
+    out = [orjson.loads(x) for x in r.stdout_bytes.splitlines()]
+    assert [o["i"] for o in out] == list(range(100))
+
+
+@pytest.mark.parametrize("records,expected", [
+    ([], b"[]\n"),
+    ([{"a": 1}], b'[\n{"a":1}\n]\n'),
+    ([{"a": 1}, {"b": "文"}], '[\n{"a":1},\n{"b":"文"}\n]\n'.encode()),
+])
+def test_output_json_array(tmp_path, records, expected):
+    path = tmp_path / "a.json"
+    out = Output(str(path))
+    out.json_array()
+    for r in records:
+        out.write(r)
+    out.commit()
+    assert path.read_bytes() == expected
+    assert orjson.loads(expected) == records
