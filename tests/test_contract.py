@@ -550,6 +550,35 @@ def test_a_directory_as_input_is_66(verb, tmp_path, hook):
     assert res.stderr == f"cqia {verb}: {d}: is a directory\n"
 
 
+#: Options that name a file to read, with what else the verb needs to reach reading it: a
+#: directory there is 66 with `PATH: is a directory`, as for a FILE argument (not click's 2).
+INPUT_OPTIONS = {
+    ("dedup", "--against"): ["{input}"],
+    ("dedup", "--index"): ["{input}"],
+    ("fetch", "--catalog"): ["--list"],
+}
+
+
+@pytest.mark.parametrize("verb, option", sorted(INPUT_OPTIONS))
+def test_a_directory_given_to_an_input_option_is_66(verb, option, tmp_path):
+    d = tmp_path / "adir"
+    d.mkdir()
+    base = write_jsonl(tmp_path / "in.jsonl", [cqia_record(0)])
+    rest = [a.replace("{input}", str(base)) for a in INPUT_OPTIONS[verb, option]]
+    res = invoke([verb, option, str(d)] + rest)
+    assert res.exit_code == 66, res
+    assert res.stderr == f"cqia {verb}: {d}: is a directory\n"
+
+
+def test_input_options_are_listed():
+    """Every option typed click.Path (a path the verb reads) is in INPUT_OPTIONS."""
+    import click
+
+    found = {(verb, p.opts[0]) for verb in VERBS for p in cli.get_command(None, verb).params
+             if isinstance(p, click.Option) and isinstance(p.type, click.Path)}
+    assert found <= set(INPUT_OPTIONS), found - set(INPUT_OPTIONS)
+
+
 def test_every_test_module_holds_tests():
     """Helpers that others import are not named test_*.py (pytest would collect them)."""
     for path in Path(__file__).parent.glob("test_*.py"):
