@@ -465,19 +465,57 @@ class _LineWork:
 
     def __call__(self, batch: tuple[int, list[bytes]]) -> list:
         first, lines = batch
-        func = self.func
-        if self.numbered:  # func(records, their line numbers)
-            linenos: list[int] = []
-            runs = parse_lines(lines, first, self.encoding, linenos)
-            out = []
-            at = 0
-            for records, bad in runs:
-                n = len(records)
-                out.append((n, func(records, linenos[at:at + n]) if records else None, bad))
-                at += n
-            return out
-        return [(len(records), func(records) if records else None, bad)
-                for records, bad in parse_lines(lines, first, self.encoding)]
+        linenos: list[int] = []
+        runs = parse_lines(lines, first, self.encoding, linenos)
+        out = []
+        at = 0
+        for records, bad in runs:
+            n = len(records)
+            numbers = linenos[at:at + n]
+            at += n
+            if not n:
+                out.append((0, None, bad))
+                continue
+            try:
+                out.append((n, self._apply(records, numbers), bad))
+            except orjson.JSONEncodeError:
+                out.extend(self._isolate(lines, first, numbers, bad))
+        return out
+
+    def _apply(self, records: list[dict], linenos: list[int]) -> Any:
+        return self.func(records, linenos) if self.numbered else self.func(records)
+
+    def _isolate(self, lines: Sequence[bytes], first: int, linenos: list[int],
+                 bad: "Bad | None") -> list:
+        """A run in which `func` met a record it cannot write as JSON (nested deeper than
+        orjson writes, 255 levels): the run parsed anew (func may have changed the records),
+        each such record made a bad line (`FILE:LINE: cannot write a record as JSON: ...`,
+        reported by the parent as parse errors are) and func applied to the runs between."""
+        out = []
+        records: list[dict] = []
+        numbers: list[int] = []
+        for lineno in linenos:
+            line = lines[lineno - first]
+            rec = parse_line(line, self.encoding)
+            try:
+                _dumps(rec)
+            except orjson.JSONEncodeError as e:
+                out.append((len(records), self._checked(records, numbers),
+                            (lineno, line, f"cannot write a record as JSON: {e}")))
+                records, numbers = [], []
+                continue
+            records.append(rec)
+            numbers.append(lineno)
+        out.append((len(records), self._checked(records, numbers), bad))
+        return out
+
+    def _checked(self, records: list[dict], linenos: list[int]) -> Any:
+        if not records:
+            return None
+        try:
+            return self._apply(records, linenos)
+        except orjson.JSONEncodeError as e:
+            raise DataError(f"cannot write a record as JSON: {e}") from None
 
 
 def _diagnose(line: bytes, exc: Exception, utf8: bool) -> str | None:
@@ -510,6 +548,17 @@ def json_kind(obj: Any) -> str:
     if obj is None:
         return "null"
     return "number"
+
+
+def unwritable(record: Any) -> str | None:
+    """Why `record` cannot be written as JSON (nested deeper than the 255 levels orjson
+    writes; it reads 1,024), or None. For a command that must know before it writes: split
+    plans its parts on a first reading."""
+    try:
+        _dumps(record)
+    except TypeError as e:
+        return f"cannot write a record as JSON: {e}"
+    return None
 
 
 def dumps(record: Any) -> bytes:
@@ -609,6 +658,9 @@ class Output:
     def __init__(self, path: str | None, *, inputs: Iterable[str] = (), label: str = "output"):
         self.path = None if is_stdio(path) else path
         self.label = label
+        #: called with the problem when a record cannot be written as JSON (nested too deep);
+        #: a Job's outputs report it as the current record's `FILE:LINE: problem` (Job.reject)
+        self.reject: Callable[[str, tuple | None], None] | None = None
         self._array = False
         self._tmp: str | None = None
         self._target: str | None = None  # the regular file the temporary file replaces
@@ -727,14 +779,20 @@ class Output:
             raise ValueError("json_array() comes before the first record")
         self._array = True
 
-    def write(self, record: Any) -> None:
+    def write(self, record: Any, at: "tuple[str, int, bytes] | None" = None) -> None:
+        """Write one record. `at` = (input name, line number, line) of the record when it is not
+        the job's current one (a command that reads ahead): named if it cannot be written."""
         try:
             if self._array:
                 line = (b",\n" if self.count else b"[\n") + _dumps(record)
             else:
                 line = _dumps(record, option=_NL)
         except TypeError as e:
-            raise DataError(f"cannot write a record as JSON: {e}") from None
+            problem = f"cannot write a record as JSON: {e}"
+            if self.reject is None:
+                raise DataError(problem) from None
+            self.reject(problem, at)  # the job's: FILE:LINE of the record, or skip it
+            return
         try:
             self._file.write(line)
         except OSError as e:
@@ -847,6 +905,8 @@ class Job:
         self._progress_enabled = progress and not quiet
         self.progress: console.Progress | None = None
         self._spool: BinaryIO | None = None  # standard input kept for second_pass
+        #: the reader of the second pass, while it runs: where its current record is
+        self._second: "RecordReader | _SpoolReader | None" = None
         if STDIN in self.files and console.stdin_is_terminal() and not quiet:
             console.message("waiting for standard input (end with Ctrl-D)")
 
@@ -862,13 +922,14 @@ class Job:
                     f"{path}: given for both --{other.label} and --{label}", ExitStatus.USAGE
                 )
         out = Output(path, inputs=self.files, label=label)
+        out.reject = self.reject
         self._outputs.append(out)
         for key in keys:
             self._output_keys[key] = out
         return out
 
-    def write(self, record: Any) -> None:
-        self.out.write(record)
+    def write(self, record: Any, at: "tuple[str, int, bytes] | None" = None) -> None:
+        self.out.write(record, at)
 
     # -- inputs -----------------------------------------------------------------------------
 
@@ -900,9 +961,23 @@ class Job:
             not is_stdio(p) and os.path.isfile(p) for p in self.files)
 
     def _spooled(self, records: Iterator[dict]) -> Iterator[dict]:
+        # each record's input, line number and line as read: the second pass names the same
+        # FILE:LINE and keeps the same bytes in --errors as the first
         write = self._spool.write
+        reader = self.reader
+        lines = type(reader) is RecordReader  # else (containers) the record as JSON
         for rec in records:
-            write(_dumps(rec, option=_NL))
+            if lines:
+                raw = reader.raw
+            else:
+                try:
+                    raw = _dumps(rec, option=_NL)
+                except TypeError as e:
+                    self.reject(f"cannot write a record as JSON: {e}")
+                    continue
+            path = str(getattr(reader, "path", "")).encode()
+            write(b"%d %s %d %d\n" % (len(path), path, reader.lineno, len(raw)))
+            write(raw)
             yield rec
 
     def second_pass(self) -> Iterator[dict]:
@@ -913,11 +988,14 @@ class Job:
         if self._spool is not None:
             self._spool.flush()
             self._spool.seek(0)
-            loads = _loads
-            for line in self._spool:
-                yield loads(line)
-            return
-        yield from self.open_reader(self.files, on_error="skip", errors=False)
+            reader = _SpoolReader(self._spool, self.reader.encoding)
+        else:
+            reader = self.open_reader(self.files, on_error="skip", errors=False)
+        self._second = reader
+        try:
+            yield from reader
+        finally:
+            self._second = None
 
     def open_reader(self, paths: "str | Sequence[str]", *, on_error: str | None = None,
                     errors: bool = True) -> "RecordReader":
@@ -965,7 +1043,10 @@ class Job:
         order and reports every bad line after the results before it, exactly as plain
         iteration does (`--on-error fail` raises at it, `skip` counts it and keeps it in
         `--errors`); a reading error (corrupt compressed data) is raised after the results of
-        the lines read before it. `func` returns anything picklable, typically the bytes to
+        the lines read before it. A record `func` cannot write as JSON (orjson.JSONEncodeError:
+        nested over 255 levels) is reported the same way, as `FILE:LINE: cannot write a record
+        as JSON: ...`, and `func` is called again on the records around it, parsed anew (so
+        `func` must not keep state across calls that such a retry would count twice). `func` returns anything picklable, typically the bytes to
         write (`dumps(record)` joined) and counts to add up.
 
         jobs == 1 runs the same `func` here, in this process; jobs > 1 in worker processes
@@ -1021,10 +1102,20 @@ class Job:
     def where(self) -> str:
         return self.reader.where()
 
-    def reject(self, problem: str) -> None:
+    def reject(self, problem: str, at: "tuple[str, int, bytes] | None" = None) -> None:
         """A per-record problem found by the command, e.g. a template placeholder the record lacks:
-        raises under --on-error fail, else counts the record and keeps its line in --errors."""
-        self.reader.bad_line(self.reader.raw, self.reader.lineno, problem)
+        raises under --on-error fail, else counts the record and keeps its line in --errors.
+        The record is the current one (of the second pass while it runs), or the one at
+        `at` = (input name, line number, line)."""
+        if at is not None:
+            path, lineno, raw = at
+            self.reader.bad_line(raw, lineno, problem, path=path)
+            return
+        at = self._second
+        if at is None:
+            self.reader.bad_line(self.reader.raw, self.reader.lineno, problem)
+        else:
+            self.reader.bad_line(at.raw, at.lineno, problem, path=at.path)
 
     @property
     def skipped(self) -> int:
@@ -1076,6 +1167,33 @@ class Job:
             for out in reversed(self._outputs):
                 out.abort()
         return False
+
+
+class _SpoolReader:
+    """The records kept by `Job._spooled`, read back with where each came from."""
+
+    def __init__(self, spool: BinaryIO, encoding: str):
+        self.spool = spool
+        self.encoding = encoding
+        self.path = ""
+        self.lineno = 0
+        self.raw = b""
+
+    def __iter__(self) -> Iterator[dict]:
+        read = self.spool.read
+        readline = self.spool.readline
+        utf8 = self.encoding == "utf-8"
+        while True:
+            head = readline()
+            if not head:
+                return
+            size, rest = head.split(b" ", 1)
+            size = int(size)
+            self.path = rest[:size].decode()
+            lineno, length = rest[size + 1:].split()
+            self.lineno = int(lineno)
+            self.raw = line = read(int(length))
+            yield _loads(line) if utf8 else _loads(line.decode(self.encoding))
 
 
 def _file_keys(path: str) -> list[tuple]:

@@ -57,6 +57,10 @@ class Spec:
     setup: Callable[[Path], None] | None = None
     #: name of a fixture returning a Hook: starts what the verb needs (a server) for the test
     fixture: str | None = None
+    #: writes no records (a report): a record it cannot write as JSON is no error for it
+    writes_records: bool = True
+    #: more arguments for it to write every field of a record (convert's --keep-meta)
+    carry_args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -73,8 +77,9 @@ SPECS: dict[str, Spec] = {
     "validate": Spec(args=["--optional", "input"]),
     "split": Spec(args=["--ratios", "a=0.5,b=0.5"], output=["-o", "{o}_{{split}}"],
                   parts=("_a", "_b"), no_stdout=True),
-    "convert": Spec(args=["--from", "cqia", "--to", "alpaca"]),
-    "stats": Spec(report=True, normalise=lambda b: b.split(b"\n", 1)[-1]),
+    "convert": Spec(args=["--from", "cqia", "--to", "alpaca"], carry_args=["--keep-meta"]),
+    "stats": Spec(report=True, normalise=lambda b: b.split(b"\n", 1)[-1],
+                  writes_records=False),
     "fetch": Spec(reads_directories=True, fixture="fetch_hook"),
     # review keeps its decisions beside its FILE; reading stdin it needs a file named
     "review": Spec(args=["--apply"], stdin_args=["--decisions", "{tmp}/decisions.jsonl"],
@@ -258,6 +263,62 @@ def test_options_from_the_environment(tmp_path):
                  env={"CQIA_VALIDATE_ON_ERROR": "skip"})
     assert res.exit_code == 1  # the record is invalid, but the bad line was skipped
     assert "skipped 1 bad lines" in res.stderr
+
+
+def _too_deep(tmp_path: Path) -> tuple[Path, bytes]:
+    """Three records, the second nested 500 levels deep: it parses (orjson reads 1,024
+    levels) but cannot be written (orjson writes 255)."""
+    deep: object = "底"
+    for _ in range(500):
+        deep = [deep]
+    answers = ["春眠不觉晓，处处闻啼鸟。这首诗写春天早晨的景色，语言自然。",
+               "水的沸点在标准大气压下是一百摄氏度，海拔越高沸点越低。",
+               "光合作用把二氧化碳和水变成葡萄糖和氧气，需要光照和叶绿素。"]
+    recs = [cqia_record(i, output=a) for i, a in enumerate(answers)]
+    recs[1]["extra"] = deep
+    path = write_jsonl(tmp_path / "deep.jsonl", recs)
+    return path, path.read_bytes().split(b"\n")[1] + b"\n"
+
+
+def _deep_args(verb: str, tmp_path: Path, h: Hook) -> list[str]:
+    s = spec(verb)
+    args = [a.replace("{tmp}", str(tmp_path)).replace("{{", "{").replace("}}", "}")
+            for a in s.args + s.carry_args + s.output]
+    return [verb] + [a.replace("{o}", str(tmp_path / "out")) for a in args] + h.args
+
+
+#: every verb serially, and with -j 2 where it has -j (workers serialise the records)
+DEEP_CASES = [(v, "1") for v in VERBS] + [(v, "2") for v in VERBS if has_jobs(v)]
+
+
+@pytest.mark.parametrize("verb, jobs", DEEP_CASES)
+def test_a_record_too_deep_to_write_is_65_with_file_and_line(verb, jobs, tmp_path, hook):
+    path, _ = _too_deep(tmp_path)
+    h = hook(verb)
+    name = h.serve(path) if h.serve is not None else str(path)
+    res = invoke(_deep_args(verb, tmp_path, h) + (["-j", jobs] if has_jobs(verb) else [])
+                 + [name])
+    if not spec(verb).writes_records:  # stats: the record is read and counted
+        assert res.exit_code == 0, res
+        return
+    assert res.exit_code == 65, res
+    assert res.stderr == (f"cqia {verb}: {name}:2: cannot write a record as JSON: "
+                          "Recursion limit reached\n"), res
+
+
+@pytest.mark.parametrize("verb, jobs", [c for c in DEEP_CASES if spec(c[0]).writes_records])
+def test_a_record_too_deep_to_write_is_skipped_byte_for_byte(verb, jobs, tmp_path, hook):
+    path, line = _too_deep(tmp_path)
+    h = hook(verb)
+    name = h.serve(path) if h.serve is not None else str(path)
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(_deep_args(verb, tmp_path, h) + (["-j", jobs] if has_jobs(verb) else [])
+                 + ["--on-error", "skip", "--errors", str(errors), name])
+    assert res.exit_code == 0, res
+    assert errors.read_bytes() == line
+    assert "skipped 1 bad lines" in res.stderr
+    written = b"".join(Path(f"{tmp_path / 'out'}{p}").read_bytes() for p in spec(verb).parts)
+    assert written.count(b"\n") == 2 and "底" not in written.decode()
 
 
 # -- the same output whatever the form of the input -----------------------------------------
@@ -485,6 +546,35 @@ def test_a_directory_as_input_is_66(verb, tmp_path, hook):
     res, _ = _run(verb, tmp_path, [str(d)], tmp_path / "out", hook_=hook(verb))
     assert res.exit_code == 66, res
     assert res.stderr == f"cqia {verb}: {d}: is a directory\n"
+
+
+#: Options that name a file to read, with what else the verb needs to reach reading it: a
+#: directory there is 66 with `PATH: is a directory`, as for a FILE argument (not click's 2).
+INPUT_OPTIONS = {
+    ("dedup", "--against"): ["{input}"],
+    ("dedup", "--index"): ["{input}"],
+    ("fetch", "--catalog"): ["--list"],
+}
+
+
+@pytest.mark.parametrize("verb, option", sorted(INPUT_OPTIONS))
+def test_a_directory_given_to_an_input_option_is_66(verb, option, tmp_path):
+    d = tmp_path / "adir"
+    d.mkdir()
+    base = write_jsonl(tmp_path / "in.jsonl", [cqia_record(0)])
+    rest = [a.replace("{input}", str(base)) for a in INPUT_OPTIONS[verb, option]]
+    res = invoke([verb, option, str(d)] + rest)
+    assert res.exit_code == 66, res
+    assert res.stderr == f"cqia {verb}: {d}: is a directory\n"
+
+
+def test_input_options_are_listed():
+    """Every option typed click.Path (a path the verb reads) is in INPUT_OPTIONS."""
+    import click
+
+    found = {(verb, p.opts[0]) for verb in VERBS for p in cli.get_command(None, verb).params
+             if isinstance(p, click.Option) and isinstance(p.type, click.Path)}
+    assert found <= set(INPUT_OPTIONS), found - set(INPUT_OPTIONS)
 
 
 def test_every_test_module_holds_tests():

@@ -528,3 +528,39 @@ def test_shell_mark_head_ends_quietly(tmp_path):
         res = shell(f"cqia split --mark {mode} --ratios {RATIOS} {data} | head -1")
         assert res.exit_code == 0 and res.stderr == "", res
         assert orjson.loads(res.stdout_bytes)["_split"] in ("train", "valid", "test")
+
+
+def _with_a_deep_record(tmp_path: Path) -> tuple[Path, bytes]:
+    """Six records of two strata, the third nested 500 levels deep (read, not writable)."""
+    deep: object = 0
+    for _ in range(500):
+        deep = [deep]
+    recs = [cqia_record(i, task_type={"major": ["问答" if i % 2 else "翻译"], "minor": []})
+            for i in range(6)]
+    recs[2]["extra"] = deep
+    path = write_jsonl(tmp_path / "deep.jsonl", recs)
+    return path, path.read_bytes().split(b"\n")[2] + b"\n"
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_exact_split_names_a_record_it_cannot_write(tmp_path, stdin):
+    # the exact split reads twice (standard input kept meanwhile): the line named is the
+    # record's own, not the last one read, and the record gets no part
+    path, line = _with_a_deep_record(tmp_path)
+    name = "<stdin>" if stdin else str(path)
+    args = ["split", "--ratios", "a=0.5,b=0.5", "--stratify", "task_type.major",
+            "-o", str(tmp_path / "out" / "{split}.jsonl")]
+    res = invoke(args + (["-"] if stdin else [path]),
+                 input=path.read_bytes() if stdin else None)
+    assert res.exit_code == 65, res
+    assert res.stderr == (f"cqia split: {name}:3: cannot write a record as JSON: "
+                          "Recursion limit reached\n")
+    assert not (tmp_path / "out").exists()
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(args + ["-q", "--on-error", "skip", "--errors", errors]
+                 + (["-"] if stdin else [path]), input=path.read_bytes() if stdin else None)
+    assert res.exit_code == 0, res
+    assert errors.read_bytes() == line
+    parts = [read_jsonl(tmp_path / "out" / f"{p}.jsonl") for p in ("a", "b")]
+    assert sorted(len(p) for p in parts) == [2, 3]
+    assert "extra" not in str(parts)

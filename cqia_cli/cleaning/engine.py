@@ -211,7 +211,7 @@ class CleanWork:
     (output bytes, changes, counts, error). Output bytes are what `Output.write` would write;
     changes are (line, [(field, steps, before, after), ...]) of the changed records, compact,
     when asked for; counts are `Tally.counts()`; error is None or (line, status, message) for
-    the record the run stopped at (a --sub timeout, a record that cannot be written), after the
+    the record the run stopped at (a --sub timeout), after the
     bytes of the records before it. Workers started by fork inherit the parent's steps;
     pickled (spawn), it carries the step specs and builds them once per process."""
 
@@ -268,11 +268,9 @@ class CleanWork:
                         b, a = compact(before, after)
                         entries.append((field, list(applied), b, a))
                     changed.append((lineno, entries))
-            try:
-                out.append(dumps(rec, option=nl))
-            except TypeError as e:
-                error = (lineno, 65, f"cannot write a record as JSON: {e}")
-                break
+            # a record nested too deep raises orjson.JSONEncodeError: Job.map_lines names its
+            # line (--on-error) and cleans the run again, parsed anew, without it
+            out.append(dumps(rec, option=nl))
         return b"".join(out), changed, tally.counts(), error
 
 

@@ -81,11 +81,11 @@ def _probability(ctx, param, value):
               help="Write one JSON line per cluster with a removed record: its survivor and "
                    "members with their similarity.")
 @click.option("--against", multiple=True, metavar="REF",
-              type=click.Path(dir_okay=False, allow_dash=False),
+              type=click.Path(allow_dash=False),  # read: checked by io.check_inputs (66)
               help="Also remove records that duplicate a record of REF (repeatable); REF records "
                    "are never written.")
 @click.option("--index", "index_path", metavar="PATH",
-              type=click.Path(dir_okay=False, exists=False),
+              type=click.Path(),  # read: checked by io.check_inputs (66)
               help="Load an index saved by --save-index: deduplicate against everything in it "
                    "(its shingle settings apply).")
 @click.option("--save-index", "save_index", metavar="PATH",

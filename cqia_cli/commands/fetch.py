@@ -67,7 +67,7 @@ def _parse_sha256(values: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
 @click.option("--list", "list_catalog", is_flag=True,
               help="Print the catalog of short names (built-in and user) and exit.")
 @click.option("--catalog", "catalogs", multiple=True, metavar="FILE",
-              type=click.Path(dir_okay=False),
+              type=click.Path(),  # read: checked by io.check_inputs (66)
               help="A TOML file of more catalog entries (repeatable); "
                    "$XDG_CONFIG_HOME/cqia/catalog.toml is read when it exists.")
 @click.option("--endpoint", envvar=["CQIA_FETCH_ENDPOINT", "HF_ENDPOINT"], metavar="URL", default=None,
@@ -117,6 +117,9 @@ def cli(io: IOOptions, sources: tuple[str, ...], fmt: str | None, add_source: bo
     from cqia_cli import console
     from cqia_cli.fetching import catalog as catalog_mod
 
+    from cqia_cli.io import check_inputs
+
+    check_inputs(catalogs)  # before anything: a directory or missing file is 66, in one line
     entries = catalog_mod.load(catalogs)
     if list_catalog:
         click.echo(catalog_mod.table(entries), nl=False)

@@ -200,12 +200,21 @@ def _run_stream(job, io: IOOptions, plan, writer, keys, group_by):
 
 
 def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
+    from cqia_cli.io import unwritable
     from cqia_cli.splitting import ExactAssigner, Field, PlanError, group_key, stratum_key
 
     assigner = ExactAssigner(stratum_key(Field(stratify)) if stratify else None,
                              group_key(Field(group_by)) if group_by else None)
     add = assigner.add
-    for record in job.records(again=True):
+    reject = job.reject
+    unwritten = set()  # the records, by position, that cannot be written
+    for i, record in enumerate(job.records(again=True)):
+        # a record that cannot be written is reported now (--on-error) and gets no part
+        problem = unwritable(record)
+        if problem is not None:
+            reject(problem)
+            unwritten.add(i)
+            continue
         add(record)
     try:
         table = assigner.assign(plan, io.seed)
@@ -215,7 +224,9 @@ def _run_exact(job, io: IOOptions, plan, writer, stratify, group_by):
     direct = writer.direct
     write = writer.write
     name = job.reader.path if len(job.files) == 1 else "an input"
-    for record in _progress(job.second_pass(), io.quiet):
+    for i, record in enumerate(_progress(job.second_pass(), io.quiet)):
+        if unwritten and i in unwritten:  # reported by the first reading
+            continue
         part = next(parts, None)
         if part is None:
             raise InputError(f"{name}: changed while it was being split "

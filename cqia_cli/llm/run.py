@@ -220,7 +220,7 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
                 raise Fatal(runner.fatal)
             if res is PASS:
                 stats.done += 1
-                write(rec)
+                write(rec, (path, lineno, raw))  # read ahead: say which record cannot be written
             elif isinstance(res, InputProblem):
                 stats.records -= 1
                 reader.bad_line(raw, lineno, res.text, path=path)
@@ -235,10 +235,10 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
                         ExitStatus.DATA if res.kind == "parse" else UNAVAILABLE)
                 if errors_out is not None:
                     errors_out.write({**rec, "_error": {"where": where, "reason": res.error,
-                                                        "answer": res.raw}})
+                                                        "answer": res.raw}}, (path, lineno, raw))
             else:
                 stats.done += 1
-                write(task.apply(rec, res))
+                write(task.apply(rec, res), (path, lineno, raw))
             progress.update()
     except Fatal as e:
         raise CqiaError(f"{settings.base_url}: {e}", UNAVAILABLE) from None

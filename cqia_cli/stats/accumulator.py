@@ -386,7 +386,7 @@ def _auto_ok(value: Any) -> bool:
     if t is str:
         return len(value) <= AUTO_VALUE_CHARS
     if t is list:
-        return all(_auto_ok(v) and type(v) is not list for v in value)
+        return all(type(v) is not list and _auto_ok(v) for v in value)  # no recursion
     return t is not dict
 
 
