@@ -24,6 +24,10 @@ order and reports bad lines exactly as plain iteration does. A whole mapping ver
             for data in job.map_lines(shout, io.jobs):
                 job.out.write_raw(data)
 
+A command that must learn something from the first records before the pass (dedup's template
+phrases) takes them with `Job.peek(n, batch=...)`; `map_lines` then still starts at the first
+line, without reading anything twice (standard input included).
+
 A function may return more than bytes (side-output bytes, counts to add up, per-record keys for
 a decision the parent takes in input order, as dedup's does); the caller consumes each result
 as it comes.
@@ -907,6 +911,11 @@ class Job:
         self._spool: BinaryIO | None = None  # standard input kept for second_pass
         #: the reader of the second pass, while it runs: where its current record is
         self._second: "RecordReader | _SpoolReader | None" = None
+        #: what peek read ahead: the raw batches, for raw_batches/map_lines to give again first
+        self._ahead: list | None = None
+        self._ahead_size = 0
+        self._ahead_rest: Iterator | None = None  # the batches after them, as they come
+        self._ahead_error: CqiaError | None = None  # a reading error met while peeking
         if STDIN in self.files and console.stdin_is_terminal() and not quiet:
             console.message("waiting for standard input (end with Ctrl-D)")
 
@@ -938,6 +947,8 @@ class Job:
 
         again=True: the command will read them a second time (`second_pass`); standard input
         and pipes, which cannot be read twice, are then kept in a temporary file meanwhile."""
+        if self._ahead is not None:
+            raise RuntimeError("Job.records after Job.peek: peek serves raw_batches/map_lines")
         if again and self._spool is None and not self._rereadable():
             self._spool = tempfile.TemporaryFile(prefix="cqia-", buffering=1 << 20)
             return self._spooled(self._records())
@@ -1008,8 +1019,51 @@ class Job:
                             on_error=on_error or self.on_error,
                             errors_out=self.errors_out if errors else None)
 
+    def peek(self, n: int, *, batch: int = 64) -> list[dict]:
+        """The first `n` records (fewer when the input has fewer), read ahead of the pass that
+        follows: learn something from them (dedup's template phrases) before `map_lines` (or
+        `raw_batches`) starts, and that pass still gets every line from the first, without
+        reading anything twice (standard input included). Call it once, before any reading,
+        with the `batch` the pass will use. Bad lines are not reported here but by the pass,
+        in their place; a reading error met here is raised by the pass, after the lines read
+        before it. `records()` cannot follow a peek (take the first records from it instead)."""
+        if self._ahead is not None:
+            raise RuntimeError("Job.peek: the input was already peeked at")
+        self._ahead_size = batch
+        rest = self._raw_batches(batch)
+        ahead: list = []
+        out: list[dict] = []
+        encoding = self.reader.encoding
+        try:
+            while len(out) < n:
+                item = next(rest, None)
+                if item is None:
+                    break
+                ahead.append(item)
+                for records, _bad in parse_lines(item[2], item[1], encoding):
+                    out.extend(records)
+        except CqiaError as e:
+            self._ahead_error = e
+        self._ahead = ahead
+        self._ahead_rest = rest
+        return out[:n]
+
     def raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
-        """`RecordReader.raw_batches`, with progress on a terminal (counted in lines)."""
+        """`RecordReader.raw_batches`, with progress on a terminal (counted in lines); after
+        `peek`, the batches it read ahead first, then the rest."""
+        if self._ahead is None:
+            yield from self._raw_batches(size)
+            return
+        if size != self._ahead_size:
+            raise ValueError(f"Job.raw_batches: batch {size} after peek(batch={self._ahead_size})")
+        ahead, self._ahead = self._ahead, []
+        yield from ahead
+        if self._ahead_error is not None:
+            error, self._ahead_error = self._ahead_error, None
+            raise error
+        yield from self._ahead_rest
+
+    def _raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
         reader = self.reader
         if not self._progress_enabled or not console.stderr_is_terminal():
             yield from reader.raw_batches(size)
