@@ -469,21 +469,25 @@ class _LineWork:
 
     def __call__(self, batch: tuple[int, list[bytes]]) -> list:
         first, lines = batch
-        linenos: list[int] = []
+        # the line numbers are needed by numbered funcs, else only by the rare retry
+        linenos: list[int] | None = [] if self.numbered else None
         runs = parse_lines(lines, first, self.encoding, linenos)
         out = []
         at = 0
         for records, bad in runs:
             n = len(records)
-            numbers = linenos[at:at + n]
             at += n
             if not n:
                 out.append((0, None, bad))
                 continue
             try:
+                numbers = linenos[at - n:at] if linenos is not None else None
                 out.append((n, self._apply(records, numbers), bad))
             except orjson.JSONEncodeError:
-                out.extend(self._isolate(lines, first, numbers, bad))
+                if linenos is None:
+                    linenos = []
+                    parse_lines(lines, first, self.encoding, linenos)
+                out.extend(self._isolate(lines, first, linenos[at - n:at], bad))
         return out
 
     def _apply(self, records: list[dict], linenos: list[int]) -> Any:
