@@ -462,13 +462,73 @@ class _LineWork:
     records: [(records in the run, func(run), or None for an empty run; the bad line after it
     or None), ...]."""
 
-    def __init__(self, func: Callable[[list[dict]], Any], encoding: str, numbered: bool = False):
+    def __init__(self, func: Callable[[list[dict]], Any], encoding: str, numbered: bool = False,
+                 lazy: bool = False):
         self.func = func
         self.encoding = encoding
         self.numbered = numbered
+        self.lazy = lazy and not numbered
 
     def __call__(self, batch: tuple[int, list[bytes]]) -> list:
-        first, lines = batch
+        if self.lazy:
+            return self._lazy(*batch)
+        return self._eager(*batch)
+
+    def _lazy(self, first: int, lines: list[bytes]) -> list:
+        """func(iterator of a run's records), each parsed as func takes it (while the record
+        is still in the CPU's cache); on a record func cannot write, the rest done eagerly."""
+        loads = _loads
+        encoding = self.encoding
+        utf8 = encoding == "utf-8"
+        end = len(lines)
+        out: list = []
+        state = [0, 0, None]  # next line index, records given, the bad line ending the run
+
+        def run() -> Iterator[dict]:
+            pos = state[0]
+            try:
+                while pos < end:
+                    line = lines[pos]
+                    pos += 1
+                    try:
+                        obj = loads(line) if utf8 else loads(line.decode(encoding))
+                    except ValueError:
+                        problem = parse_line(line, encoding)
+                        if problem is not None:  # None: a blank line
+                            state[2] = (first + pos - 1, line, problem)
+                            return
+                        continue
+                    if type(obj) is not dict:
+                        state[2] = (first + pos - 1, line,
+                                    f"not a JSON object (a JSON {json_kind(obj)})")
+                        return
+                    state[1] += 1
+                    yield obj
+            finally:
+                state[0] = pos
+
+        while True:
+            start = state[0]
+            if start >= end and out:
+                return out
+            state[1], state[2] = 0, None
+            records = run()
+            head = next(records, None)
+            if head is None:  # an empty run
+                out.append((0, None, state[2]))
+            else:
+                try:
+                    result = self.func(itertools.chain((head,), records))
+                except orjson.JSONEncodeError:
+                    out.extend(self._eager(first + start, lines[start:]))
+                    return out
+                if next(records, None) is not None:
+                    raise RuntimeError("map_lines(lazy=True): func must take every record")
+                out.append((state[1], result, state[2]))
+            if state[0] >= end:
+                return out
+
+    def _eager(self, first: int, lines: list[bytes]) -> list:
         # the line numbers are needed by numbered funcs, else only by the rare retry
         linenos: list[int] | None = [] if self.numbered else None
         runs = parse_lines(lines, first, self.encoding, linenos)
@@ -1092,6 +1152,7 @@ class Job:
         initializer: Callable | None = None,
         initargs: tuple = (),
         numbered: bool = False,
+        lazy: bool = False,
     ) -> Iterator[Any]:
         """Apply `func` to the input records in `jobs` workers; yield its results in input order.
 
@@ -1118,6 +1179,11 @@ class Job:
         numbered=True calls `func(records, linenos)` with the input line number of each record,
         and sets `self.input_name` to the name of the input each result came from before it is
         yielded, for work that reports where a record was (clean's --changes log).
+
+        lazy=True calls `func(records)` with an iterator that parses each record as `func`
+        takes it, for a `func` that goes through a large batch once (dedup, batch 2048):
+        parsing the whole batch first leaves its records out of the CPU's cache by the time
+        `func` reaches them. `func` must take every record. Not with numbered.
         """
         from cqia_cli.parallel import map_batches, map_threads
 
@@ -1135,7 +1201,7 @@ class Job:
                 # plain iteration gives the records before it
                 failed.append(e)
 
-        work = _LineWork(func, reader.encoding, numbered)
+        work = _LineWork(func, reader.encoding, numbered, lazy)
         if threads:
             results = map_threads(work, tasks(), jobs)
         else:

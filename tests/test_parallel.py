@@ -301,3 +301,43 @@ def test_peek_is_used_once_before_reading_with_the_pass_batch(tmp_path):
             next(job.records())
         with pytest.raises(ValueError):
             next(job.map_lines(_first_of, batch=32))
+
+
+def _double_lazy(records):
+    out = [dumps({**r, "i": r["i"] * 2}) for r in records]
+    return b"".join(out), len(out)
+
+
+def _take_one(records):
+    return next(iter(records))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_map_lines_lazy_gives_what_eager_gives_with_bad_and_too_deep_lines(tmp_path, jobs):
+    """lazy=True (records parsed as func takes them): the same results, bad lines reported
+    in place, a record too deep to write made a bad line and the records around it kept."""
+    path = _write(tmp_path, 3000, bad_every=101)
+    lines = path.read_bytes().splitlines(keepends=True)
+    deep = b'{"i": 0, "x": ' + b"[" * 300 + b"]" * 300 + b"}\n"
+    lines[1000] = deep
+    lines[1001] = b"\n"
+    lines[-1] = b"[1]\n"
+    path.write_bytes(b"".join(lines))
+    got = {}
+    for lazy in (False, True):
+        errors = tmp_path / f"errors-{lazy}.jsonl"
+        with Job([str(path)], on_error="skip", errors=str(errors), quiet=True) as job:
+            data = [d for d in job.map_lines(_double_lazy, jobs, batch=64, lazy=lazy)]
+            skipped = job.skipped
+        got[lazy] = (data, skipped, errors.read_bytes())
+    assert got[True] == got[False]
+    data, skipped, errors = got[True]
+    assert deep in errors and errors.endswith(b"[1]\n")
+    assert skipped == errors.count(b"\n") and sum(n for _, n in data) == 3000 - 1 - skipped  # one blank
+
+
+def test_map_lines_lazy_func_must_take_every_record(tmp_path):
+    path = _write(tmp_path, 10)
+    with pytest.raises(RuntimeError, match="must take every record"):
+        with Job([str(path)], quiet=True) as job:
+            list(job.map_lines(_take_one, lazy=True))

@@ -36,7 +36,7 @@ def init_worker(verifier, get_text, id_path) -> None:
     _worker.update(verifier=verifier, get_text=get_text, id_path=id_path)
 
 
-def sketch_records(records: list[dict]) -> LineBatch:
+def sketch_records(records) -> LineBatch:
     """One run of records (`Job.map_lines` calls it): a record nested too deep to write raises
     orjson.JSONEncodeError, which the core turns into that record's bad line."""
     from cqia_cli import fields as F
@@ -80,7 +80,8 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
         runner.start([runner.get_text(r) for r in job.peek(want, batch=o.batch)])
     else:
         runner.start([])
-    results = job.map_lines(sketch_records, o.jobs, batch=o.batch, initializer=init_worker,
+    results = job.map_lines(sketch_records, o.jobs, batch=o.batch, lazy=True,
+                            initializer=init_worker,
                             initargs=(runner.verifier, runner.get_text, runner.id_path))
     try:
         _write_batches(runner, results, write, write_dupe, clusters)
