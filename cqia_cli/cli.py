@@ -6,12 +6,14 @@ cqia_cli.status; a traceback only with --debug (or CQIA_DEBUG=1).
 
 from __future__ import annotations
 
+import _thread
 import importlib
 import importlib.util
 import os
 import signal
 import sys
 import threading
+import time
 
 import click
 
@@ -103,7 +105,41 @@ def _on_signal(signum, frame):
     if _signalled:
         return
     _signalled.append(signum)
+    if _watchdog_enabled:
+        _arm_watchdog(128 + signum)
     raise Terminated() if signum == signal.SIGTERM else Interrupted()
+
+
+#: armed by the real command (main()), never when a test runner calls the group in process
+_watchdog_enabled = False
+#: how long the orderly way out (outputs removed, workers reaped) may take after a signal
+WATCHDOG_SECONDS = 1.5
+
+
+def _arm_watchdog(status: int) -> None:
+    """The last resort behind the orderly way out of a signal. The exception raised by the
+    handler can land while this process holds a lock that its clean-up needs again (inside a
+    multiprocessing queue, a thread start, an import); rather than wait for ever, a bare thread
+    (no `threading` locks, no imports) removes the temporary files and kills the workers still
+    listed, then exits with `status`, if the process is still there after WATCHDOG_SECONDS."""
+    try:
+        _thread.start_new_thread(_watchdog, (status,))
+    except Exception:  # noqa: BLE001 - the orderly way out still runs
+        pass
+
+
+def _watchdog(status: int) -> None:
+    time.sleep(WATCHDOG_SECONDS)
+    for name, attr in (("cqia_cli.io", "LIVE_TEMP"), ("cqia_cli.parallel", "LIVE_WORKERS")):
+        for item in list(getattr(sys.modules.get(name), attr, ())):
+            try:
+                if isinstance(item, str):
+                    os.unlink(item)
+                else:
+                    os.kill(item, signal.SIGKILL)
+            except OSError:
+                pass
+    os._exit(status)
 
 
 def _quiet_stdout() -> None:
@@ -206,4 +242,6 @@ def cli() -> None:
 
 
 def main() -> None:
+    global _watchdog_enabled
+    _watchdog_enabled = True
     cli.main(prog_name="cqia")

@@ -72,6 +72,10 @@ _dumps = orjson.dumps
 _NL = orjson.OPT_APPEND_NEWLINE
 _READ_BUFFER = 1 << 20
 
+#: the temporary files of the outputs not yet renamed into place: what the last-resort exit on
+#: a signal (cli._watchdog) removes when the orderly clean-up did not finish in time
+LIVE_TEMP: set[str] = set()
+
 
 def display_name(path: str | None) -> str:
     return "<stdin>" if path in (None, STDIN) else path
@@ -823,6 +827,7 @@ class Output:
             fd, self._tmp = tempfile.mkstemp(
                 prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory
             )
+            LIVE_TEMP.add(self._tmp)
         except OSError as e:
             _remove_dirs(self._made)
             self._made = []
@@ -900,6 +905,7 @@ class Output:
             self._file = None
             if self._tmp is not None:
                 os.replace(self._tmp, self._target)
+                LIVE_TEMP.discard(self._tmp)
                 self._tmp = None
                 self._made = []
         except OSError as e:
@@ -924,6 +930,7 @@ class Output:
                 os.unlink(self._tmp)
             except OSError:
                 pass
+            LIVE_TEMP.discard(self._tmp)
             self._tmp = None
         _remove_dirs(self._made)
         self._made = []

@@ -46,6 +46,10 @@ _GRACE = 1.0
 #: how often a waiting parent (or worker) checks that its peer is still alive
 _POLL = 0.5
 
+#: the pids of worker processes started and not yet reaped: what the last-resort exit on a
+#: signal (cli._watchdog) kills when the orderly clean-up did not finish in time
+LIVE_WORKERS: set[int] = set()
+
 
 def resolve_jobs(jobs: int | None) -> int:
     """`-j 0` means one process per CPU."""
@@ -182,6 +186,7 @@ class _ProcessPool:
                 try:
                     proc.start()
                     self.procs.append(proc)
+                    LIVE_WORKERS.add(proc.pid)
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         except BaseException:
@@ -230,6 +235,9 @@ class _ProcessPool:
             if proc.is_alive():
                 proc.kill()
                 proc.join(_GRACE)
+        for proc in self.procs:
+            if not proc.is_alive():
+                LIVE_WORKERS.discard(proc.pid)
         for q in self.tasks + self.results:
             q.cancel_join_thread()  # never wait at exit on data nobody will read
             q.close()

@@ -175,3 +175,63 @@ def test_signal_to_the_parent_alone_ends_the_workers(tmp_path, big):
     assert err.decode().strip() == "cqia filter: terminated"
     assert not _processes_naming(str(work))
     assert list(work.iterdir()) == []
+
+
+WATCHDOG_SCRIPT = r"""
+import os, signal, sys, threading, time
+from cqia_cli import cli, io, parallel
+
+cli._watchdog_enabled = True          # as the installed command sets it
+part = sys.argv[1]
+open(part, "w").close()
+io.LIVE_TEMP.add(part)                # an output's temporary file, not yet renamed
+child = os.fork()
+if child == 0:                        # a worker that ignores the signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(60)
+    os._exit(0)
+parallel.LIVE_WORKERS.add(child)
+print(child, flush=True)
+held = threading.Lock()
+held.acquire()
+
+
+def body():
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    finally:
+        held.acquire()                # the clean-up waits on a lock the signal left held
+
+
+sys.exit(cli._run(body))
+"""
+
+
+def test_a_clean_up_that_hangs_after_a_signal_is_cut_short(tmp_path):
+    """The exception a signal raises can land while a lock is held that the clean-up needs
+    again; the command must still end within two seconds, with the signal's status, its
+    temporary files removed and its workers killed."""
+    import sys
+
+    part = tmp_path / ".out.jsonl.x.part"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", WATCHDOG_SCRIPT, str(part)],
+                          capture_output=True, timeout=30)
+    took = time.monotonic() - start
+    assert proc.returncode == 143, proc.stderr
+    assert took < DEADLINE + 1.0, took  # + the interpreter's start-up
+    assert not part.exists()
+    assert b"Traceback" not in proc.stderr
+    worker = int(proc.stdout.split()[0])
+    for _ in range(20):  # killed (perhaps a zombie until its new parent reaps it)
+        try:
+            with open(f"/proc/{worker}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            break
+        if state in ("Z", "X"):
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError(f"worker {worker} still running ({state})")
