@@ -24,6 +24,10 @@ order and reports bad lines exactly as plain iteration does. A whole mapping ver
             for data in job.map_lines(shout, io.jobs):
                 job.out.write_raw(data)
 
+A command that must learn something from the first records before the pass (dedup's template
+phrases) takes them with `Job.peek(n, batch=...)`; `map_lines` then still starts at the first
+line, without reading anything twice (standard input included).
+
 A function may return more than bytes (side-output bytes, counts to add up, per-record keys for
 a decision the parent takes in input order, as dedup's does); the caller consumes each result
 as it comes.
@@ -462,28 +466,92 @@ class _LineWork:
     records: [(records in the run, func(run), or None for an empty run; the bad line after it
     or None), ...]."""
 
-    def __init__(self, func: Callable[[list[dict]], Any], encoding: str, numbered: bool = False):
+    def __init__(self, func: Callable[[list[dict]], Any], encoding: str, numbered: bool = False,
+                 lazy: bool = False):
         self.func = func
         self.encoding = encoding
         self.numbered = numbered
+        self.lazy = lazy and not numbered
 
     def __call__(self, batch: tuple[int, list[bytes]]) -> list:
-        first, lines = batch
-        linenos: list[int] = []
+        if self.lazy:
+            return self._lazy(*batch)
+        return self._eager(*batch)
+
+    def _lazy(self, first: int, lines: list[bytes]) -> list:
+        """func(iterator of a run's records), each parsed as func takes it (while the record
+        is still in the CPU's cache); on a record func cannot write, the rest done eagerly."""
+        loads = _loads
+        encoding = self.encoding
+        utf8 = encoding == "utf-8"
+        end = len(lines)
+        out: list = []
+        state = [0, 0, None]  # next line index, records given, the bad line ending the run
+
+        def run() -> Iterator[dict]:
+            pos = state[0]
+            try:
+                while pos < end:
+                    line = lines[pos]
+                    pos += 1
+                    try:
+                        obj = loads(line) if utf8 else loads(line.decode(encoding))
+                    except ValueError:
+                        problem = parse_line(line, encoding)
+                        if problem is not None:  # None: a blank line
+                            state[2] = (first + pos - 1, line, problem)
+                            return
+                        continue
+                    if type(obj) is not dict:
+                        state[2] = (first + pos - 1, line,
+                                    f"not a JSON object (a JSON {json_kind(obj)})")
+                        return
+                    state[1] += 1
+                    yield obj
+            finally:
+                state[0] = pos
+
+        while True:
+            start = state[0]
+            if start >= end and out:
+                return out
+            state[1], state[2] = 0, None
+            records = run()
+            head = next(records, None)
+            if head is None:  # an empty run
+                out.append((0, None, state[2]))
+            else:
+                try:
+                    result = self.func(itertools.chain((head,), records))
+                except orjson.JSONEncodeError:
+                    out.extend(self._eager(first + start, lines[start:]))
+                    return out
+                if next(records, None) is not None:
+                    raise RuntimeError("map_lines(lazy=True): func must take every record")
+                out.append((state[1], result, state[2]))
+            if state[0] >= end:
+                return out
+
+    def _eager(self, first: int, lines: list[bytes]) -> list:
+        # the line numbers are needed by numbered funcs, else only by the rare retry
+        linenos: list[int] | None = [] if self.numbered else None
         runs = parse_lines(lines, first, self.encoding, linenos)
         out = []
         at = 0
         for records, bad in runs:
             n = len(records)
-            numbers = linenos[at:at + n]
             at += n
             if not n:
                 out.append((0, None, bad))
                 continue
             try:
+                numbers = linenos[at - n:at] if linenos is not None else None
                 out.append((n, self._apply(records, numbers), bad))
             except orjson.JSONEncodeError:
-                out.extend(self._isolate(lines, first, numbers, bad))
+                if linenos is None:
+                    linenos = []
+                    parse_lines(lines, first, self.encoding, linenos)
+                out.extend(self._isolate(lines, first, linenos[at - n:at], bad))
         return out
 
     def _apply(self, records: list[dict], linenos: list[int]) -> Any:
@@ -914,6 +982,11 @@ class Job:
         self._spool: BinaryIO | None = None  # standard input kept for second_pass
         #: the reader of the second pass, while it runs: where its current record is
         self._second: "RecordReader | _SpoolReader | None" = None
+        #: what peek read ahead: the raw batches, for raw_batches/map_lines to give again first
+        self._ahead: list | None = None
+        self._ahead_size = 0
+        self._ahead_rest: Iterator | None = None  # the batches after them, as they come
+        self._ahead_error: CqiaError | None = None  # a reading error met while peeking
         if STDIN in self.files and console.stdin_is_terminal() and not quiet:
             console.message("waiting for standard input (end with Ctrl-D)")
 
@@ -945,6 +1018,8 @@ class Job:
 
         again=True: the command will read them a second time (`second_pass`); standard input
         and pipes, which cannot be read twice, are then kept in a temporary file meanwhile."""
+        if self._ahead is not None:
+            raise RuntimeError("Job.records after Job.peek: peek serves raw_batches/map_lines")
         if again and self._spool is None and not self._rereadable():
             self._spool = tempfile.TemporaryFile(prefix="cqia-", buffering=1 << 20)
             return self._spooled(self._records())
@@ -1015,8 +1090,51 @@ class Job:
                             on_error=on_error or self.on_error,
                             errors_out=self.errors_out if errors else None)
 
+    def peek(self, n: int, *, batch: int = 64) -> list[dict]:
+        """The first `n` records (fewer when the input has fewer), read ahead of the pass that
+        follows: learn something from them (dedup's template phrases) before `map_lines` (or
+        `raw_batches`) starts, and that pass still gets every line from the first, without
+        reading anything twice (standard input included). Call it once, before any reading,
+        with the `batch` the pass will use. Bad lines are not reported here but by the pass,
+        in their place; a reading error met here is raised by the pass, after the lines read
+        before it. `records()` cannot follow a peek (take the first records from it instead)."""
+        if self._ahead is not None:
+            raise RuntimeError("Job.peek: the input was already peeked at")
+        self._ahead_size = batch
+        rest = self._raw_batches(batch)
+        ahead: list = []
+        out: list[dict] = []
+        encoding = self.reader.encoding
+        try:
+            while len(out) < n:
+                item = next(rest, None)
+                if item is None:
+                    break
+                ahead.append(item)
+                for records, _bad in parse_lines(item[2], item[1], encoding):
+                    out.extend(records)
+        except CqiaError as e:
+            self._ahead_error = e
+        self._ahead = ahead
+        self._ahead_rest = rest
+        return out[:n]
+
     def raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
-        """`RecordReader.raw_batches`, with progress on a terminal (counted in lines)."""
+        """`RecordReader.raw_batches`, with progress on a terminal (counted in lines); after
+        `peek`, the batches it read ahead first, then the rest."""
+        if self._ahead is None:
+            yield from self._raw_batches(size)
+            return
+        if size != self._ahead_size:
+            raise ValueError(f"Job.raw_batches: batch {size} after peek(batch={self._ahead_size})")
+        ahead, self._ahead = self._ahead, []
+        yield from ahead
+        if self._ahead_error is not None:
+            error, self._ahead_error = self._ahead_error, None
+            raise error
+        yield from self._ahead_rest
+
+    def _raw_batches(self, size: int) -> Iterator[tuple[str, int, list[bytes]]]:
         reader = self.reader
         if not self._progress_enabled or not console.stderr_is_terminal():
             yield from reader.raw_batches(size)
@@ -1041,6 +1159,7 @@ class Job:
         initializer: Callable | None = None,
         initargs: tuple = (),
         numbered: bool = False,
+        lazy: bool = False,
     ) -> Iterator[Any]:
         """Apply `func` to the input records in `jobs` workers; yield its results in input order.
 
@@ -1067,6 +1186,11 @@ class Job:
         numbered=True calls `func(records, linenos)` with the input line number of each record,
         and sets `self.input_name` to the name of the input each result came from before it is
         yielded, for work that reports where a record was (clean's --changes log).
+
+        lazy=True calls `func(records)` with an iterator that parses each record as `func`
+        takes it, for a `func` that goes through a large batch once (dedup, batch 2048):
+        parsing the whole batch first leaves its records out of the CPU's cache by the time
+        `func` reaches them. `func` must take every record. Not with numbered.
         """
         from cqia_cli.parallel import map_batches, map_threads
 
@@ -1084,7 +1208,7 @@ class Job:
                 # plain iteration gives the records before it
                 failed.append(e)
 
-        work = _LineWork(func, reader.encoding, numbered)
+        work = _LineWork(func, reader.encoding, numbered, lazy)
         if threads:
             results = map_threads(work, tasks(), jobs)
         else:

@@ -525,3 +525,22 @@ def test_jobs_pipe_from_stdin_and_head_end_quietly(tmp_path):
     same = shell(f"cat {path} | cqia dedup -q -j 2 | md5sum; cqia dedup -q {path} | md5sum")
     first, second = same.stdout.splitlines()
     assert first == second
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_bad_line_in_against_follows_on_error_as_the_input_does(tmp_path, jobs):
+    """--against is read by the core (Job.open_reader): FILE:LINE at a bad line (65), or under
+    --on-error skip the line kept in --errors and the references around it still used."""
+    same = {"instruction": "a", "output": "hello world this is a test of things"}
+    other = {"instruction": "b", "output": "something else entirely here"}
+    ref = write_jsonl(tmp_path / "ref.jsonl", [], raw_lines=[b"{bad\n"] + [
+        orjson.dumps(same) + b"\n"])
+    path = write_jsonl(tmp_path / "in.jsonl", [same, other])
+    res = invoke(["dedup", "-j", jobs, "--against", ref, path])
+    assert res.exit_code == 65
+    assert res.stderr.startswith(f"cqia dedup: {ref}:1: invalid JSON")
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(["dedup", "-j", jobs, "-q", "--against", ref, "--on-error", "skip",
+                  "--errors", errors, path])
+    assert res.exit_code == 0 and [json.loads(x) for x in res.stdout.splitlines()] == [other]
+    assert errors.read_bytes() == b"{bad\n"

@@ -213,3 +213,131 @@ def test_output_json_array(tmp_path, records, expected):
     out.commit()
     assert path.read_bytes() == expected
     assert orjson.loads(expected) == records
+
+
+# -- Job.peek: the first records read ahead, then given again by map_lines ----------------------
+
+
+def _first_of(records):
+    return [r["i"] for r in records]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_peek_then_map_lines_gives_every_line_once_and_reports_bad_lines_in_place(tmp_path,
+                                                                                 jobs):
+    path = _write(tmp_path, 1000, bad_every=50)
+    errors = tmp_path / "errors.jsonl"
+    with Job([str(path)], on_error="skip", errors=str(errors), quiet=True) as job:
+        head = job.peek(100, batch=64)
+        assert job.skipped == 0  # the bad lines among them are the pass's to report
+        got = [i for ids in job.map_lines(_first_of, jobs, batch=64) for i in ids]
+        skipped = job.skipped
+    plain = [orjson.loads(x)["i"] for x in path.read_bytes().splitlines()
+             if not x.startswith(b"{not")]
+    assert [r["i"] for r in head] == plain[:100]
+    assert got == plain and skipped == 1000 // 50
+    assert errors.read_bytes() == b"{not json\n" * skipped
+
+
+def test_peek_reads_standard_input_once(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    data = b"".join(orjson.dumps({"i": i}) + b"\n" for i in range(500))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    with Job(["-"], quiet=True) as job:
+        assert [r["i"] for r in job.peek(3, batch=10)] == [0, 1, 2]
+        got = [i for ids in job.map_lines(_first_of, 1, batch=10) for i in ids]
+    assert got == list(range(500))
+
+
+def test_peek_of_more_records_than_the_input_has_gives_them_all(tmp_path):
+    path = _write(tmp_path, 5)
+    with Job([str(path)], quiet=True) as job:
+        assert len(job.peek(100)) == 5
+        assert sum(len(ids) for ids in job.map_lines(_first_of)) == 5
+
+
+def test_peek_fails_at_a_bad_line_only_in_the_pass_after_the_records_before_it(tmp_path):
+    path = _write(tmp_path, 100)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[10] = b"[1]\n"
+    path.write_bytes(b"".join(lines))
+    got = []
+    with pytest.raises(DataError) as e:
+        with Job([str(path)], quiet=True) as job:
+            assert len(job.peek(50, batch=64)) == 50  # the bad line is not its to report
+            for ids in job.map_lines(_first_of, batch=64):
+                got.extend(ids)
+    assert e.value.message == f"{path}:11: not a JSON object (a JSON array)"
+    assert got == list(range(10))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_reading_error_met_by_peek_is_raised_by_the_pass_after_the_lines_before_it(
+        tmp_path, jobs):
+    import gzip
+
+    data = b"".join(orjson.dumps({"i": i}) + b"\n" for i in range(20000))
+    whole = gzip.compress(data)
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    got = []
+    with pytest.raises(DataError, match="corrupt or truncated compressed data"):
+        with Job([str(path)], quiet=True) as job:
+            job.peek(10 ** 9, batch=64)  # reads up to the error, which is the pass's
+            for ids in job.map_lines(_first_of, jobs, batch=64):
+                got.extend(ids)
+    assert got and got == list(range(len(got)))
+
+
+def test_peek_is_used_once_before_reading_with_the_pass_batch(tmp_path):
+    path = _write(tmp_path, 10)
+    with Job([str(path)], quiet=True) as job:
+        job.peek(2, batch=64)
+        with pytest.raises(RuntimeError):
+            job.peek(2, batch=64)
+        with pytest.raises(RuntimeError):
+            next(job.records())
+        with pytest.raises(ValueError):
+            next(job.map_lines(_first_of, batch=32))
+
+
+def _double_lazy(records):
+    out = [dumps({**r, "i": r["i"] * 2}) for r in records]
+    return b"".join(out), len(out)
+
+
+def _take_one(records):
+    return next(iter(records))
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_map_lines_lazy_gives_what_eager_gives_with_bad_and_too_deep_lines(tmp_path, jobs):
+    """lazy=True (records parsed as func takes them): the same results, bad lines reported
+    in place, a record too deep to write made a bad line and the records around it kept."""
+    path = _write(tmp_path, 3000, bad_every=101)
+    lines = path.read_bytes().splitlines(keepends=True)
+    deep = b'{"i": 0, "x": ' + b"[" * 300 + b"]" * 300 + b"}\n"
+    lines[1000] = deep
+    lines[1001] = b"\n"
+    lines[-1] = b"[1]\n"
+    path.write_bytes(b"".join(lines))
+    got = {}
+    for lazy in (False, True):
+        errors = tmp_path / f"errors-{lazy}.jsonl"
+        with Job([str(path)], on_error="skip", errors=str(errors), quiet=True) as job:
+            data = [d for d in job.map_lines(_double_lazy, jobs, batch=64, lazy=lazy)]
+            skipped = job.skipped
+        got[lazy] = (data, skipped, errors.read_bytes())
+    assert got[True] == got[False]
+    data, skipped, errors = got[True]
+    assert deep in errors and errors.endswith(b"[1]\n")
+    assert skipped == errors.count(b"\n") and sum(n for _, n in data) == 3000 - 1 - skipped  # one blank
+
+
+def test_map_lines_lazy_func_must_take_every_record(tmp_path):
+    path = _write(tmp_path, 10)
+    with pytest.raises(RuntimeError, match="must take every record"):
+        with Job([str(path)], quiet=True) as job:
+            list(job.map_lines(_take_one, lazy=True))

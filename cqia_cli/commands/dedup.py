@@ -230,6 +230,7 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
         index.load(*loaded)
     with io.job() as job:
         runner = Runner(opts, index, get_text)
+        runner.open_reader = job.open_reader
         dupes = job.side_output(dupes_path, "dupes") if dupes_path else None
         clusters_out = job.side_output(clusters_path, "clusters") if clusters_path else None
         index_out = job.side_output(save_index, "save-index") if save_index else None
@@ -302,40 +303,10 @@ def _warning(runner, fields) -> str:
 
 def _two_pass(job, io, runner, run, write, write_dupe, clusters) -> None:
     """--keep longest|best and --shards: decide over the whole input, then read it again to
-    write (standard input is spooled to a temporary file for that)."""
+    write (`Job.second_pass`: standard input is kept in a temporary file for that)."""
     import itertools
 
-    from cqia_cli.dedup.run import Spool
-    from cqia_cli.io import RecordReader, is_stdio
-
-    spool = None
-    records = job.records()
-    if any(is_stdio(f) for f in job.files):
-        spool = Spool()
-        reader = job.reader
-        f = spool.f
-
-        def spooled(it):
-            for rec in it:
-                raw = reader.raw
-                f.write(raw if raw.endswith(b"\n") else raw + b"\n")
-                yield rec
-
-        records = spooled(records)
-    try:
-        head = list(itertools.islice(records, runner.sample_size))
-        runner.start([runner.get_text(r) for r in head])
-        records = itertools.chain(head, records)
-
-        def reread():
-            if spool is not None:
-                spool.f.flush()
-                paths = [spool.path]
-            else:
-                paths = job.files
-            return iter(RecordReader(paths, encoding=io.encoding, on_error="skip"))
-
-        run(records, reread, write, write_dupe, clusters)
-    finally:
-        if spool is not None:
-            spool.close()
+    records = job.records(again=True)
+    head = list(itertools.islice(records, runner.sample_size))
+    runner.start([runner.get_text(r) for r in head])
+    run(itertools.chain(head, records), job.second_pass, write, write_dupe, clusters)

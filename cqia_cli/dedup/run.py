@@ -10,8 +10,6 @@ second pass re-reads the input (standard input is spooled to a temporary file) a
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections import deque
 from array import array
 from dataclasses import dataclass
@@ -91,6 +89,9 @@ class Runner:
         self.stats = Stats()
         self.ext_cluster: dict[int, int] = {}  # external entry -> first line that matched it
         self.removed_heads: list[str] = []  # the starts of the first removed records (warning)
+        #: how to read an --against file (`Job.open_reader`: the job's encoding, --on-error
+        #: and --errors); None: a plain RecordReader that fails at a bad line
+        self.open_reader: Callable[[str], Any] | None = None
 
     def set_stop(self, stop) -> None:
         self.index.stop = stop
@@ -147,7 +148,8 @@ class Runner:
 
     def add_reference(self, path: str, encoding: str) -> int:
         """Index every record of a reference file (no dedup among them); returns the count."""
-        reader = RecordReader([path], encoding=encoding)
+        reader = self.open_reader(path) if self.open_reader is not None \
+            else RecordReader([path], encoding=encoding)
         label = self.index.label(path)
         count = 0
         pending: deque = deque()
@@ -477,21 +479,3 @@ class Clusters:
         for _, row in rows:
             out.write_raw(dumps(row))
         return len(rows)
-
-
-class Spool:
-    """Standard input kept as raw lines for the second pass of --keep longest|best."""
-
-    def __init__(self) -> None:
-        fd, self.path = tempfile.mkstemp(prefix="cqia-dedup-", suffix=".jsonl")
-        self.f = os.fdopen(fd, "wb")
-
-    def close(self) -> None:
-        try:
-            self.f.close()
-        finally:
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
-
