@@ -51,6 +51,7 @@ import io as _pyio
 import itertools
 import lzma
 import os
+import signal
 import stat
 import sys
 import tempfile
@@ -75,6 +76,7 @@ _READ_BUFFER = 1 << 20
 #: the temporary files of the outputs not yet renamed into place: what the last-resort exit on
 #: a signal (cli._watchdog) removes when the orderly clean-up did not finish in time
 LIVE_TEMP: set[str] = set()
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def display_name(path: str | None) -> str:
@@ -887,6 +889,12 @@ class Output:
 
     def commit(self) -> None:
         """Flush; close a file (or device) and rename a temporary file into place."""
+        self.finish()
+        self.publish()
+
+    def finish(self) -> None:
+        """Flush and close, all but the rename: this may wait on a slow pipe, so a Job does it
+        for every output first, with signals live."""
         if self._array:  # the end of the array, once
             self._array = False
             self.write_raw(b"\n]\n" if self.count else b"[]\n")
@@ -903,14 +911,22 @@ class Output:
                 self._file.close()
             self._raw_file.close()
             self._file = None
-            if self._tmp is not None:
-                os.replace(self._tmp, self._target)
-                LIVE_TEMP.discard(self._tmp)
-                self._tmp = None
-                self._made = []
         except OSError as e:
             self.abort()
             self._fail(e)
+
+    def publish(self) -> None:
+        """Rename a finished temporary file into place (nothing for stdout or a device)."""
+        if self._tmp is None:
+            return
+        try:
+            os.replace(self._tmp, self._target)
+        except OSError as e:
+            self.abort()
+            self._fail(e)
+        LIVE_TEMP.discard(self._tmp)
+        self._tmp = None
+        self._made = []
 
     def abort(self) -> None:
         """Drop a file output: its temporary file is removed, the final name never appears, and
@@ -1281,7 +1297,16 @@ class Job:
         if exc_type is None:
             try:
                 for out in self._outputs:
-                    out.commit()
+                    out.finish()
+                # the renames, all or none: a signal that comes meanwhile (Ctrl-C and `timeout`
+                # at the very end of a run) is held until every output is in place, so a run
+                # never leaves some of its outputs and not others
+                held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+                try:
+                    for out in self._outputs:
+                        out.publish()
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
             except BaseException:
                 # the ones not committed yet leave no temporary file; the last opened first, so
                 # that a directory made for several outputs is empty when its maker removes it

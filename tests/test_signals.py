@@ -235,3 +235,40 @@ def test_a_clean_up_that_hangs_after_a_signal_is_cut_short(tmp_path):
         time.sleep(0.1)
     else:
         raise AssertionError(f"worker {worker} still running ({state})")
+
+
+def test_a_signal_between_two_renames_leaves_every_output(tmp_path, monkeypatch):
+    """A signal that comes while a run puts its outputs into place is held until all are:
+    never some outputs and not others."""
+    from cqia_cli import io
+    from cqia_cli.status import Terminated
+
+    def on_term(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, on_term)
+    real_publish = io.Output.publish
+    calls = []
+
+    def publish(self):
+        real_publish(self)
+        calls.append(self.name)
+        if len(calls) == 1:
+            os.kill(os.getpid(), signal.SIGTERM)  # between the first rename and the second
+
+    monkeypatch.setattr(io.Output, "publish", publish)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"a": 1}\n')
+    try:
+        with pytest.raises(Terminated):
+            with io.Job([str(src)], output=str(tmp_path / "out.jsonl"), quiet=True) as job:
+                side = job.side_output(str(tmp_path / "side.jsonl"), "side")
+                for rec in job.records():
+                    job.write(rec)
+                    side.write(rec)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+    assert len(calls) == 2
+    assert (tmp_path / "out.jsonl").read_text() == '{"a":1}\n'
+    assert (tmp_path / "side.jsonl").read_text() == '{"a":1}\n'
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
