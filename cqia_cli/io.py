@@ -62,7 +62,8 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequen
 import orjson
 
 from cqia_cli import console
-from cqia_cli.status import CqiaError, DataError, InputError, OutputError, ExitStatus
+from cqia_cli.status import (CqiaError, DataError, ExitStatus, InputError, Interrupted, OutputError,
+                              Terminated)
 
 BOM = codecs.BOM_UTF8
 STDIN = "-"
@@ -76,7 +77,9 @@ _READ_BUFFER = 1 << 20
 #: the temporary files of the outputs not yet renamed into place: what the last-resort exit on
 #: a signal (cli._watchdog) removes when the orderly clean-up did not finish in time
 LIVE_TEMP: set[str] = set()
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: while a Job renames its outputs into place, cli's signal handler puts a SIGINT or SIGTERM
+#: in "held" instead of raising; the Job raises it once every output is in place
+SIGNAL_HOLD: dict = {"on": False, "held": []}
 
 
 def display_name(path: str | None) -> str:
@@ -1299,14 +1302,20 @@ class Job:
                 for out in self._outputs:
                     out.finish()
                 # the renames, all or none: a signal that comes meanwhile (Ctrl-C and `timeout`
-                # at the very end of a run) is held until every output is in place, so a run
-                # never leaves some of its outputs and not others
-                held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+                # at the very end of a run) is held by cli's handler until every output is in
+                # place, so a run never leaves some of its outputs and not others. (Not a
+                # signal mask: Python runs handlers in the main thread whichever thread the
+                # signal reached, and queue feeder or HTTP threads may be running.)
+                SIGNAL_HOLD["on"] = True
                 try:
                     for out in self._outputs:
                         out.publish()
                 finally:
-                    signal.pthread_sigmask(signal.SIG_SETMASK, held)
+                    SIGNAL_HOLD["on"] = False
+                    held = SIGNAL_HOLD["held"][:1]
+                    SIGNAL_HOLD["held"].clear()
+                if held:
+                    raise Terminated() if held[0] == signal.SIGTERM else Interrupted()
             except BaseException:
                 # the ones not committed yet leave no temporary file; the last opened first, so
                 # that a directory made for several outputs is empty when its maker removes it

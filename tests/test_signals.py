@@ -240,13 +240,16 @@ def test_a_clean_up_that_hangs_after_a_signal_is_cut_short(tmp_path):
 def test_a_signal_between_two_renames_leaves_every_output(tmp_path, monkeypatch):
     """A signal that comes while a run puts its outputs into place is held until all are:
     never some outputs and not others."""
-    from cqia_cli import io
+    from cqia_cli import cli, io
     from cqia_cli.status import Terminated
 
-    def on_term(signum, frame):
-        raise Terminated()
+    import threading
 
-    old = signal.signal(signal.SIGTERM, on_term)
+    # another thread alive, as queue feeder and HTTP threads are: the kernel may hand it the
+    # signal, and Python still runs the handler in the main thread
+    threading.Thread(target=time.sleep, args=(3,), daemon=True).start()
+    cli._signalled.clear()
+    old = signal.signal(signal.SIGTERM, cli._on_signal)  # the command's own handler
     real_publish = io.Output.publish
     calls = []
 
@@ -268,6 +271,7 @@ def test_a_signal_between_two_renames_leaves_every_output(tmp_path, monkeypatch)
                     side.write(rec)
     finally:
         signal.signal(signal.SIGTERM, old)
+        cli._signalled.clear()
     assert len(calls) == 2
     assert (tmp_path / "out.jsonl").read_text() == '{"a":1}\n'
     assert (tmp_path / "side.jsonl").read_text() == '{"a":1}\n'
