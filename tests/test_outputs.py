@@ -217,7 +217,7 @@ def test_a_unix_socket_is_written_in_place(tmp_path):
     assert stat.S_ISSOCK(os.lstat(path).st_mode)
 
 
-def test_process_substitution_and_dev_stdout_in_a_real_shell(tmp_path):
+def test_process_substitution_and_stdout_links_in_a_real_shell(tmp_path):
     data = _input(tmp_path)
     res = shell("cqia filter -q --min-len output=1000 in.jsonl -o kept.jsonl "
                 "--rejects >(wc -l > count); wait $!; cat count", cwd=tmp_path)
@@ -225,12 +225,17 @@ def test_process_substitution_and_dev_stdout_in_a_real_shell(tmp_path):
     res = shell("cqia filter -q in.jsonl -o >(cat > copy.jsonl); wait $!", cwd=tmp_path)
     assert res.exit_code == 0, res
     assert (tmp_path / "copy.jsonl").read_bytes() == _compact(data)
-    res = shell("cqia filter -q -o /dev/stdout in.jsonl", cwd=tmp_path)
+    # links made here as /dev/stdout and /dev/stderr are made (never the system's own names as
+    # outputs in a test: a regression would replace them, as root)
+    os.symlink("/proc/self/fd/1", tmp_path / "stdout")
+    os.symlink("/proc/self/fd/2", tmp_path / "stderr")
+    res = shell("cqia filter -q -o stdout in.jsonl", cwd=tmp_path)
     assert res.exit_code == 0 and res.stdout_bytes == _compact(data), res
-    res = shell("cqia filter -q -o /dev/stderr in.jsonl 2>&1 >/dev/null", cwd=tmp_path)
+    res = shell("cqia filter -q -o stderr in.jsonl 2>&1 >discarded", cwd=tmp_path)
     assert res.exit_code == 0 and res.stdout_bytes == _compact(data), res
+    assert (tmp_path / "discarded").read_bytes() == b""
     big = write_jsonl(tmp_path / "big.jsonl", [cqia_record(i) for i in range(20000)])
-    res = shell(f"set -o pipefail; cqia filter -q -o /dev/stdout {big} | head -1; "
+    res = shell(f"set -o pipefail; cqia filter -q -o stdout {big} | head -1; "
                 "echo status ${PIPESTATUS[0]}", cwd=tmp_path)
     assert res.stderr == "", res
     assert res.stdout.splitlines()[-1] == "status 141", res  # as `cat big | head -1` ends
