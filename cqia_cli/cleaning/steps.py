@@ -16,8 +16,8 @@ import html as _html
 import re
 from typing import Any, ClassVar
 
-from cqia_cli.fields import DEFAULT_TEXT_FIELDS, compile_path
-from cqia_cli.filtering.rules import FIELDS_PARAM, Param
+from cqia_cli.fields import DEFAULT_TEXT_FIELDS
+from cqia_cli.filtering.rules import Configurable, Param
 from cqia_cli.text import normalize as nz
 from cqia_cli.text import pii
 from cqia_cli.text.latex import (  # noqa: F401 - re-exported
@@ -29,12 +29,10 @@ from cqia_cli.text.spans import merge, outside, protected
 Fix = tuple[str, int, int]
 
 
-class Step:
+class Step(Configurable):
     """One cleaning step. Subclasses set the class attributes and implement `fix`."""
 
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    params: ClassVar[tuple[Param, ...]] = ()
+    kind: ClassVar[str] = "step"
     default_fields: ClassVar[tuple[str, ...]] = DEFAULT_TEXT_FIELDS
     #: part of the default set
     default_on: ClassVar[bool] = True
@@ -54,33 +52,6 @@ class Step:
     def also(self, text: str) -> bool:
         """Whether the step may have work in a text that holds none of its `chars`."""
         return False
-
-    def __init__(self, fields: list[str] | tuple = (), **values: Any):
-        known = {p.name for p in self.params}
-        for key in values:
-            if key not in known:
-                raise ValueError(f"unknown parameter {key!r} of step {self.name}")
-        self.fields = tuple(fields) or self.default_fields
-        for f in self.fields:
-            compile_path(f)
-        self.values = {p.name: values.get(p.name, p.default) for p in self.params}
-        self.setup(**self.values)
-
-    def setup(self, **values: Any) -> None:
-        """Compile what the parameters say; called once."""
-
-    @classmethod
-    def param(cls, name: str) -> Param:
-        if name == "fields":
-            return FIELDS_PARAM
-        for p in cls.params:
-            if p.name == name:
-                return p
-        known = ", ".join(["fields", *(p.name for p in cls.params)])
-        raise KeyError(f"unknown parameter {name!r} of step {cls.name} (known: {known})")
-
-    def spec(self) -> tuple[str, tuple, dict]:
-        return self.name, self.fields, dict(self.values)
 
     def fix(self, text: str, field: str) -> Fix:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -171,15 +171,17 @@ def _char(c: str) -> str:
 # -- the base class --------------------------------------------------------------------------
 
 
-class Rule:
-    """One quality rule. Subclasses set the class attributes and implement `check_text` (one
-    field's text) or `check` (the whole record)."""
+class Configurable:
+    """What a filter rule and a clean step share: a name, parameters checked by name, the
+    fields it reads, and a spec that rebuilds it in a worker process."""
 
+    #: what the class is called in messages ("rule", "step")
+    kind: ClassVar[str] = "rule"
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     default_fields: ClassVar[tuple[str, ...]] = ("output",)
     params: ClassVar[tuple[Param, ...]] = ()
-    #: part of the default rule set
+    #: part of the default set
     default_on: ClassVar[bool] = True
     #: reads text fields: `--field` replaces its fields
     text_rule: ClassVar[bool] = True
@@ -188,7 +190,7 @@ class Rule:
         known = {p.name for p in self.params}
         for key in values:
             if key not in known:
-                raise ValueError(f"unknown parameter {key!r} of rule {self.name}")
+                raise ValueError(f"unknown parameter {key!r} of {self.kind} {self.name}")
         self.fields = tuple(fields) or self.default_fields
         self._paths = [(f, FieldPath(f)) for f in self.fields]
         #: (field, top-level key or None, path parts): a plain dict lookup for top-level fields
@@ -199,12 +201,6 @@ class Rule:
     def setup(self, **values: Any) -> None:
         """Compile what the parameters say (patterns, lists); called once."""
 
-    def watched(self) -> list[str]:
-        """Fields the user named for this rule whose absence they should hear about: a
-        Filter counts the records without each one, and the command warns when most lack it
-        (`--threshold 'nosuchfield >= 5'` would otherwise drop everything silently)."""
-        return []
-
     @classmethod
     def param(cls, name: str) -> Param:
         if name == "fields":
@@ -213,11 +209,22 @@ class Rule:
             if p.name == name:
                 return p
         known = ", ".join(["fields", *(p.name for p in cls.params)])
-        raise KeyError(f"unknown parameter {name!r} of rule {cls.name} (known: {known})")
+        raise KeyError(f"unknown parameter {name!r} of {cls.kind} {cls.name} (known: {known})")
 
     def spec(self) -> tuple[str, tuple, dict]:
-        """What rebuilds this rule in a worker process: (name, fields, parameters)."""
+        """What rebuilds this rule or step in a worker process: (name, fields, parameters)."""
         return self.name, self.fields, dict(self.values)
+
+
+class Rule(Configurable):
+    """One quality rule. Subclasses set the class attributes and implement `check_text` (one
+    field's text) or `check` (the whole record)."""
+
+    def watched(self) -> list[str]:
+        """Fields the user named for this rule whose absence they should hear about: a
+        Filter counts the records without each one, and the command warns when most lack it
+        (`--threshold 'nosuchfield >= 5'` would otherwise drop everything silently)."""
+        return []
 
     def texts(self, record: dict) -> Iterator[tuple[str, str]]:
         """(field, text) for each of the rule's fields; missing fields give ''."""
