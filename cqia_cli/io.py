@@ -9,7 +9,8 @@ No command opens files or parses JSON itself. A command builds its Job from the 
             job.write(record)
         job.summary("validate: 12,725 records")
 
-or maps them, in `-j` worker processes (or threads for I/O-bound work), with `Job.map_lines`:
+or maps them, in `-j` worker processes (or threads for blocking I/O), with `Job.map_lines`
+(asyncio work, many HTTP requests in flight, uses `Job.map_async`, the same contract):
 the workers get raw lines and parse them with the one shared loop (`parse_lines`), the function
 gets runs of records and returns what to write, and this process writes the results in input
 order and reports bad lines exactly as plain iteration does. A whole mapping verb:
@@ -1198,7 +1199,7 @@ class Job:
         (`parallel.map_batches`: `func` is inherited when the workers fork, so a closure or an
         object holding large state costs nothing; with spawn it must be picklable, and
         `initializer(*initargs)` runs once in each worker). threads=True runs `func` in `jobs`
-        threads instead (`parallel.map_threads`), for I/O-bound work such as HTTP requests:
+        threads instead (`aio.thread_map`), for blocking I/O-bound work such as HTTP requests:
         with batch=1, each call gets one record and `jobs` calls are in flight. Either way the
         output is the same for every `jobs`, and SIGINT/SIGTERM end the workers at once.
 
@@ -1211,7 +1212,7 @@ class Job:
         parsing the whole batch first leaves its records out of the CPU's cache by the time
         `func` reaches them. `func` must take every record. Not with numbered.
         """
-        from cqia_cli.parallel import map_batches, map_threads
+        from cqia_cli.parallel import map_batches
 
         reader = self.reader
         names: deque = deque()
@@ -1229,7 +1230,9 @@ class Job:
 
         work = _LineWork(func, reader.encoding, numbered, lazy)
         if threads:
-            results = map_threads(work, tasks(), jobs)
+            from cqia_cli.aio import thread_map
+
+            results = thread_map(work, tasks(), jobs)
         else:
             results = map_batches(work, tasks(), jobs, initializer=initializer,
                                   initargs=initargs)
@@ -1270,6 +1273,17 @@ class Job:
     @property
     def skipped(self) -> int:
         return self.reader.skipped
+
+    def map_async(self, fn: Callable[[Any], Any], *, prepare: Callable | None = None,
+                  window: int = 256, batch: int = 256, in_flight: int | None = None):
+        """I/O-bound work over the input records, many calls in flight (score's and generate's
+        HTTP requests): `async for item, at, result in job.map_async(fn)`, in input order, with
+        the contract of `map_lines` (bad lines reported in their place, as plain iteration
+        does). `fn(item)` returns a value or an awaitable; see `aio.map_records`."""
+        from cqia_cli.aio import map_records
+
+        return map_records(self, fn, prepare=prepare, window=window, batch=batch,
+                           in_flight=in_flight)
 
     # -- stderr -----------------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """The parallel primitive: Job.map_lines over parallel.map_batches (processes) and
-parallel.map_threads (threads), Job.second_pass / open_reader, Output.json_array."""
+aio.thread_map (threads; its own tests are in test_aio.py), Job.second_pass / open_reader,
+Output.json_array."""
 
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cqia_cli.io import Job, Output, dumps, parse_lines
-from cqia_cli.parallel import map_batches, map_threads
+from cqia_cli.parallel import map_batches
 from cqia_cli.status import CqiaError, DataError
 
 from conftest import invoke
@@ -144,40 +144,6 @@ def _children() -> list[int]:
             except (OSError, ValueError, IndexError):
                 pass
     return out
-
-
-def test_map_threads_keeps_input_order_and_raises_in_order():
-    rng = random.Random(1)
-    delays = [rng.random() / 100 for _ in range(200)]
-
-    def slow(i):
-        time.sleep(delays[i])
-        if i == 150:
-            raise ValueError("item 150")
-        return i * i
-
-    got = []
-    with pytest.raises(ValueError, match="item 150"):
-        for r in map_threads(slow, range(200), 16):
-            got.append(r)
-    assert got == [i * i for i in range(150)]
-
-
-def test_map_threads_has_jobs_calls_in_flight():
-    active, peak = [0], [0]
-    lock = threading.Lock()
-
-    def call(i):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.02)
-        with lock:
-            active[0] -= 1
-        return i
-
-    assert list(map_threads(call, range(64), 8)) == list(range(64))
-    assert peak[0] == 8
 
 
 def test_second_pass_reads_the_files_again_and_open_reader_reports_as_the_job(tmp_path):
