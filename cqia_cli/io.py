@@ -990,6 +990,8 @@ class Job:
         #: with map_lines(numbered=True): the input the last result came from
         self.input_name: str | None = None
         self.errors_out = self.side_output(errors, "errors") if errors else None
+        #: the readers of `open_reader` that report their own bad lines: counted in `skipped`
+        self._other_readers: list[RecordReader] = []
         if reader is not None:
             self.reader = reader(self.errors_out)
         else:
@@ -1106,9 +1108,12 @@ class Job:
         same messages as the job's own input."""
         paths = [paths] if isinstance(paths, str) else list(paths)
         check_inputs(paths)
-        return RecordReader(paths, encoding=self.reader.encoding,
-                            on_error=on_error or self.on_error,
-                            errors_out=self.errors_out if errors else None)
+        reader = RecordReader(paths, encoding=self.reader.encoding,
+                              on_error=on_error or self.on_error,
+                              errors_out=self.errors_out if errors else None)
+        if errors:  # its bad lines count in the run's "skipped N" (a second pass's are repeats)
+            self._other_readers.append(reader)
+        return reader
 
     def peek(self, n: int, *, batch: int = 64) -> list[dict]:
         """The first `n` records (fewer when the input has fewer), read ahead of the pass that
@@ -1272,7 +1277,19 @@ class Job:
 
     @property
     def skipped(self) -> int:
-        return self.reader.skipped
+        """Bad lines skipped under --on-error skip: of the input, and of the other files read
+        with `open_reader` (an --against reference, a --compare side), each once."""
+        return self.reader.skipped + sum(r.skipped for r in self._other_readers)
+
+    def _skipped_line(self) -> str:
+        kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
+        parts = [(r.skipped, ", ".join(r.names)) for r in self._other_readers if r.skipped]
+        if parts and self.reader.skipped:
+            files = [display_name(f) for f in self.files]
+            parts.insert(0, (self.reader.skipped, files[0] if len(files) == 1 else "the input"))
+        where = ": " + ", ".join(f"{n:,} in {name}" for n, name in parts) if len(parts) > 1 \
+            else f" in {parts[0][1]}" if parts else ""
+        return f"skipped {self.skipped:,} bad lines{where}{kept}"
 
     def map_async(self, fn: Callable[[Any], Any], *, prepare: Callable | None = None,
                   window: int = 256, batch: int = 256, in_flight: int | None = None):
@@ -1339,9 +1356,8 @@ class Job:
             if not self.quiet:
                 for text in self._summaries:
                     console.plain(text)
-                if self.reader.skipped:
-                    kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
-                    console.message(f"skipped {self.reader.skipped:,} bad lines{kept}")
+                if self.skipped:
+                    console.message(self._skipped_line())
         else:
             for out in reversed(self._outputs):
                 out.abort()

@@ -307,3 +307,56 @@ def test_map_lines_lazy_func_must_take_every_record(tmp_path):
     with pytest.raises(RuntimeError, match="must take every record"):
         with Job([str(path)], quiet=True) as job:
             list(job.map_lines(_take_one, lazy=True))
+
+
+# -- skipped lines of every reader, counted once ------------------------------------------------
+
+
+def test_open_reader_skips_are_counted_once_in_the_run_and_a_second_pass_adds_none(tmp_path):
+    main = _write(tmp_path, 300, bad_every=100)  # 3 bad lines
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b'{"i": 1}\n{bad ref\n{"i": 2}\n[1]\n')
+    errors = tmp_path / "errors.jsonl"
+    with Job([str(main)], on_error="skip", errors=str(errors), quiet=True) as job:
+        assert len(list(job.open_reader(str(ref)))) == 2
+        assert job.skipped == 2
+        assert len(list(job.records(again=True))) == 297
+        assert len(list(job.second_pass())) == 297  # the same 3 bad lines: not again
+        assert job.skipped == 5
+        assert job._skipped_line() == (f"skipped 5 bad lines: 3 in {main}, 2 in {ref} "
+                                       f"(kept in {errors})")
+    assert errors.read_bytes().count(b"\n") == 5
+
+
+def test_dedup_against_a_reference_with_a_bad_line_counts_it(tmp_path):
+    main = tmp_path / "in.jsonl"
+    main.write_bytes(b'{"instruction": "a", "output": "x"}\n{"instruction": "b", "output": "y"}\n')
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b'{"instruction": "a", "output": "x"}\n{oops\n')
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(["dedup", "--against", ref, "--on-error", "skip", "--errors", errors, main])
+    assert res.exit_code == 0, res
+    assert [r["instruction"] for r in res.records()] == ["b"]
+    assert res.stderr.endswith(f"skipped 1 bad lines in {ref} (kept in {errors})\n"), res
+    assert errors.read_bytes() == b"{oops\n"
+
+
+def test_split_counts_a_bad_line_once_over_its_two_passes(tmp_path):
+    path = _write(tmp_path, 100, bad_every=40)  # 2 bad lines
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(["split", "--ratios", "a=0.5,b=0.5", "--on-error", "skip", "--errors", errors,
+                  "-o", tmp_path / "{split}.jsonl", path])
+    assert res.exit_code == 0, res
+    assert res.stderr.count("skipped") == 1
+    assert res.stderr.endswith(f"skipped 2 bad lines (kept in {errors})\n"), res
+    assert errors.read_bytes() == b"{not json\n" * 2
+
+
+def test_stats_compare_counts_the_bad_lines_of_both_sides_once(tmp_path):
+    before = _write(tmp_path, 50, bad_every=20)  # 2 bad lines
+    after = tmp_path / "after.jsonl"
+    after.write_bytes(b'{"instruction": "q", "output": "a"}\n{oops\n')
+    res = invoke(["stats", "--compare", "--on-error", "skip", before, after])
+    assert res.exit_code == 0, res
+    assert res.stderr.count("skipped") == 1
+    assert res.stderr.endswith(f"skipped 3 bad lines: 2 in {before}, 1 in {after}\n"), res
