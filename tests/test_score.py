@@ -153,6 +153,7 @@ def test_retry_after_is_honoured_and_slows_the_run(server, tmp_path):
     assert "1 rate-limited" in res.stderr
 
 
+@pytest.mark.slow  # two seconds by design; the limiter's arithmetic is in test_llm_core
 def test_rpm_limits_the_rate(server, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(12)])
     res = score(server, "--rpm", "60", path)  # 10 at once, then one a second
@@ -358,7 +359,7 @@ def _cqia_env(tmp_path) -> dict:
 
 
 def test_kill_9_then_rerun_repeats_only_the_requests_in_flight(server, tmp_path):
-    server.latency = 0.05
+    server.latency = 0.02
     recs = [rec(i) for i in range(200)]
     path = write_jsonl(tmp_path / "in.jsonl", recs)
     cmd = ["cqia", "score", "--base-url", server.url, "--concurrency", "8", "-q", str(path),
