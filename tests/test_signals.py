@@ -276,3 +276,45 @@ def test_a_signal_between_two_renames_leaves_every_output(tmp_path, monkeypatch)
     assert (tmp_path / "out.jsonl").read_text() == '{"a":1}\n'
     assert (tmp_path / "side.jsonl").read_text() == '{"a":1}\n'
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+LONG_C_CALL_SCRIPT = r"""
+import hashlib, os, signal, sys, threading
+from cqia_cli import cli, io
+
+cli._watchdog_enabled = True          # as the installed command sets it
+cli._start_signal_watcher()           # as main() starts it
+part = sys.argv[1]
+open(part, "w").close()
+io.LIVE_TEMP.add(part)                # an output's temporary file, not yet renamed
+
+
+def body():
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    # one long C call that releases the GIL and never returns to the interpreter (as numpy's
+    # sorts do): Python cannot run the handler until it returns, 15 s or more from now
+    hashlib.pbkdf2_hmac("sha256", b"x", b"salt", int(sys.argv[2]))
+    print("returned", flush=True)
+
+
+sys.exit(cli._run(body))
+"""
+
+
+@pytest.mark.slow  # the watchdog's 1.5 s by design
+def test_a_signal_during_one_long_c_call_still_ends_the_command_in_time(tmp_path):
+    """The handler runs only when the C call returns; the watcher thread arms the watchdog as
+    the signal arrives, so the command still ends within two seconds with 143, its temporary
+    files removed."""
+    import sys
+
+    part = tmp_path / ".out.jsonl.x.part"
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-c", LONG_C_CALL_SCRIPT, str(part), "40000000"],
+                          capture_output=True, timeout=60)
+    took = time.monotonic() - start
+    assert proc.returncode == 143, proc.stderr
+    assert b"returned" not in proc.stdout  # ended inside the call, not after it
+    assert took < 0.3 + DEADLINE + 1.0, took  # + the interpreter's start-up
+    assert not part.exists()
+    assert b"Traceback" not in proc.stderr
