@@ -360,3 +360,17 @@ def test_stats_compare_counts_the_bad_lines_of_both_sides_once(tmp_path):
     assert res.exit_code == 0, res
     assert res.stderr.count("skipped") == 1
     assert res.stderr.endswith(f"skipped 3 bad lines: 2 in {before}, 1 in {after}\n"), res
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_dedup_two_pass_counts_a_bad_line_once(tmp_path, stdin):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"instruction": "a", "output": "x"}\n{oops\n'
+                     b'{"instruction": "a", "output": "x"}\n{"instruction": "b", "output": "z"}\n')
+    errors = tmp_path / "errors.jsonl"
+    args = ["dedup", "--keep", "longest", "--on-error", "skip", "--errors", errors]
+    res = invoke(args, input=path.read_bytes()) if stdin else invoke(args + [path])
+    assert res.exit_code == 0, res
+    assert [r["output"] for r in res.records()] == ["x", "z"]
+    assert res.stderr.count("skipped") == 1 and "skipped 1 bad lines" in res.stderr, res
+    assert errors.read_bytes() == b"{oops\n"
