@@ -321,3 +321,38 @@ def test_a_signal_during_one_long_c_call_still_ends_the_command_in_time(tmp_path
     assert took < 0.3 + DEADLINE + 1.0, took  # + the interpreter's start-up
     assert not part.exists()
     assert b"Traceback" not in proc.stderr
+
+
+SIGNAL_IN_ORJSON_INIT = r"""
+import os, signal, sys
+
+
+class Hook:  # a SIGTERM while orjson's module initialisation imports json.encoder
+    def find_spec(self, name, path=None, target=None):
+        if name == "json.encoder" and "orjson" in sys.modules:
+            sys.stderr.write("hooked\n")
+            os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+
+sys.meta_path.insert(0, Hook())
+sys.argv[0] = "cqia"
+from cqia_cli.__main__ import main
+main()
+"""
+
+
+def test_a_signal_while_orjson_is_imported_is_143_not_a_crash(tmp_path):
+    """An exception raised inside orjson's module initialisation (the handler of a SIGTERM
+    that came as it imported json.encoder) crashed the interpreter: status 139 (SIGSEGV), no
+    clean-up. orjson is imported while a signal still ends the process at once."""
+    import sys
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"instruction": "q", "output": "a"}\n')
+    proc = subprocess.run([sys.executable, "-c", SIGNAL_IN_ORJSON_INIT, "filter", str(src),
+                           "-o", str(tmp_path / "out.jsonl")], capture_output=True, timeout=60)
+    if b"hooked" not in proc.stderr:
+        pytest.skip("json.encoder was imported before orjson: the signal cannot land there")
+    assert proc.returncode == 143, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
