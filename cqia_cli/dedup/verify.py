@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import Params, shingle_values
+from cqia_cli.dedup.minhash import Params, ngram_counts, shingle_values
 
 REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
 MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
@@ -145,15 +145,23 @@ class Verifier:
                 kind[rows[tiny[sub]]] = REJECTED
         return sim, kind
 
-    def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray):
+    def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray,
+             drop: np.ndarray | None = None):
         """What a batch keeps for the short pairs of its records: the kept mask, each kept
-        record's distinct shingle values (sorted), and the units of the very short ones."""
+        record's distinct shingle values (sorted), and the units of the very short ones.
+        `drop`: the batch's stop mask (minhash.ngram_hashes) when already computed, False when
+        it found none; None: computed here."""
         kept = self.kept(nsh, lens)
         n = lens.size
         if not kept.any():
             return kept, Ragged.empty(n, np.uint64), Ragged.empty(n)
         ku, kl = _subset(units, lens, np.flatnonzero(kept))
-        v, r = _distinct(*shingle_values(ku, kl, self.params, self.stop))
+        stop = self.stop
+        if drop is not None:
+            stop = None
+            drop = drop[np.repeat(kept, ngram_counts(lens, self.params.ngram))] \
+                if drop is not False else None
+        v, r = _distinct(*shingle_values(ku, kl, self.params, stop, drop))
         vl = np.zeros(n, np.int64)
         vl[kept] = np.bincount(r, minlength=int(kept.sum()))
         tiny = kept & (lens <= self.tiny_reach)
