@@ -108,3 +108,19 @@ def test_prefixes_decode_the_first_characters():
     cps = [np.frombuffer(t.encode("utf-32-le"), np.uint32) for t in texts]
     p = prefixes(np.concatenate(cps), np.array([len(t) for t in texts]))
     assert [p[i] for i in range(len(p))] == [texts[0][:32], "", "ab"]
+
+
+def test_exact_jaccard_of_pairs_sorted_or_not():
+    from cqia_cli.dedup.verify import jaccard
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        k = int(rng.integers(1, 30))
+        sa = [set(rng.integers(0, 60, rng.integers(0, 25)).tolist()) for _ in range(k)]
+        sb = [set(rng.integers(0, 60, rng.integers(0, 25)).tolist()) for _ in range(k)]
+        # one side in sorted runs (as _distinct gives them), the other shuffled
+        va = np.array([x for s in sa for x in sorted(s)], np.uint64)
+        vb = np.array([x for s in sb for x in rng.permutation(sorted(s)).tolist()], np.uint64)
+        got = jaccard(va, np.array([len(s) for s in sa]), vb, np.array([len(s) for s in sb]))
+        want = [len(a & b) / len(a | b) if a | b else 0.0 for a, b in zip(sa, sb)]
+        assert np.allclose(got, want)
