@@ -13,7 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import band_hashes, ngram_hashes, shingle_hashes, signatures
+from cqia_cli.dedup.minhash import (band_hashes, ngram_hashes, shingle_hashes, signatures,
+                                     sorted_unique)
 from cqia_cli.dedup.normalize import normalize_batch
 from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier, gather
 
@@ -161,7 +162,7 @@ def local_pairs(sk: Sketch, verifier: Verifier) -> tuple:
     keep = a < b
     if not keep.any():
         return empty
-    pair = np.unique((a[keep].astype(np.int64) << 32) | b[keep])
+    pair = sorted_unique((a[keep].astype(np.int64) << 32) | b[keep])
     a, b = pair >> 32, pair & 0xFFFFFFFF
     sims, kinds = verifier.similarity(sk.sigs[a], sk.sigs[b], sk.nsh[a], sk.nsh[b],
                                       lambda i: sk.short_units(a[i]),
