@@ -30,7 +30,9 @@ import itertools
 import multiprocessing as mp
 import os
 import queue
+import select
 import signal
+import struct
 import time
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
@@ -111,7 +113,8 @@ def map_batches(
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _worker_main(tasks, results, func, initializer, initargs, parent: int) -> None:
+def _worker_main(tasks, results, func, initializer, initargs, parent: int,
+                 close_fds: tuple = ()) -> None:
     # The whole process group gets Ctrl-C and `timeout`'s SIGTERM: a worker just ends (no
     # handler, no traceback); the parent reports it and cleans up. The parent started this
     # process with both signals blocked, so one that came meanwhile is delivered now, to the
@@ -120,6 +123,13 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int) -> No
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    for fd in close_fds:  # the other workers' result pipes, inherited by the fork
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    send = results.put if not isinstance(results, int) else \
+        (lambda obj: _send_raw(results, obj))
     try:
         if initializer is not None:
             initializer(*initargs)
@@ -137,15 +147,103 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int) -> No
         if item is None:
             break
         if not ready:
-            results.put((False, failure))
+            send((False, failure))
             continue
         try:
             out = (True, func(item))
         except BaseException as e:  # noqa: BLE001 - raised in the parent, in order
             out = (False, _portable(e))
-        results.put(out)
-    results.close()
-    results.join_thread()
+        try:
+            send(out)
+        except OSError:  # the parent is gone (a closed pipe)
+            os._exit(1)
+        del out
+    if isinstance(results, int):
+        os.close(results)
+    else:
+        results.close()
+        results.join_thread()
+
+
+# -- results through a plain pipe (fork) ----------------------------------------------------------
+#
+# A batch's result (a few MB of numpy arrays and bytes for dedup) crosses as pickle protocol 5
+# with its large buffers out of band: the worker writes the buffers straight from its arrays, the
+# parent reads each into its own bytearray, which the unpickled arrays then use as they are.
+# Two copies (the kernel's) instead of six for multiprocessing.Queue (pickle, pipe in, pipe out,
+# BytesIO, getvalue, unpickle), and no feeder thread.
+
+_HEAD = struct.Struct("<QQ")  # pickle bytes, out-of-band buffers; then one <Q per buffer
+#: the pipe capacity asked for (Linux; the default 64 KB makes a few-MB result cross in ~100
+#: wake-ups of writer and reader); refused or elsewhere: the default
+PIPE_SIZE = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_SIZE)
+    except (ImportError, OSError, ValueError):
+        pass
+
+
+def _send_raw(fd: int, obj) -> None:
+    import pickle
+
+    bufs: list = []
+
+    def oob(pb) -> bool:
+        try:
+            bufs.append(pb.raw())
+        except BufferError:  # not contiguous: in band
+            return True
+        return False
+
+    data = pickle.dumps(obj, protocol=5, buffer_callback=oob)
+    head = _HEAD.pack(len(data), len(bufs)) + struct.pack(f"<{len(bufs)}Q",
+                                                           *[b.nbytes for b in bufs])
+    _write_all(fd, head + data if len(data) < (1 << 16) else head)
+    if len(data) >= (1 << 16):
+        _write_all(fd, memoryview(data))
+    for b in bufs:
+        _write_all(fd, b)
+
+
+def _write_all(fd: int, data) -> None:
+    view = memoryview(data).cast("B")
+    while view.nbytes:
+        view = view[os.write(fd, view):]
+
+
+def _read_exact(fd: int, n: int, buf=None):
+    """n bytes from the pipe (into `buf`, n bytes long, else a new bytearray); EOFError when
+    the writer ends first."""
+    if buf is None:
+        buf = bytearray(n)
+    view = memoryview(buf).cast("B")
+    got = 0
+    while got < n:
+        k = os.readv(fd, [view[got:]])
+        if k == 0:
+            raise EOFError
+        got += k
+    return buf
+
+
+def _recv_raw(fd: int):
+    import pickle
+
+    size, nbufs = _HEAD.unpack(_read_exact(fd, _HEAD.size))
+    lens = struct.unpack(f"<{nbufs}Q", _read_exact(fd, 8 * nbufs)) if nbufs else ()
+    data = _read_exact(fd, size)
+    if not lens:
+        return pickle.loads(data)
+    # out-of-band buffers come from numpy arrays (numpy is loaded): read into uninitialised
+    # arrays, not zero-filled bytearrays
+    import numpy as np
+
+    return pickle.loads(data, buffers=[_read_exact(fd, n, np.empty(n, np.uint8)) for n in lens])
 
 
 def _portable(e: BaseException) -> BaseException:
@@ -171,15 +269,24 @@ class _ProcessPool:
         self.jobs = jobs
         self.procs: list = []
         self.tasks: list = []
-        self.results: list = []
+        self.results: list = []  # multiprocessing queues, or (fork) the read ends of pipes
+        self.raw = method == "fork"
         try:
             for _ in range(jobs):
-                tasks, results = ctx.Queue(), ctx.Queue()
+                tasks = ctx.Queue()
                 self.tasks.append(tasks)
-                self.results.append(results)
-                proc = ctx.Process(target=_worker_main, daemon=True,
-                                   args=(tasks, results, func, initializer, initargs,
-                                         os.getpid()))
+                if self.raw:
+                    read, write = os.pipe()
+                    _widen(write)
+                    self.results.append(read)
+                    # the worker keeps only its own pipe's write end: a dead worker is an EOF
+                    others = tuple(self.results)
+                    args = (tasks, write, func, initializer, initargs, os.getpid(), others)
+                else:
+                    results = ctx.Queue()
+                    self.results.append(results)
+                    args = (tasks, results, func, initializer, initargs, os.getpid())
+                proc = ctx.Process(target=_worker_main, daemon=True, args=args)
                 # no signal between the fork and the worker's own handlers, nor between the
                 # start and the moment this process knows the worker (to end it)
                 blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
@@ -189,6 +296,8 @@ class _ProcessPool:
                     LIVE_WORKERS.add(proc.pid)
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                    if self.raw:
+                        os.close(write)
         except BaseException:
             self.close(False)
             raise
@@ -199,6 +308,8 @@ class _ProcessPool:
     def receive(self, k: int):
         i = k % self.jobs
         results = self.results[i]
+        if self.raw:
+            return self._receive_raw(i, results)
         while True:
             try:
                 ok, value = results.get(timeout=_POLL)
@@ -212,6 +323,21 @@ class _ProcessPool:
                     break
                 except queue.Empty:
                     raise _died(proc.exitcode) from None
+        if not ok:
+            raise value
+        return value
+
+    def _receive_raw(self, i: int, fd: int):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        while not poller.poll(_POLL * 1000):
+            if not self.procs[i].is_alive() and not poller.poll(50):
+                raise _died(self.procs[i].exitcode)
+        try:
+            ok, value = _recv_raw(fd)
+        except EOFError:  # the worker ended before (or while) writing its result
+            self.procs[i].join(_GRACE)
+            raise _died(self.procs[i].exitcode) from None
         if not ok:
             raise value
         return value
@@ -238,9 +364,13 @@ class _ProcessPool:
         for proc in self.procs:
             if not proc.is_alive():
                 LIVE_WORKERS.discard(proc.pid)
-        for q in self.tasks + self.results:
+        for q in self.tasks + ([] if self.raw else self.results):
             q.cancel_join_thread()  # never wait at exit on data nobody will read
             q.close()
+        if self.raw:
+            for fd in self.results:
+                os.close(fd)
+        self.results = []
         self.procs = []
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 
 from cqia_cli.dedup.sketch import Sketch, init_worker as init_sketch, sketch_batch
@@ -21,7 +22,8 @@ _worker: dict = {}
 @dataclass
 class LineBatch:
     sketch: Sketch           # the run's records' sketch
-    out: bytes               # the records' bytes (orjson, each with its newline), one buffer
+    out: "np.ndarray"        # uint8: the records' bytes (orjson, each with its newline), one
+                             # buffer (an array: it crosses from a -j worker out of band)
     offs: list               # record i is out[offs[i]:offs[i + 1]]
     plain: bytes             # per record: keys can be appended to its bytes (`with_keys`)
     ids: list | None         # --id-field value per record
@@ -60,12 +62,14 @@ def sketch_records(records) -> LineBatch:
         if ids is not None:
             ids.append(F.get(rec, id_path))
     sk = sketch_batch(texts, w["verifier"])
-    return LineBatch(sk, bytes(out), offs, bytes(plain), ids, texts.count(""))
+    return LineBatch(sk, np.frombuffer(out, dtype=np.uint8), offs, bytes(plain), ids,
+                     texts.count(""))
 
 
 def with_keys(data: bytes, plain: int, extra: dict) -> bytes:
     """`dumps({**record, **extra})` from the record's bytes `data`: appended to the bytes when
     `plain` (the record has keys and none of `extra`'s), else through a parse."""
+    data = bytes(data)
     if plain:
         return data[:-2] + b"," + orjson.dumps(extra)[1:] + b"\n"
     return orjson.dumps({**orjson.loads(data), **extra}, option=orjson.OPT_APPEND_NEWLINE)
@@ -107,7 +111,7 @@ def _write_batches(runner, results, write, write_dupe, clusters) -> None:
         entries = d.entry.tolist()
         sims = d.sim.tolist()
         kinds = d.kind.tolist()
-        blob = lb.out
+        blob = memoryview(lb.out)
         offs = lb.offs
         plain = lb.plain
         if clusters is not None:
@@ -133,7 +137,7 @@ def _write_batches(runner, results, write, write_dupe, clusters) -> None:
             write(b"".join(chunk))
         else:
             # the survivors' bytes, run by run, without copying them
-            view = memoryview(blob)
+            view = blob
             m = np.diff(np.r_[0, survived_np.view(np.int8), 0])
             starts = np.flatnonzero(m == 1).tolist()
             ends = np.flatnonzero(m == -1).tolist()

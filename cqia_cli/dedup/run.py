@@ -226,7 +226,14 @@ class Runner:
         self.stats.exact += int(exact.sum())
         self.stats.near += int((dup & ~exact).sum())
         if dup.any():
-            self.stats.external += sum(1 for e in d.entry[dup].tolist() if not self.is_current(e))
+            src = getattr(self.index, "src", None)
+            if isinstance(src, array):  # MemoryIndex: each entry's label, at once
+                labels = np.frombuffer(src, dtype=np.int32)[d.entry[dup]]
+                self.stats.external += int((labels != self.label).sum())
+                del labels
+            else:
+                self.stats.external += sum(1 for e in d.entry[dup].tolist()
+                                           if not self.is_current(e))
 
     # -- --keep longest|best ------------------------------------------------------------------
 
