@@ -134,7 +134,7 @@ class Runner:
         index the --against references (with the same shingles)."""
         if self.sample_size and sample:
             self.set_stop(templates.learn_stop(sample, self.o.params, self.o.template_share,
-                                               self.o.template_min))
+                                               self.o.template_min, jobs=self.o.jobs))
         for path in self.o.against:
             self.add_reference(path, self.o.encoding)
 

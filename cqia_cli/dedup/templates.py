@@ -32,12 +32,12 @@ _CHUNK = 2_048
 
 
 def learn_stop(texts: list[str], params: Params, share: float = SHARE,
-               min_count: int = MIN_COUNT) -> np.ndarray:
+               min_count: int = MIN_COUNT, jobs: int = 1) -> np.ndarray:
     """The stop-shingles of a sample of texts: sorted uint64 shingle hashes (as in
-    minhash.shingle_hashes) that occur in at least max(min_count, share x len(texts)) texts."""
-    from cqia_cli.dedup.normalize import normalize_batch
-    from cqia_cli.dedup.sketch import t2s_converter, word_units
-    from cqia_cli.dedup.verify import _distinct
+    minhash.shingle_hashes) that occur in at least max(min_count, share x len(texts)) texts.
+    With jobs > 1 the texts are counted in that many processes (chunks counted apart, the
+    counts added up: the same result for any jobs)."""
+    from cqia_cli.parallel import map_batches
 
     empty = np.empty(0, np.uint64)
     if share <= 0 or not texts:
@@ -45,28 +45,50 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     need = max(min_count, math.ceil(share * len(texts)))
     if need > len(texts):
         return empty
-    parts: list[np.ndarray] = []
-    convert = t2s_converter() if params.t2s else None
-    for a in range(0, len(texts), _CHUNK):
-        chunk = [t[:HEAD] for t in texts[a:a + _CHUNK]]
-        if convert is not None:
+    # jobs > 1: two chunks a process, so that they end together
+    size = _CHUNK if jobs <= 1 else max(1, min(_CHUNK, math.ceil(len(texts) / (2 * jobs))))
+    chunks = (texts[a:a + size] for a in range(0, len(texts), size))
+    parts = [p for p in map_batches(_ChunkCounts(params), chunks, jobs if len(texts) > size else 1)
+             if p[0].size]
+    if not parts:
+        return empty
+    # in how many records each shingle occurs: the chunks' counts added up
+    allh = np.concatenate([h for h, _ in parts])
+    counts = np.concatenate([c for _, c in parts])
+    del parts
+    order = np.argsort(allh, kind="stable")
+    allh, counts = allh[order], counts[order]
+    start = np.flatnonzero(np.r_[True, allh[1:] != allh[:-1]])
+    total = np.add.reduceat(counts, start)
+    return allh[start][total >= need].astype(np.uint64)
+
+
+class _ChunkCounts:
+    """For a chunk of texts: its shingles (sorted) and in how many of its texts each occurs."""
+
+    def __init__(self, params: Params) -> None:
+        self.params = params
+
+    def __call__(self, chunk: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        from cqia_cli.dedup.normalize import normalize_batch
+        from cqia_cli.dedup.sketch import t2s_converter, word_units
+        from cqia_cli.dedup.verify import _distinct
+
+        params = self.params
+        chunk = [t[:HEAD] for t in chunk]
+        if params.t2s:
+            convert = t2s_converter()
             chunk = [convert(t) for t in chunk]
         units, lens = normalize_batch(chunk)
         if params.tokenizer == "jieba":
             units, lens = word_units(units, lens)
         h, rec = shingle_hashes(units, lens, params)
         if h.size == 0:
-            continue
-        parts.append(_distinct(h, rec)[0])  # each record's distinct shingles
-    if not parts:
-        return empty
-    # in how many records each shingle occurs: one sort of every record's distinct shingles
-    allh = np.concatenate(parts)
-    del parts
-    allh.sort()
-    start = np.flatnonzero(np.r_[True, allh[1:] != allh[:-1]])
-    counts = np.diff(np.r_[start, allh.size])
-    return allh[start][counts >= need].astype(np.uint64)
+            return np.empty(0, np.uint64), np.empty(0, np.int64)
+        h = _distinct(h, rec)[0]  # each record's distinct shingles
+        h.sort()
+        start = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+        return h[start], np.diff(np.r_[start, h.size])
 
 
 def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
