@@ -10,8 +10,9 @@ flight, so memory stays flat however long the input is; output is the same for e
 With `jobs == 1` the same `func` runs in this process. An exception raised by `func` is raised
 in the consumer when that batch's turn comes, after the results of the batches before it.
 
-The process pool is cqia's own, not multiprocessing.Pool: each worker has its own pair of
-queues and nothing is shared between workers, so a worker killed at any moment (Ctrl-C and
+The process pool is cqia's own, not multiprocessing.Pool: each worker has its own task queue
+and its own result channel (with fork a plain pipe, large buffers out of band: see
+`_send_raw`; elsewhere a queue), and nothing is shared between workers, so a worker killed at any moment (Ctrl-C and
 `timeout` signal the whole process group) can never leave a lock held that the parent or
 another worker waits on. Workers die at once on SIGINT and SIGTERM; when the consumer stops
 (an error, a closed pipe, a signal to the parent alone) the workers are terminated, killed if
