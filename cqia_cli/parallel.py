@@ -158,6 +158,8 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             send(out)
         except OSError:  # the parent is gone (a closed pipe)
             os._exit(1)
+        except Exception as e:  # noqa: BLE001 - a result that cannot be pickled (nothing was
+            send((False, _portable(e)))  # written yet): raised in the parent, in order
         del out
     if isinstance(results, int):
         os.close(results)

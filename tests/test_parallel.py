@@ -112,6 +112,33 @@ def test_a_worker_that_dies_is_reported_not_waited_for():
     assert time.monotonic() - start < 10
 
 
+def _unpicklable_at_2(batch):
+    return threading.Lock() if batch == 2 else batch
+
+
+def test_a_result_that_cannot_be_pickled_is_an_error_in_order_not_a_dead_worker():
+    got = []
+    with pytest.raises(Exception, match="pickle") as e:
+        for r in map_batches(_unpicklable_at_2, range(6), 2):
+            got.append(r)
+    assert got == [0, 1]
+    assert "worker process ended" not in str(e.value)
+
+
+def test_large_array_results_cross_intact_and_writable():
+    """Results with numpy arrays (out of band) and bytes larger than a pipe, in order."""
+    import numpy as np
+
+    def big(i):
+        return {"a": np.arange(i * 300_000, (i + 1) * 300_000, dtype=np.int64),
+                "b": bytes([i]) * 3_000_000, "c": np.zeros((4, 3), np.uint16)[:, 1]}
+
+    for i, r in enumerate(map_batches(big, range(6), 2)):
+        assert r["a"].tolist() == list(range(i * 300_000, (i + 1) * 300_000))
+        assert r["b"] == bytes([i]) * 3_000_000 and r["c"].tolist() == [0, 0, 0, 0]
+        r["a"][0] = -1  # the main process may change what it got
+
+
 def test_map_batches_uses_a_closure_without_pickling_it():
     """Forked workers inherit the function: a closure over a lock (not picklable) works."""
     lock = threading.Lock()
