@@ -14,7 +14,7 @@ from functools import lru_cache
 import numpy as np
 
 from cqia_cli.dedup.minhash import band_hashes, shingle_hashes, signatures
-from cqia_cli.dedup.normalize import normalize_batch
+from cqia_cli.dedup.parts import normalize_parts
 from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier
 
 #: in-batch candidates: each record is compared with the first record of each band bucket and
@@ -189,21 +189,23 @@ def prefixes(units: np.ndarray, lens: np.ndarray) -> list[str]:
 def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sketch:
     """Everything about a batch that does not need the index (so -j workers can do it)."""
     params = verifier.params
-    if params.t2s:
-        convert = t2s_converter()
-        texts = [convert(t) for t in texts]
-    units, lens = normalize_batch(texts)
+    convert = t2s_converter() if params.t2s else None
+    # heads: where each text's first field (the prompt) ends, for the per-field rule (parts.py)
+    units, lens, heads = normalize_parts(texts, convert)
+    if convert is not None:  # the raw text keys a text that normalises to nothing
+        texts = [convert(t) if n == 0 else t for t, n in zip(texts, lens.tolist())]
     keys = exact_keys(units, lens, texts)
     prefix = prefixes(units, lens)
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
+        heads = np.full(lens.size, -1, np.int64)  # word boundaries: the rule is off
     h, rec = shingle_hashes(units, lens, params, verifier.stop)
     nsh = np.bincount(rec, minlength=lens.size).astype(np.int32)
     sigs32 = signatures(units, lens, params, hashes=(h, rec))
     bands = band_hashes(sigs32, params)
     sigs = sigs32.astype(np.uint16)
     near = nsh > 0
-    kept, vals, tiny = verifier.sets(units, lens, nsh)
+    kept, vals, tiny = verifier.sets(units, lens, nsh, heads)
     sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
                 prefix, verifier.cap)
     sk.local = local_pairs(sk, verifier) if local else \

@@ -33,7 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import Params, shingle_values
+from cqia_cli.dedup import defaults
+from cqia_cli.dedup.minhash import Params, shingle_hashes, shingle_values, stop_mask
 
 REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
 MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
@@ -84,6 +85,9 @@ class Verifier:
     stop: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     short: int | None = None
     guard: int = GUARD_UNITS
+    #: the per-field rule: the input-and-answer parts of a short pair must reach this exact
+    #: Jaccard similarity too (0: off)
+    answer: float = defaults.ANSWER_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.short is None:
@@ -134,8 +138,10 @@ class Verifier:
             va, la = _subset(A.vals, A.vlens, sel)
             vb, lb = _subset(B.vals, B.vlens, sel)
             rows = short[sel]
-            sim[rows] = jaccard(va, la, vb, lb)
+            sim[rows] = jaccard(va >> np.uint64(1), la, vb >> np.uint64(1), lb)
             kind[rows] = JACCARD
+            if self.answer > 0:
+                self.check_answers(sim, kind, rows, va, la, vb, lb)
             ta, tb = A.ulens[sel], B.ulens[sel]
             tiny = np.flatnonzero((np.minimum(ta, tb) <= self.guard) & (ta > 0) & (tb > 0))
             if tiny.size:
@@ -145,15 +151,62 @@ class Verifier:
                 kind[rows[tiny[sub]]] = REJECTED
         return sim, kind
 
-    def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray):
+    def check_answers(self, sim, kind, rows, va, la, vb, lb) -> None:
+        """The per-field rule (parts.py): of the pairs `rows` that reach the threshold, those
+        whose input-and-answer parts (the shingles flagged in their sets) are less similar
+        than `answer` are REJECTED; the rule applies where both texts have such a part (both
+        records have an input)."""
+        hit = np.flatnonzero(sim[rows] >= self.threshold)
+        if hit.size == 0:
+            return
+        sa, sb = _answers(va, la, hit), _answers(vb, lb, hit)
+        ja = jaccard(sa[0], sa[1], sb[0], sb[1])
+        bad = (sa[1] > 0) & (sb[1] > 0) & (ja < self.answer)
+        kind[rows[hit[bad]]] = REJECTED
+
+    def values(self, units: np.ndarray, lens: np.ndarray, heads: np.ndarray | None):
+        """Each record's shingle values (stop-shingles left out) encoded with the per-field
+        flag: value << 1 | (the shingle ends after the record's first field: a record with an
+        input has at least one flagged shingle), and the record of each. Values are 63-bit (a packed 3-gram, or a hash cut to 63 bits)."""
+        p = self.params
+        v, rec = shingle_values(units, lens, p)
+        if v.size == 0:
+            return v, rec
+        n = p.ngram
+        ends = np.cumsum(lens)
+        count = units.size - n + 1
+        allrec = np.repeat(np.arange(lens.size), lens)[:count]
+        starts = np.flatnonzero(np.arange(n, count + n) <= ends[allrec])
+        flag = np.zeros(v.size, np.uint64)
+        if heads is not None and (heads >= 0).any():
+            h = heads[rec]
+            pos = starts - (ends - lens)[rec]
+            flag = ((h >= 0) & (pos + n > h)).astype(np.uint64)
+        if self.stop.size:
+            keep = ~stop_mask(shingle_hashes(units, lens, p)[0], rec, self.stop)
+            v, rec, flag = v[keep], rec[keep], flag[keep]
+        return ((v & _LOW63) << np.uint64(1)) | flag, rec
+
+    def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray,
+             heads: np.ndarray | None = None):
         """What a batch keeps for the short pairs of its records: the kept mask, each kept
-        record's distinct shingle values (sorted), and the units of the very short ones."""
+        record's distinct shingle values (encoded as `values` says, sorted; a shingle found in
+        both parts of a text is kept once, unflagged: the input's evidence is what the prompt
+        does not say already), and the units of the very short ones."""
         kept = self.kept(nsh, lens)
         n = lens.size
         if not kept.any():
             return kept, Ragged.empty(n, np.uint64), Ragged.empty(n)
-        ku, kl = _subset(units, lens, np.flatnonzero(kept))
-        v, r = _distinct(*shingle_values(ku, kl, self.params, self.stop))
+        sel = np.flatnonzero(kept)
+        ku, kl = _subset(units, lens, sel)
+        v, r = _distinct(*self.values(ku, kl, None if heads is None else heads[sel]))
+        if v.size > 1:  # v << 1 and v << 1 | 1 are neighbours: keep the unflagged one (what
+            # the prompt says already is no evidence in the input: sent1, PREDICTION, ...)
+            twin = np.zeros(v.size, bool)
+            twin[1:] = (v[1:] == v[:-1] + np.uint64(1)) & (r[1:] == r[:-1]) & \
+                ((v[:-1] & np.uint64(1)) == 0)
+            if twin.any():
+                v, r = v[~twin], r[~twin]
         vl = np.zeros(n, np.int64)
         vl[kept] = np.bincount(r, minlength=int(kept.sum()))
         tiny = kept & (lens <= self.tiny_reach)
@@ -239,6 +292,18 @@ def jaccard(va, la, vb, lb) -> np.ndarray:
         inter[a:b] = ((m[:, 1:] == m[:, :-1]) & (m[:, 1:] != _PAD)).sum(axis=1)
     union = la + lb - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
+
+
+_LOW63 = np.uint64(0x7FFFFFFFFFFFFFFF)
+
+
+def _answers(vals: np.ndarray, lens: np.ndarray, pairs: np.ndarray):
+    """The flagged values (the input-and-answer shingles, decoded) of pairs `pairs` of a
+    pair-after-pair array, and how many each pair has."""
+    v, ln = _subset(vals, lens, pairs)
+    f = (v & np.uint64(1)) == 1
+    rec = np.repeat(np.arange(pairs.size), ln)
+    return v[f] >> np.uint64(1), np.bincount(rec[f], minlength=pairs.size).astype(np.int64)
 
 
 def _offsets(lens: np.ndarray) -> np.ndarray:
