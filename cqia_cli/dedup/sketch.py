@@ -36,30 +36,27 @@ class Sketch:
     local: tuple       # in-batch near candidates (earlier, later, similarity, kind) verified
     nsh: np.ndarray = None    # int32[n]: shingles (stop-shingles left out), with repeats
     vals: Ragged = None       # distinct shingle values of the texts that can be in a short pair
-    units: Ragged = None      # the units of the texts that can be in a very short pair
+    units: Ragged = None      # the units of those texts
     kept: np.ndarray = None   # bool[n]: vals kept (verify.py)
     prefix: list = None       # the first characters of each normalised text (the warning)
     cap: int = 0              # the index keeps the units of texts with at most cap shingles
+    heads: np.ndarray = None  # int32[n]: units of the first field (parts.py), -1: no rule
 
     def __len__(self) -> int:
         return self.keys.size
 
     def texts(self, idx: np.ndarray):
-        """(shingles, values, value counts, units, unit counts) of records idx (an index array
-        or a mask), as the index keeps them: for short texts only (verify.Verifier.cap)."""
+        """(shingles, units, unit counts, heads) of records idx (an index array or a mask), as
+        the index keeps them: units for short texts only (verify.Verifier.cap)."""
         idx = np.asarray(idx)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         nsh = self.nsh[idx]
-        store = idx[nsh <= self.cap]
         keep = nsh <= self.cap
-        v, vl = self.vals.take(store)
-        u, ul = self.units.take(store)
-        vlens = np.zeros(nsh.size, np.int64)
+        u, ul = self.units.take(idx[keep])
         ulens = np.zeros(nsh.size, np.int64)
-        vlens[keep] = vl
         ulens[keep] = ul
-        return nsh, v, vlens, u, ulens
+        return nsh, u, ulens, self.heads[idx]
 
     def short_units(self, idx: np.ndarray) -> Sides:
         v, vl = self.vals.take(idx)
@@ -207,7 +204,7 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     near = nsh > 0
     kept, vals, tiny = verifier.sets(units, lens, nsh, heads)
     sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
-                prefix, verifier.cap)
+                prefix, verifier.cap, heads.astype(np.int32))
     sk.local = local_pairs(sk, verifier) if local else \
         (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
          np.empty(0, np.int8))
