@@ -9,16 +9,17 @@ entry of a loaded --index). Per entry the index keeps:
     signature      num_perm x 2 bytes       low 16 bits of each bin, to verify LSH candidates
     origin         4 + 8 bytes              source (label), record number
     shingles       2 bytes                  how many (saturated at 65,535)
-    short text     24 + 2 per unit          a text that can be in a short pair (verify.py) keeps
-                                            its units (4 bytes each past U+FFFF) and where its
-                                            first field ends; its shingle values are made again
-                                            from them when a pair needs them
+    short text     32 + 2 per unit          a text that can be in a short pair (verify.py) keeps
+                                            its units (4 bytes each past U+FFFF), where its
+                                            first field ends and a bit per stop-shingle; its
+                                            shingle values are made again from them when a
+                                            pair needs them
     row            8 bytes                  only when entries and signature rows differ
                                             (--keep longest/best)
     id             only with --id-field     the record's id value
 
 With the defaults (128 bins, 31 bands of 3 rows) that is 12 + 248 + 256 + 14 = 530 bytes per
-survivor, and a short one (at most 128 shingles) ~24 + 2 bytes per character more; duplicates
+survivor, and a short one (at most 128 shingles) ~32 + 2 bytes per character more; duplicates
 cost nothing. Truncation is safe because candidates are verified: a 32-bit
 band collision only adds a candidate (about one query in 140 at a million survivors), and 16-bit
 bins raise an estimated similarity by at most (1 - J) / 65,536. Keys live in `SortedRuns`: sorted uint64 arrays that are merged like a
