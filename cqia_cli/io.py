@@ -9,7 +9,8 @@ No command opens files or parses JSON itself. A command builds its Job from the 
             job.write(record)
         job.summary("validate: 12,725 records")
 
-or maps them, in `-j` worker processes (or threads for I/O-bound work), with `Job.map_lines`:
+or maps them, in `-j` worker processes (or threads for blocking I/O), with `Job.map_lines`
+(asyncio work, many HTTP requests in flight, uses `Job.map_async`, the same contract):
 the workers get raw lines and parse them with the one shared loop (`parse_lines`), the function
 gets runs of records and returns what to write, and this process writes the results in input
 order and reports bad lines exactly as plain iteration does. A whole mapping verb:
@@ -989,6 +990,8 @@ class Job:
         #: with map_lines(numbered=True): the input the last result came from
         self.input_name: str | None = None
         self.errors_out = self.side_output(errors, "errors") if errors else None
+        #: the readers of `open_reader` that report their own bad lines: counted in `skipped`
+        self._other_readers: list[RecordReader] = []
         if reader is not None:
             self.reader = reader(self.errors_out)
         else:
@@ -1105,9 +1108,12 @@ class Job:
         same messages as the job's own input."""
         paths = [paths] if isinstance(paths, str) else list(paths)
         check_inputs(paths)
-        return RecordReader(paths, encoding=self.reader.encoding,
-                            on_error=on_error or self.on_error,
-                            errors_out=self.errors_out if errors else None)
+        reader = RecordReader(paths, encoding=self.reader.encoding,
+                              on_error=on_error or self.on_error,
+                              errors_out=self.errors_out if errors else None)
+        if errors:  # its bad lines count in the run's "skipped N" (a second pass's are repeats)
+            self._other_readers.append(reader)
+        return reader
 
     def peek(self, n: int, *, batch: int = 64) -> list[dict]:
         """The first `n` records (fewer when the input has fewer), read ahead of the pass that
@@ -1198,7 +1204,7 @@ class Job:
         (`parallel.map_batches`: `func` is inherited when the workers fork, so a closure or an
         object holding large state costs nothing; with spawn it must be picklable, and
         `initializer(*initargs)` runs once in each worker). threads=True runs `func` in `jobs`
-        threads instead (`parallel.map_threads`), for I/O-bound work such as HTTP requests:
+        threads instead (`aio.thread_map`), for blocking I/O-bound work such as HTTP requests:
         with batch=1, each call gets one record and `jobs` calls are in flight. Either way the
         output is the same for every `jobs`, and SIGINT/SIGTERM end the workers at once.
 
@@ -1211,7 +1217,7 @@ class Job:
         parsing the whole batch first leaves its records out of the CPU's cache by the time
         `func` reaches them. `func` must take every record. Not with numbered.
         """
-        from cqia_cli.parallel import map_batches, map_threads
+        from cqia_cli.parallel import map_batches
 
         reader = self.reader
         names: deque = deque()
@@ -1229,7 +1235,9 @@ class Job:
 
         work = _LineWork(func, reader.encoding, numbered, lazy)
         if threads:
-            results = map_threads(work, tasks(), jobs)
+            from cqia_cli.aio import thread_map
+
+            results = thread_map(work, tasks(), jobs)
         else:
             results = map_batches(work, tasks(), jobs, initializer=initializer,
                                   initargs=initargs)
@@ -1269,7 +1277,30 @@ class Job:
 
     @property
     def skipped(self) -> int:
-        return self.reader.skipped
+        """Bad lines skipped under --on-error skip: of the input, and of the other files read
+        with `open_reader` (an --against reference, a --compare side), each once."""
+        return self.reader.skipped + sum(r.skipped for r in self._other_readers)
+
+    def _skipped_line(self) -> str:
+        kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
+        parts = [(r.skipped, ", ".join(r.names)) for r in self._other_readers if r.skipped]
+        if parts and self.reader.skipped:
+            files = [display_name(f) for f in self.files]
+            parts.insert(0, (self.reader.skipped, files[0] if len(files) == 1 else "the input"))
+        where = ": " + ", ".join(f"{n:,} in {name}" for n, name in parts) if len(parts) > 1 \
+            else f" in {parts[0][1]}" if parts else ""
+        return f"skipped {self.skipped:,} bad lines{where}{kept}"
+
+    def map_async(self, fn: Callable[[Any], Any], *, prepare: Callable | None = None,
+                  window: int = 256, batch: int = 256, in_flight: int | None = None):
+        """I/O-bound work over the input records, many calls in flight (score's and generate's
+        HTTP requests): `async for item, at, result in job.map_async(fn)`, in input order, with
+        the contract of `map_lines` (bad lines reported in their place, as plain iteration
+        does). `fn(item)` returns a value or an awaitable; see `aio.map_records`."""
+        from cqia_cli.aio import map_records
+
+        return map_records(self, fn, prepare=prepare, window=window, batch=batch,
+                           in_flight=in_flight)
 
     # -- stderr -----------------------------------------------------------------------------
 
@@ -1325,9 +1356,8 @@ class Job:
             if not self.quiet:
                 for text in self._summaries:
                     console.plain(text)
-                if self.reader.skipped:
-                    kept = f" (kept in {self.errors_out.name})" if self.errors_out else ""
-                    console.message(f"skipped {self.reader.skipped:,} bad lines{kept}")
+                if self.skipped:
+                    console.message(self._skipped_line())
         else:
             for out in reversed(self._outputs):
                 out.abort()

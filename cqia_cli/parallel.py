@@ -1,9 +1,11 @@
-"""Order-preserving work over batches, in `-j` processes (CPU-bound) or threads (I/O-bound).
+"""Order-preserving work over batches in `-j` processes (CPU-bound work):
 
-    map_batches(func, batches, jobs)          # processes: func(batch) for each, in input order
-    map_threads(func, items, jobs)            # threads: the same contract, for HTTP calls
+    map_batches(func, batches, jobs)          # func(batch) for each, in input order
 
-Both yield `func(batch)` for each batch in input order, with at most a few batches per worker in
+I/O-bound work (HTTP calls) goes through `aio.ordered_map` (and `aio.thread_map` for a blocking
+function) instead, with the same ordering and error contract.
+
+It yields `func(batch)` for each batch in input order, with at most a few batches per worker in
 flight, so memory stays flat however long the input is; output is the same for every `-j`.
 With `jobs == 1` the same `func` runs in this process. An exception raised by `func` is raised
 in the consumer when that batch's turn comes, after the results of the batches before it.
@@ -29,9 +31,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
-import threading
 import time
-from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from cqia_cli.status import CqiaError, Interrupted, Terminated
@@ -252,77 +252,3 @@ def _died(exitcode: int | None) -> BaseException:
         return Terminated()
     how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"status {exitcode}"
     return CqiaError(f"a worker process ended unexpectedly ({how}; out of memory?)")
-
-
-# -- threads ------------------------------------------------------------------------------------
-
-
-def map_threads(
-    func: Callable[[Any], R],
-    items: Iterable[Any],
-    jobs: int = 8,
-    *,
-    window: int | None = None,
-) -> Iterator[R]:
-    """`func(item)` for each item, in input order, in `jobs` threads: for I/O-bound work (HTTP
-    requests, 64 in flight), with the ordering and error contract of `map_batches`.
-
-    The threads are daemons: on an error or a signal the consumer stops at once, and calls in
-    flight are abandoned (their results dropped) rather than waited for, so the command still
-    ends within two seconds whatever the network does."""
-    jobs = max(1, jobs)
-    if jobs == 1:
-        for item in items:
-            yield func(item)
-        return
-    window = max(window or jobs * 2, jobs)
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-    pending: deque = deque()
-
-    class _Slot:
-        __slots__ = ("done", "ok", "value")
-
-        def __init__(self):
-            self.done = threading.Event()
-
-    def work():
-        while not stop.is_set():
-            got = todo.get()
-            if got is None:
-                return
-            slot, item = got
-            try:
-                slot.value = func(item)
-                slot.ok = True
-            except BaseException as e:  # noqa: BLE001 - raised in the consumer, in order
-                slot.value = e
-                slot.ok = False
-            slot.done.set()
-
-    threads = [threading.Thread(target=work, daemon=True, name=f"cqia-map-{i}")
-               for i in range(jobs)]
-    for t in threads:
-        t.start()
-
-    def take():
-        slot = pending.popleft()
-        while not slot.done.wait(_POLL):
-            pass
-        if not slot.ok:
-            raise slot.value
-        return slot.value
-
-    try:
-        for item in items:
-            slot = _Slot()
-            pending.append(slot)
-            todo.put((slot, item))
-            if len(pending) >= window:
-                yield take()
-        while pending:
-            yield take()
-    finally:
-        stop.set()
-        for _ in threads:
-            todo.put(None)

@@ -67,6 +67,7 @@ def test_manifest_counts_add_up(cqia_run):
     assert any(c.startswith("cqia split") for c in m["commands"])
 
 
+@pytest.mark.slow  # the whole recipe runs first: ~10 s
 def test_llamafactory_files(cqia_run):
     lf = cqia_run / "out" / "llamafactory"
     info = json.loads((lf / "dataset_info.json").read_text("utf-8"))
@@ -80,6 +81,7 @@ def test_llamafactory_files(cqia_run):
     assert "<svg" in html and "http://" not in html.replace("http://www.w3.org", "")
 
 
+@pytest.mark.slow  # the whole recipe runs first: ~10 s
 def test_second_make_does_nothing(cqia_run):
     res = shell("make -q -C cqia", cwd=cqia_run.parent)
     assert res.exit_code == 0, res.stdout  # -q: status 0 when everything is up to date
@@ -131,6 +133,7 @@ def test_many_machines(examples):
     assert f"{kept:,} records" in (out / "stats.txt").read_text("utf-8")
 
 
+@pytest.mark.slow  # the whole recipe runs first: ~10 s
 def test_review_targets(cqia_run):
     """make review / review-report / reviewed: not in the default chain, and consistent."""
     from cqia_cli.review.sample import Plan

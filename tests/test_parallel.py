@@ -1,10 +1,10 @@
 """The parallel primitive: Job.map_lines over parallel.map_batches (processes) and
-parallel.map_threads (threads), Job.second_pass / open_reader, Output.json_array."""
+aio.thread_map (threads; its own tests are in test_aio.py), Job.second_pass / open_reader,
+Output.json_array."""
 
 from __future__ import annotations
 
 import os
-import random
 import threading
 import time
 
@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cqia_cli.io import Job, Output, dumps, parse_lines
-from cqia_cli.parallel import map_batches, map_threads
+from cqia_cli.parallel import map_batches
 from cqia_cli.status import CqiaError, DataError
 
 from conftest import invoke
@@ -144,40 +144,6 @@ def _children() -> list[int]:
             except (OSError, ValueError, IndexError):
                 pass
     return out
-
-
-def test_map_threads_keeps_input_order_and_raises_in_order():
-    rng = random.Random(1)
-    delays = [rng.random() / 100 for _ in range(200)]
-
-    def slow(i):
-        time.sleep(delays[i])
-        if i == 150:
-            raise ValueError("item 150")
-        return i * i
-
-    got = []
-    with pytest.raises(ValueError, match="item 150"):
-        for r in map_threads(slow, range(200), 16):
-            got.append(r)
-    assert got == [i * i for i in range(150)]
-
-
-def test_map_threads_has_jobs_calls_in_flight():
-    active, peak = [0], [0]
-    lock = threading.Lock()
-
-    def call(i):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        time.sleep(0.02)
-        with lock:
-            active[0] -= 1
-        return i
-
-    assert list(map_threads(call, range(64), 8)) == list(range(64))
-    assert peak[0] == 8
 
 
 def test_second_pass_reads_the_files_again_and_open_reader_reports_as_the_job(tmp_path):
@@ -341,3 +307,70 @@ def test_map_lines_lazy_func_must_take_every_record(tmp_path):
     with pytest.raises(RuntimeError, match="must take every record"):
         with Job([str(path)], quiet=True) as job:
             list(job.map_lines(_take_one, lazy=True))
+
+
+# -- skipped lines of every reader, counted once ------------------------------------------------
+
+
+def test_open_reader_skips_are_counted_once_in_the_run_and_a_second_pass_adds_none(tmp_path):
+    main = _write(tmp_path, 300, bad_every=100)  # 3 bad lines
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b'{"i": 1}\n{bad ref\n{"i": 2}\n[1]\n')
+    errors = tmp_path / "errors.jsonl"
+    with Job([str(main)], on_error="skip", errors=str(errors), quiet=True) as job:
+        assert len(list(job.open_reader(str(ref)))) == 2
+        assert job.skipped == 2
+        assert len(list(job.records(again=True))) == 297
+        assert len(list(job.second_pass())) == 297  # the same 3 bad lines: not again
+        assert job.skipped == 5
+        assert job._skipped_line() == (f"skipped 5 bad lines: 3 in {main}, 2 in {ref} "
+                                       f"(kept in {errors})")
+    assert errors.read_bytes().count(b"\n") == 5
+
+
+def test_dedup_against_a_reference_with_a_bad_line_counts_it(tmp_path):
+    main = tmp_path / "in.jsonl"
+    main.write_bytes(b'{"instruction": "a", "output": "x"}\n{"instruction": "b", "output": "y"}\n')
+    ref = tmp_path / "ref.jsonl"
+    ref.write_bytes(b'{"instruction": "a", "output": "x"}\n{oops\n')
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(["dedup", "--against", ref, "--on-error", "skip", "--errors", errors, main])
+    assert res.exit_code == 0, res
+    assert [r["instruction"] for r in res.records()] == ["b"]
+    assert res.stderr.endswith(f"skipped 1 bad lines in {ref} (kept in {errors})\n"), res
+    assert errors.read_bytes() == b"{oops\n"
+
+
+def test_split_counts_a_bad_line_once_over_its_two_passes(tmp_path):
+    path = _write(tmp_path, 100, bad_every=40)  # 2 bad lines
+    errors = tmp_path / "errors.jsonl"
+    res = invoke(["split", "--ratios", "a=0.5,b=0.5", "--on-error", "skip", "--errors", errors,
+                  "-o", tmp_path / "{split}.jsonl", path])
+    assert res.exit_code == 0, res
+    assert res.stderr.count("skipped") == 1
+    assert res.stderr.endswith(f"skipped 2 bad lines (kept in {errors})\n"), res
+    assert errors.read_bytes() == b"{not json\n" * 2
+
+
+def test_stats_compare_counts_the_bad_lines_of_both_sides_once(tmp_path):
+    before = _write(tmp_path, 50, bad_every=20)  # 2 bad lines
+    after = tmp_path / "after.jsonl"
+    after.write_bytes(b'{"instruction": "q", "output": "a"}\n{oops\n')
+    res = invoke(["stats", "--compare", "--on-error", "skip", before, after])
+    assert res.exit_code == 0, res
+    assert res.stderr.count("skipped") == 1
+    assert res.stderr.endswith(f"skipped 3 bad lines: 2 in {before}, 1 in {after}\n"), res
+
+
+@pytest.mark.parametrize("stdin", [False, True])
+def test_dedup_two_pass_counts_a_bad_line_once(tmp_path, stdin):
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"instruction": "a", "output": "x"}\n{oops\n'
+                     b'{"instruction": "a", "output": "x"}\n{"instruction": "b", "output": "z"}\n')
+    errors = tmp_path / "errors.jsonl"
+    args = ["dedup", "--keep", "longest", "--on-error", "skip", "--errors", errors]
+    res = invoke(args, input=path.read_bytes()) if stdin else invoke(args + [path])
+    assert res.exit_code == 0, res
+    assert [r["output"] for r in res.records()] == ["x", "z"]
+    assert res.stderr.count("skipped") == 1 and "skipped 1 bad lines" in res.stderr, res
+    assert errors.read_bytes() == b"{oops\n"

@@ -153,6 +153,7 @@ def test_retry_after_is_honoured_and_slows_the_run(server, tmp_path):
     assert "1 rate-limited" in res.stderr
 
 
+@pytest.mark.slow  # two seconds by design; the limiter's arithmetic is in test_llm_core
 def test_rpm_limits_the_rate(server, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(12)])
     res = score(server, "--rpm", "60", path)  # 10 at once, then one a second
@@ -223,6 +224,31 @@ def test_bad_input_lines_are_reported_as_everywhere(server, tmp_path):
     res = score(server, "--on-error", "skip", "--errors", errors, path2)
     assert res.exit_code == 0 and len(res.records()) == 1
     assert orjson.loads(errors.read_bytes()) == r  # the line itself, as the reader keeps it
+
+
+def test_errors_keeps_bad_lines_and_failed_records_in_input_order(server, tmp_path):
+    """A bad line travels through the window of requests in flight: --errors gets it in its
+    place among the records that failed, not when it was read (ahead of the output)."""
+    server.latency = 0.05
+    missing = rec(3)
+    del missing["output"]
+    path = write_jsonl(tmp_path / "in.jsonl", [rec(0), rec(1, "[[status=500]]")],
+                       raw_lines=[b"{bad\n"])
+    with open(path, "ab") as f:
+        for r in [missing, rec(4), rec(5, "[[status=500]]")]:
+            f.write(orjson.dumps(r) + b"\n")
+    errors = tmp_path / "errors.jsonl"
+    res = score(server, "--retries", "0", "--on-error", "skip", "--errors", errors, path)
+    assert res.exit_code == 0, res
+    assert [r["instruction"] for r in res.records()] == [rec(0)["instruction"],
+                                                         rec(4)["instruction"]]
+    lines = errors.read_bytes().splitlines()
+    assert len(lines) == 4
+    assert orjson.loads(lines[0])["_error"]["where"] == f"{path}:2"
+    assert lines[1] == b"{bad"
+    assert orjson.loads(lines[2]) == missing
+    assert orjson.loads(lines[3])["_error"]["where"] == f"{path}:6"
+    assert "skipped 2 bad lines" in res.stderr
 
 
 def test_dry_run_sends_nothing(server, tmp_path):
@@ -358,7 +384,7 @@ def _cqia_env(tmp_path) -> dict:
 
 
 def test_kill_9_then_rerun_repeats_only_the_requests_in_flight(server, tmp_path):
-    server.latency = 0.05
+    server.latency = 0.02
     recs = [rec(i) for i in range(200)]
     path = write_jsonl(tmp_path / "in.jsonl", recs)
     cmd = ["cqia", "score", "--base-url", server.url, "--concurrency", "8", "-q", str(path),

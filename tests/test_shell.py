@@ -13,9 +13,11 @@ import pytest
 from conftest import cqia_executable, cqia_record, shell, write_jsonl
 
 
-@pytest.fixture
-def big(tmp_path):
-    return write_jsonl(tmp_path / "big.jsonl", [cqia_record(i) for i in range(20_000)])
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """20,000 records, written once for the module (every test only reads it)."""
+    return write_jsonl(tmp_path_factory.mktemp("shell") / "big.jsonl",
+                       [cqia_record(i) for i in range(20_000)])
 
 
 def test_version_and_help():

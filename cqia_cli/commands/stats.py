@@ -246,12 +246,8 @@ def _one_input(io: IOOptions, job, path: str, config):
     """The Accumulator of one --compare input: a saved stats JSON, or JSON Lines."""
     if _is_stats_json(path):
         return _load_stats(path)
-    reader = job.open_reader(path)
-    acc = _accumulate(reader, reader, config, io.jobs)
-    if reader.skipped and not io.quiet:
-        kept = f" (kept in {job.errors_out.name})" if job.errors_out else ""
-        console.message(f"{reader.path}: skipped {reader.skipped:,} bad lines{kept}")
-    return acc
+    reader = job.open_reader(path)  # its bad lines are counted in the job's "skipped" line
+    return _accumulate(reader, reader, config, io.jobs)
 
 
 def _compare_document(before, after) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 # an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates (a template
 # bucket): candidate lists, time and memory stay bounded
 from cqia_cli.dedup.defaults import BUCKET_LIMIT
+from cqia_cli.dedup.minhash import sorted_unique
 from cqia_cli.dedup.sketch import Sketch
 from cqia_cli.dedup.verify import IDENTICAL, REJECTED, Verifier
 
@@ -54,7 +55,7 @@ class Deduper:
         qi, ent = self.index.band_lookup(sk.bands[rows], limit=BUCKET_LIMIT)
         if qi.size == 0:
             return g_entry, g_sim, g_kind
-        pair = np.unique((rows[qi].astype(np.int64) << 32) | ent)
+        pair = sorted_unique((rows[qi].astype(np.int64) << 32) | ent)
         r = pair >> 32
         ent = pair & 0xFFFFFFFF
         index = self.index

@@ -72,6 +72,35 @@ def lsh_params(threshold: float, num_perm: int, fn_weight: float = 0.8) -> tuple
     return best
 
 
+def sorted_unique(x: np.ndarray, presorted: bool = False) -> np.ndarray:
+    """np.unique(x) for a 1-d integer array, by a sort and a comparison of neighbours: recent
+    numpy's np.unique hashes integers first and measured 3x slower on the 60-120k pair keys of
+    a batch."""
+    s = x if presorted else np.sort(x)
+    if s.size < 2:
+        return s.copy()
+    keep = np.empty(s.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
+def _valid(lens: np.ndarray, n: int, count: int) -> tuple[np.ndarray | None, np.ndarray]:
+    """Which of the `count` n-gram starts of the concatenated units end inside their own
+    record (None: all of them), and the record of each valid one. Only the last n - 1 starts of
+    each record are not: they are marked from the record ends, not looked up one by one."""
+    rec = np.repeat(np.arange(lens.size), ngram_counts(lens, n))
+    if n <= 1:
+        return None, rec
+    ends = np.cumsum(lens)
+    valid = np.ones(count, dtype=bool)
+    for j in range(1, n):
+        # the start j units before a record's end (when the record has that many units)
+        p = (ends - j)[lens >= j]
+        valid[p[p < count]] = False
+    return valid, rec
+
+
 def _ngram_hashes(units: np.ndarray, lens: np.ndarray, n: int, seed: int):
     """64-bit hashes of every n-gram of each record's units, and the record of each."""
     total = units.size
@@ -83,43 +112,68 @@ def _ngram_hashes(units: np.ndarray, lens: np.ndarray, n: int, seed: int):
     for j in range(1, n):
         h *= _P
         h += u[j:j + count]
-    mix64(h)
-    ends = np.cumsum(lens)
-    rec = np.repeat(np.arange(lens.size), lens)[:count]
-    # an n-gram is valid when it ends inside its own record
-    valid = np.arange(n, count + n) <= ends[rec]
-    return h[valid], rec[valid]
+    valid, rec = _valid(lens, n, count)
+    if valid is not None:
+        h = h[valid]
+    return mix64(h), rec
 
 
-_BITS = 22
-_bitmaps: dict = {}
+class _Slots:
+    """A sorted table of (well mixed) 64-bit hashes laid out for lookups in one or two probes:
+    entry i sits at slot max(home_i, slot_{i-1} + 1), its home being its top bits, so the
+    occupied slots stay in ascending order and 0 marks an empty one. A value is looked up from
+    its home slot rightwards until it is found, an empty slot or a larger value is met. The
+    table has about a quarter of its slots occupied: most values are decided at the first."""
+
+    def __init__(self, table: np.ndarray) -> None:
+        self.zero = bool(table[0] == 0)
+        t = table[1:] if self.zero else table
+        bits = max(10, int(np.ceil(np.log2(max(t.size, 1) * 4))))
+        self.shift = np.uint64(64 - bits)
+        home = (t >> self.shift).astype(np.int64)
+        i = np.arange(t.size)
+        pos = i + np.maximum.accumulate(home - i) if t.size else i
+        size = max(1 << bits, int(pos[-1]) + 1 if t.size else 0) + 1  # an empty slot ends all
+        self.slots = np.zeros(size, np.uint64)
+        self.slots[pos] = t
+
+    def contains(self, values: np.ndarray) -> np.ndarray:
+        slots = self.slots
+        idx = (values >> self.shift).astype(np.intp)
+        s = slots[idx]
+        out = s == values
+        todo = np.flatnonzero((s < values) & (s != 0))
+        while todo.size:
+            idx_t = idx[todo] + 1
+            idx[todo] = idx_t
+            v = values[todo]
+            s = slots[idx_t]
+            out[todo[s == v]] = True
+            todo = todo[(s < v) & (s != 0)]
+        # 0 marks an empty slot: a value 0 is in the table when the table had it
+        out[values == 0] = self.zero
+        return out
 
 
-def _bitmap(table: np.ndarray) -> np.ndarray:
-    """A one-byte-per-slot filter over the top bits of a table of (well mixed) hashes: most
-    values not in the table are told apart without a binary search."""
+_slots: dict = {}
+
+
+def _slot_table(table: np.ndarray) -> _Slots:
     key = (id(table), table.size, int(table[0]), int(table[-1]))
-    bm = _bitmaps.get(key)
-    if bm is None:
-        bm = np.zeros(1 << _BITS, dtype=bool)
-        bm[(table >> np.uint64(64 - _BITS)).astype(np.int64)] = True
-        _bitmaps.clear()
-        _bitmaps[key] = bm
-    return bm
+    st = _slots.get(key)
+    if st is None:
+        st = _Slots(table)
+        _slots.clear()
+        _slots[key] = st
+    return st
 
 
 def in_sorted(values: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """values[i] in table (a sorted array), vectorised."""
+    """values[i] in table (a sorted array of distinct, well mixed hashes), vectorised."""
     if table.size == 0 or values.size == 0:
         return np.zeros(values.size, dtype=bool)
-    if table.size >= 1024 and values.size >= 4096:
-        out = _bitmap(table)[(values >> np.uint64(64 - _BITS)).astype(np.int64)]
-        maybe = np.flatnonzero(out)
-        if maybe.size:
-            v = values[maybe]
-            pos = np.minimum(np.searchsorted(table, v), table.size - 1)
-            out[maybe] = table[pos] == v
-        return out
+    if values.size >= 1024:
+        return _slot_table(table).contains(values)
     pos = np.minimum(np.searchsorted(table, values), table.size - 1)
     return table[pos] == values
 
@@ -134,28 +188,59 @@ def stop_mask(h: np.ndarray, rec: np.ndarray, stop: np.ndarray,
     m = in_sorted(h, stop)
     if run <= 1 or not m.any():
         return m
-    start = np.ones(h.size, dtype=bool)
-    start[1:] = (m[1:] != m[:-1]) | (rec[1:] != rec[:-1])
-    seg = np.cumsum(start) - 1
-    return m & (np.bincount(seg)[seg] >= run)
+    # the runs of stop-shingles: [starts, ends), cut where a record begins
+    d = np.diff(m.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts = np.flatnonzero(d == 1)
+    ends = np.flatnonzero(d == -1)
+    # where each record's shingles begin (rec ascends), but the first
+    first = sorted_unique(np.searchsorted(rec, np.arange(int(rec[0]) + 1, int(rec[-1]) + 1)),
+                          presorted=True)
+    cut = first[m[first] & m[first - 1]]
+    if cut.size:
+        # merged into the sorted starts and ends (no sort: both are sorted)
+        starts = np.insert(starts, np.searchsorted(starts, cut), cut)
+        ends = np.insert(ends, np.searchsorted(ends, cut), cut)
+    long = (ends - starts) >= run
+    mark = np.zeros(h.size + 1, dtype=np.int8)
+    mark[starts[long]] = 1
+    mark[ends[long]] -= 1
+    return np.cumsum(mark[:-1]).astype(bool)
+
+
+def ngram_hashes(units: np.ndarray, lens: np.ndarray, params: Params,
+                 stop: np.ndarray | None = None):
+    """(hash, record, drop) of every n-gram of each record, in text order: `drop` marks the
+    stop-shingles to leave out (see `stop_mask`), None when there are none. Computed once per
+    batch and handed to `shingle_hashes` and `shingle_values`."""
+    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    drop = None
+    if stop is not None and stop.size and h.size:
+        drop = stop_mask(h, rec, stop)
+        if not drop.any():
+            drop = None
+    return h, rec, drop
 
 
 def shingle_hashes(units: np.ndarray, lens: np.ndarray, params: Params,
-                   stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   stop: np.ndarray | None = None, ngrams=None) -> tuple[np.ndarray, np.ndarray]:
     """The 64-bit hash of every shingle of each record, and the record of each, without the
-    stop-shingles (`stop`: sorted uint64 hashes, see templates.py)."""
-    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
-    if stop is not None and stop.size and h.size:
-        keep = ~stop_mask(h, rec, stop)
+    stop-shingles (`stop`: sorted uint64 hashes, see templates.py). `ngrams`: what
+    `ngram_hashes` gave for the same units, when already computed."""
+    h, rec, drop = ngrams if ngrams is not None else ngram_hashes(units, lens, params, stop)
+    if drop is not None:
+        keep = ~drop
         h, rec = h[keep], rec[keep]
     return h, rec
 
 
 def shingle_values(units: np.ndarray, lens: np.ndarray, params: Params,
-                   stop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   stop: np.ndarray | None = None,
+                   drop: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each record's shingles as uint64 values that identify them exactly where they fit (up to
     three characters: 21 bits each; up to two jieba words: their 32-bit numbers), else as their
-    64-bit hash; and the record of each. Stop-shingles are left out. For exact Jaccard."""
+    64-bit hash; and the record of each. Stop-shingles are left out. For exact Jaccard.
+    `drop`: the stop mask of these units' n-grams (`ngram_hashes`), when already computed
+    (`stop` is then not looked at)."""
     n = params.ngram
     total = units.size
     count = total - n + 1
@@ -163,22 +248,29 @@ def shingle_values(units: np.ndarray, lens: np.ndarray, params: Params,
         return np.empty(0, np.uint64), np.empty(0, np.int64)
     bits = 21 if params.tokenizer == "char" else 32
     if n * bits > 64:
-        return shingle_hashes(units, lens, params, stop)
-    ends = np.cumsum(lens)
-    rec = np.repeat(np.arange(lens.size), lens)[:count]
-    valid = np.arange(n, count + n) <= ends[rec]
-    starts = np.flatnonzero(valid)
-    rec = rec[valid]
+        if drop is None:
+            return shingle_hashes(units, lens, params, stop)
+        h, rec = _ngram_hashes(units, lens, n, params.seed)
+        return shingle_hashes(units, lens, params, ngrams=(h, rec, drop))
+    valid, rec = _valid(lens, n, count)
+    starts = np.flatnonzero(valid) if valid is not None else np.arange(count)
     u = units.astype(np.uint64)
     v = u[starts].copy()
     for j in range(1, n):
         v <<= np.uint64(bits)
         v |= u[starts + j]
-    if stop is not None and stop.size and v.size:
+    if drop is None and stop is not None and stop.size and v.size:
         h, _ = _ngram_hashes(units, lens, n, params.seed)
-        keep = ~stop_mask(h, rec, stop)
+        drop = stop_mask(h, rec, stop)
+    if drop is not None and v.size:
+        keep = ~drop
         v, rec = v[keep], rec[keep]
     return v, rec
+
+
+def ngram_counts(lens: np.ndarray, n: int) -> np.ndarray:
+    """How many n-grams each record of `lens` units has (as `_ngram_hashes` gives them)."""
+    return np.maximum(lens - (n - 1), 0)
 
 
 def signatures(units: np.ndarray, lens: np.ndarray, params: Params,
@@ -208,11 +300,15 @@ def densify(sig: np.ndarray) -> np.ndarray:
     k = sig.shape[1]
     sub = sig[rows]
     esub = empty[rows]
-    pos = np.arange(2 * k)
-    idx = np.where(np.concatenate([esub, esub], axis=1), 4 * k, pos)
-    nxt = np.minimum.accumulate(idx[:, ::-1], axis=1)[:, ::-1][:, :k]
-    filled = np.take_along_axis(sub, nxt % k, axis=1) + \
-        (nxt - pos[:k]).astype(np.uint32) * np.uint32(0x9E3779B1)
+    pos = np.arange(k, dtype=np.int32)
+    # the next non-empty bin at or right of each bin, k + the first one past the row's end
+    big = np.int32(2 * k)
+    nxt = np.where(esub, big, pos)
+    nxt = np.minimum.accumulate(nxt[:, ::-1], axis=1)[:, ::-1]
+    wrap = nxt == big
+    nxt[wrap] = np.broadcast_to(nxt[:, :1] + np.int32(k), nxt.shape)[wrap]
+    filled = np.take_along_axis(sub, np.where(wrap, nxt - np.int32(k), nxt), axis=1) + \
+        (nxt - pos).astype(np.uint32) * np.uint32(0x9E3779B1)
     filled[filled == EMPTY] -= np.uint32(1)  # EMPTY stays reserved for "no shingles"
     sig[rows] = np.where(esub, filled, sub)
     return sig

@@ -108,26 +108,13 @@ def normalize_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     idx = np.minimum(cps, 0xFFFF)
     n = size[idx]
     slow = np.flatnonzero(n == 255)
-    verbatim = None
+    slow_recs = None
     if slow.size:
-        # the few texts that need the reference path are normalised first; their result is
-        # already normal, so it passes through unchanged (verbatim) below
-        texts = list(texts)
+        # the few texts that need the reference path: normalised on their own below and
+        # spliced in; here their characters only stand in (one unit each)
         slow_recs = np.unique(np.searchsorted(np.cumsum(lens), slow, side="right"))
-        for i in slow_recs.tolist():
-            texts[i] = normalize(texts[i])
-        cps, lens = encode(texts)
-        if cps.size == 0:
-            return cps.copy(), lens
-        idx = np.minimum(cps, 0xFFFF)
-        n = size[idx]
-        rec_verbatim = np.zeros(len(texts), dtype=bool)
-        rec_verbatim[slow_recs] = True
-        verbatim = np.repeat(rec_verbatim, lens)
-        n[verbatim] = 1
+        n[slow] = 1
     out = first[idx]
-    if verbatim is not None:
-        out[verbatim] = cps[verbatim]
     ends = np.cumsum(lens)
     multi = np.flatnonzero(n > 1)
     if multi.size:
@@ -145,4 +132,17 @@ def normalize_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         keep = n != 0
     gone = np.flatnonzero(~keep)
     removed_before_end = np.searchsorted(gone, ends)
-    return out[keep], lens - np.diff(removed_before_end, prepend=0)
+    out, lens = out[keep], lens - np.diff(removed_before_end, prepend=0)
+    if slow_recs is not None:
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        pieces = []
+        at = 0
+        for i in slow_recs.tolist():
+            ref, _ = encode([normalize(texts[i])])
+            pieces += [out[at:starts[i]], ref]
+            at = int(ends[i])
+            lens[i] = ref.size
+        pieces.append(out[at:])
+        out = np.concatenate(pieces)
+    return out, lens

@@ -29,6 +29,10 @@ from cqia_cli.parallel import chunked, map_batches
 
 BATCH = defaults.BATCH
 HEADS = 4096  # removed records whose starts are kept for the warning
+#: glibc malloc: arrays up to this size come from the heap, not from a fresh mmap each time
+MMAP_THRESHOLD = 32 << 20
+#: and up to this much freed heap is kept for the next batch instead of given back
+TRIM_THRESHOLD = 128 << 20
 CURRENT = "\x00current"
 
 
@@ -79,8 +83,29 @@ class Stats:
         return self.exact + self.near
 
 
+def tune_malloc() -> None:
+    """Keep the few-MB numpy arrays of each batch in the heap (glibc only; a no-op elsewhere).
+
+    By default glibc serves an allocation over its (adaptive) mmap threshold with a fresh
+    mmap and unmaps it when freed: every batch's arrays are then faulted in page by page
+    again. Measured on 100k shared records (-j 1): minor page faults 58-177k -> 33k, system
+    time 0.2-0.56 s -> 0.11-0.2 s, peak RSS unchanged (191-204 MB). The -j workers fork after
+    it and inherit it."""
+    try:
+        import ctypes
+
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    mallopt(m_mmap_threshold, MMAP_THRESHOLD)
+    mallopt(m_trim_threshold, TRIM_THRESHOLD)
+
+
 class Runner:
     def __init__(self, opts: Options, index: MemoryIndex, get_text: Callable[[dict], str]):
+        tune_malloc()
         self.o = opts
         self.index = index
         self.get_text = get_text

@@ -13,9 +13,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import band_hashes, shingle_hashes, signatures
+from cqia_cli.dedup.minhash import (band_hashes, ngram_hashes, shingle_hashes, signatures,
+                                     sorted_unique)
 from cqia_cli.dedup.parts import normalize_parts
-from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier
+from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier, gather
 
 #: in-batch candidates: each record is compared with the first record of each band bucket and
 #: with up to this many earlier records of the bucket
@@ -38,7 +39,7 @@ class Sketch:
     vals: Ragged = None       # distinct shingle values of the texts that can be in a short pair
     units: Ragged = None      # the units of those texts
     kept: np.ndarray = None   # bool[n]: vals kept (verify.py)
-    prefix: list = None       # the first characters of each normalised text (the warning)
+    prefix: Prefixes = None  # the first characters of each normalised text (the warning)
     cap: int = 0              # the index keeps the units of texts with at most cap shingles
     heads: np.ndarray = None  # int32[n]: units of the first field (parts.py), -1: no rule
 
@@ -158,7 +159,7 @@ def local_pairs(sk: Sketch, verifier: Verifier) -> tuple:
     keep = a < b
     if not keep.any():
         return empty
-    pair = np.unique((a[keep].astype(np.int64) << 32) | b[keep])
+    pair = sorted_unique((a[keep].astype(np.int64) << 32) | b[keep])
     a, b = pair >> 32, pair & 0xFFFFFFFF
     sims, kinds = verifier.similarity(sk.sigs[a], sk.sigs[b], sk.nsh[a], sk.nsh[b],
                                       lambda i: sk.short_units(a[i]),
@@ -175,12 +176,26 @@ def earlier_equal(keys: np.ndarray) -> np.ndarray:
     return prev
 
 
-def prefixes(units: np.ndarray, lens: np.ndarray) -> list[str]:
-    ends = np.cumsum(lens)
-    starts = ends - lens
-    buf = units.astype(np.uint32).tobytes()
-    return [buf[a * 4:min(b, a + PREFIX) * 4].decode("utf-32-le", "replace")
-            for a, b in zip(starts.tolist(), ends.tolist())]
+class Prefixes:
+    """The first PREFIX normalised characters of each text of a batch, decoded only when asked
+    for (the warning looks at the first removed records only): one array of code points."""
+
+    def __init__(self, units: np.ndarray, lens: np.ndarray) -> None:
+        starts = np.cumsum(lens) - lens
+        plen = np.minimum(lens, PREFIX)
+        self.units = gather(units, starts, plen).astype(np.uint32)
+        self.off = np.concatenate([[0], np.cumsum(plen)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return self.off.size - 1
+
+    def __getitem__(self, i: int) -> str:
+        a, b = int(self.off[i]), int(self.off[i + 1])
+        return self.units[a:b].tobytes().decode("utf-32-le", "replace")
+
+
+def prefixes(units: np.ndarray, lens: np.ndarray) -> Prefixes:
+    return Prefixes(units, lens)
 
 
 def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sketch:
@@ -196,13 +211,15 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
         heads = np.full(lens.size, -1, np.int64)  # word boundaries: the rule is off
-    h, rec = shingle_hashes(units, lens, params, verifier.stop)
+    ngrams = ngram_hashes(units, lens, params, verifier.stop)
+    h, rec = shingle_hashes(units, lens, params, ngrams=ngrams)
     nsh = np.bincount(rec, minlength=lens.size).astype(np.int32)
     sigs32 = signatures(units, lens, params, hashes=(h, rec))
     bands = band_hashes(sigs32, params)
     sigs = sigs32.astype(np.uint16)
     near = nsh > 0
-    kept, vals, tiny = verifier.sets(units, lens, nsh, heads)
+    kept, vals, tiny = verifier.sets(
+        units, lens, nsh, heads, drop=False if ngrams[2] is None else ngrams[2])
     sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
                 prefix, verifier.cap, heads.astype(np.int32))
     sk.local = local_pairs(sk, verifier) if local else \

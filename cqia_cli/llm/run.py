@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cqia_cli import console
-from cqia_cli.aio import ordered_map
 from cqia_cli.llm.accounting import LiveProgress, Stats, estimate_tokens, human
 from cqia_cli.llm.prompts import MissingField
 from cqia_cli.status import CqiaError, ExitStatus
@@ -90,38 +89,28 @@ def resolve_model(settings: Settings) -> None:
     settings.model = models[0]
 
 
-def _prepared(job, task, cache, batch: int = 256):
-    """(record, path, line, raw line, bodies or InputProblem or None, keys, cache hits) for
-    each record, the cache looked up once per batch of records. A reading error is raised after
-    the records read before it."""
+def _preparer(task, cache):
+    """For `Job.map_async`: each batch of records -> (record, bodies or InputProblem or None,
+    cache keys, cache hits) per record, the cache looked up once per batch."""
     from cqia_cli.llm.cache import request_key
 
-    reader = job.reader
-    buf: list = []
-
-    def flush():
-        keys = [k for item in buf if item[5] for k in item[5]]
-        hits = cache.get_many(keys) if keys else {}
-        for item in buf:
-            item[6] = hits
-            yield item
-        buf.clear()
-
-    try:
-        for rec in job.records():
+    def prepare(records: list[dict]) -> list:
+        items = []
+        keys_all = []
+        for rec in records:
             try:
                 bodies = task.bodies(rec)
             except MissingField as e:
                 bodies = InputProblem(f"the prompt uses {{{e.name}}}, which this record lacks "
                                       f"(write {{{e.name}?}} to allow it to be missing)")
             keys = [request_key(b) for b in bodies] if isinstance(bodies, list) else None
-            buf.append([rec, reader.path, reader.lineno, reader.raw, bodies, keys, None])
-            if len(buf) >= batch:
-                yield from flush()
-    except Exception:
-        yield from flush()
-        raise
-    yield from flush()
+            if keys:
+                keys_all.extend(keys)
+            items.append((rec, bodies, keys))
+        hits = cache.get_many(keys_all) if keys_all else {}
+        return [(rec, bodies, keys, hits) for rec, bodies, keys in items]
+
+    return prepare
 
 
 def run(job, settings: Settings, task, *, quiet: bool = False) -> Stats:
@@ -206,27 +195,28 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
 
     def submit(item):
         stats.records += 1
-        bodies = item[4]
+        bodies = item[1]
         if bodies is None:
             return PASS
         if isinstance(bodies, InputProblem):
             return bodies
-        return runner.submit(bodies, task.check, item[5], item[6])
+        return runner.submit(bodies, task.check, item[2], item[3])
 
+    results = job.map_async(submit, prepare=_preparer(task, cache),
+                            window=max(256, 4 * settings.concurrency))
     try:
-        async for (rec, path, lineno, raw, *_), res in ordered_map(
-                _prepared(job, task, cache), submit, window=max(256, 4 * settings.concurrency)):
+        async for (rec, *_), at, res in results:
             if runner.fatal:
                 raise Fatal(runner.fatal)
             if res is PASS:
                 stats.done += 1
-                write(rec, (path, lineno, raw))  # read ahead: say which record cannot be written
+                write(rec, at)  # read ahead: say which record cannot be written
             elif isinstance(res, InputProblem):
                 stats.records -= 1
-                reader.bad_line(raw, lineno, res.text, path=path)
+                reader.bad_line(at[2], at[1], res.text, path=at[0])
             elif res.error is not None:
                 stats.failed += 1
-                where = f"{path}:{lineno}"
+                where = f"{at[0]}:{at[1]}"
                 if on_error == "fail":
                     answer = f": {short(res.raw)!r}" if res.raw is not None else ""
                     raise CqiaError(
@@ -235,14 +225,15 @@ async def _run(job, settings: Settings, task, cache, quiet: bool) -> Stats:
                         ExitStatus.DATA if res.kind == "parse" else UNAVAILABLE)
                 if errors_out is not None:
                     errors_out.write({**rec, "_error": {"where": where, "reason": res.error,
-                                                        "answer": res.raw}}, (path, lineno, raw))
+                                                        "answer": res.raw}}, at)
             else:
                 stats.done += 1
-                write(task.apply(rec, res), (path, lineno, raw))
+                write(task.apply(rec, res), at)
             progress.update()
     except Fatal as e:
         raise CqiaError(f"{settings.base_url}: {e}", UNAVAILABLE) from None
     finally:
+        await results.aclose()  # the requests still in flight cancelled before the client goes
         progress.close()
         await client.close()
     return stats

@@ -1,0 +1,126 @@
+"""minhash.py's vectorised kernels against plain Python references (the speed work rewrote
+them: the stop-shingle lookup, the runs of stop-shingles, the n-gram starts, densification)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cqia_cli.dedup import minhash as M
+from cqia_cli.dedup.sketch import prefixes
+
+
+def _ref_ngrams(units, lens, n):
+    """(start, record) of every n-gram that ends inside its record, in order."""
+    out, pos = [], 0
+    for r, length in enumerate(lens.tolist()):
+        out += [(pos + i, r) for i in range(length - n + 1)]
+        pos += length
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 7, 1000, 40_000])
+def test_in_sorted_agrees_with_isin(size):
+    rng = np.random.default_rng(size)
+    table = np.unique(rng.integers(0, 2**64 - 1, size, dtype=np.uint64, endpoint=True))
+    for extra in ([], [0, 2**64 - 1]):
+        t = np.unique(np.r_[table, np.array(extra, np.uint64)])
+        q = np.r_[rng.choice(t, 3000), rng.integers(0, 2**64 - 1, 3000, dtype=np.uint64),
+                  np.array([0, 0, 2**64 - 1], np.uint64), t]
+        assert (M.in_sorted(q, t) == np.isin(q, t)).all()
+        assert (M.in_sorted(q[:100], t) == np.isin(q[:100], t)).all()  # the small path
+
+
+def test_in_sorted_badly_mixed_tables():
+    # values that share their top bits (one long cluster of slots) and values all in the low
+    # bits (all in the first slot's cluster)
+    for t in (np.arange(1, 5000, dtype=np.uint64),
+              np.arange(1, 5000, dtype=np.uint64) << np.uint64(50)):
+        q = np.r_[t, t + np.uint64(1), t - np.uint64(1), np.zeros(2000, np.uint64)]
+        assert (M.in_sorted(q, t) == np.isin(q, t)).all()
+
+
+def test_stop_mask_is_runs_of_stop_shingles_within_a_record():
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        lens = rng.integers(0, 14, rng.integers(1, 20))
+        units = rng.integers(1, 5, int(lens.sum())).astype(np.uint32)
+        h, rec = M._ngram_hashes(units, lens, 2, 1)
+        if h.size == 0:
+            continue
+        stop = np.unique(rng.choice(h, max(1, h.size // 2)))
+        for run in (1, 2, 3, 5):
+            m = np.isin(h, stop)
+            want = np.zeros(h.size, bool)
+            i = 0
+            while i < h.size:
+                j = i
+                while j < h.size and m[j] == m[i] and rec[j] == rec[i]:
+                    j += 1
+                want[i:j] = m[i] and j - i >= run
+                i = j
+            assert (M.stop_mask(h, rec, stop, run) == want).all()
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_ngrams_end_inside_their_record(n):
+    rng = np.random.default_rng(n)
+    for _ in range(100):
+        lens = rng.integers(0, 9, rng.integers(1, 12))
+        units = rng.integers(1, 1000, int(lens.sum())).astype(np.uint32)
+        ref = _ref_ngrams(units, lens, n)
+        params = M.Params(ngram=n)
+        v, rec = M.shingle_values(units, lens, params)
+        assert rec.tolist() == [r for _, r in ref]
+        if n <= 3:
+            assert v.tolist() == [sum(int(units[s + j]) << (21 * (n - 1 - j)) for j in range(n))
+                                  for s, _ in ref]
+        h, rec2 = M._ngram_hashes(units, lens, n, 1)
+        assert rec2.tolist() == rec.tolist() and h.size == len(ref)
+        # the hash of an n-gram depends on its units only
+        first = {}
+        for (s, _), x in zip(ref, h.tolist()):
+            assert first.setdefault(tuple(units[s:s + n].tolist()), x) == x
+
+
+def test_densify_fills_from_the_next_bin_to_the_right():
+    rng = np.random.default_rng(5)
+    k = 16
+    sig = rng.integers(0, 2**32 - 1, (50, k), dtype=np.uint32)
+    sig[rng.random((50, k)) < 0.6] = M.EMPTY
+    sig[0] = M.EMPTY  # no shingle: stays empty
+    want = sig.copy()
+    for r in range(50):
+        row = sig[r]
+        full = [i for i in range(k) if row[i] != M.EMPTY]
+        if not full or len(full) == k:
+            continue
+        for i in range(k):
+            if row[i] == M.EMPTY:
+                d = next(d for d in range(1, k) if row[(i + d) % k] != M.EMPTY)
+                v = (int(row[(i + d) % k]) + d * 0x9E3779B1) & 0xFFFFFFFF
+                want[r, i] = v - 1 if v == 0xFFFFFFFF else v
+    assert (M.densify(sig.copy()) == want).all()
+
+
+def test_prefixes_decode_the_first_characters():
+    texts = ["一二三四五六七八九十" * 5, "", "ab"]
+    cps = [np.frombuffer(t.encode("utf-32-le"), np.uint32) for t in texts]
+    p = prefixes(np.concatenate(cps), np.array([len(t) for t in texts]))
+    assert [p[i] for i in range(len(p))] == [texts[0][:32], "", "ab"]
+
+
+def test_exact_jaccard_of_pairs_sorted_or_not():
+    from cqia_cli.dedup.verify import jaccard
+
+    rng = np.random.default_rng(7)
+    for _ in range(100):
+        k = int(rng.integers(1, 30))
+        sa = [set(rng.integers(0, 60, rng.integers(0, 25)).tolist()) for _ in range(k)]
+        sb = [set(rng.integers(0, 60, rng.integers(0, 25)).tolist()) for _ in range(k)]
+        # one side in sorted runs (as _distinct gives them), the other shuffled
+        va = np.array([x for s in sa for x in sorted(s)], np.uint64)
+        vb = np.array([x for s in sb for x in rng.permutation(sorted(s)).tolist()], np.uint64)
+        got = jaccard(va, np.array([len(s) for s in sa]), vb, np.array([len(s) for s in sb]))
+        want = [len(a & b) / len(a | b) if a | b else 0.0 for a, b in zip(sa, sb)]
+        assert np.allclose(got, want)
