@@ -1,7 +1,8 @@
 """cqia dedup against datasketch and rensa: quality on a ground truth, speed, memory; one run.
 
     python bench/bench_dedup.py [--records 200000] [--quality-only] [--speed-only]
-                                [--sweep] [--memory 1000000] [--json FILE]
+                                [--sweep] [--memory 1000000 [--baseline COMMIT]
+                                [--memory-only]] [--json FILE]
 
 Quality: bench/dedup_groundtruth.py's data (real CQIA records and edited copies with their
 recorded originals). Every tool runs the same greedy protocol over the records in order: a
@@ -219,15 +220,30 @@ def unique_input(n: int) -> str:
     return str(path)
 
 
-def memory(n: int) -> dict:
+def baseline_command(commit: str) -> list[str]:
+    """`cqia` as of `commit`: its tree exported (git archive) into the cache, run with this
+    interpreter and that tree first on PYTHONPATH (its dependencies are this venv's; Python
+    3.11+ for -P)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", commit], cwd=HERE.parent, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    tree = CACHE / f"baseline-{sha}"
+    if not (tree / "cqia_cli").exists():
+        tree.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=HERE.parent, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    # -P: not the working directory first on sys.path (this tree's cqia_cli, when run here)
+    return ["env", f"PYTHONPATH={tree}", sys.executable, "-P", "-m", "cqia_cli"]
+
+
+def memory_of(name: str, cqia: list[str], n: int) -> dict:
     """Peak RSS over n different records, and the growth per record between n/10 and n
     (what the index costs per record, without the interpreter's and numpy's fixed cost)."""
-    cqia = cqia_command()
     m = n // 10
     kept_path = CACHE / "dedup-unique-kept.jsonl"
     rows = []
     for size in (m, n):
-        r = measure(f"cqia dedup, {size:,} different records",
+        r = measure(f"{name}, {size:,} different records",
                     cqia + ["dedup", "-q", unique_input(size)], records=size, repeat=1,
                     stdout=str(kept_path))
         with open(kept_path, "rb") as f:
@@ -237,13 +253,26 @@ def memory(n: int) -> dict:
     (small, kept_small), (big, kept) = rows
     per = (big.peak_rss_mb - small.peak_rss_mb) * 1024 * 1024 / (n - m)
     per_kept = (big.peak_rss_mb - small.peak_rss_mb) * 1024 * 1024 / max(1, kept - kept_small)
-    print(f"\n## memory: {n:,} different records ({kept:,} kept): peak RSS {big.peak_rss_mb:,.0f} MB "
-          f"({big.records_per_s:,.0f} records/s); {m:,} records: {small.peak_rss_mb:,.0f} MB; "
-          f"growth {per:,.0f} bytes per record, {per_kept:,.0f} per survivor (target <= 1,024)")
-    return {"records": n, "kept": kept, "peak_mb": big.peak_rss_mb,
+    print(f"\n## memory, {name}: {n:,} different records ({kept:,} kept): peak RSS "
+          f"{big.peak_rss_mb:,.0f} MB ({big.records_per_s:,.0f} records/s); {m:,} records: "
+          f"{small.peak_rss_mb:,.0f} MB; growth {per:,.0f} bytes per record, {per_kept:,.0f} "
+          f"per survivor", flush=True)
+    return {"tool": name, "records": n, "kept": kept, "peak_mb": big.peak_rss_mb,
             "small_records": m, "small_peak_mb": small.peak_rss_mb,
             "bytes_per_record": per, "bytes_per_survivor": per_kept,
             "records_per_s": big.records_per_s}
+
+
+def memory(n: int, baseline: str | None = None) -> list[dict]:
+    """memory_of HEAD's cqia, and with `baseline` (a commit) that version's on the same
+    input, in the same run: their bytes per record compared."""
+    rows = [memory_of("cqia dedup (this tree)", cqia_command(), n)]
+    if baseline:
+        rows.append(memory_of(f"cqia dedup at {baseline}", baseline_command(baseline), n))
+        print(f"bytes per record: this tree {rows[0]['bytes_per_record']:,.0f}, "
+              f"{baseline} {rows[1]['bytes_per_record']:,.0f} (target: no more); peak "
+              f"{rows[0]['peak_mb']:,.0f} MB against {rows[1]['peak_mb']:,.0f} MB")
+    return rows
 
 
 def main() -> None:
@@ -256,17 +285,21 @@ def main() -> None:
     ap.add_argument("--jobs-only", action="store_true", help="only -j 1 against -j 2")
     ap.add_argument("--memory", type=int, default=0, metavar="N",
                     help="also measure peak RSS over N different records (e.g. 1000000)")
+    ap.add_argument("--baseline", metavar="COMMIT",
+                    help="with --memory: also measure cqia as of COMMIT (e.g. 93d6a26, 0.1) "
+                         "on the same input, in the same run")
+    ap.add_argument("--memory-only", action="store_true", help="only the memory measurement")
     args = ap.parse_args()
     out: dict = {}
     if args.jobs_only:
         jobs_only(args.records, args.repeat)
         return
-    if not args.speed_only:
+    if not args.speed_only and not args.memory_only:
         out["quality"] = quality(args.sweep, args.variant)
-    if not args.quality_only:
+    if not args.quality_only and not args.memory_only:
         out["speed"] = [r.__dict__ for r in speed(args.records, args.repeat)]
     if args.memory:
-        out["memory"] = memory(args.memory)
+        out["memory"] = memory(args.memory, args.baseline)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2, ensure_ascii=False))

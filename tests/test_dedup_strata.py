@@ -184,6 +184,93 @@ def test_shared_long_prompt_with_different_answers(tmp_path):
     assert len(off.records()) < 10
 
 
+PAIR_PROMPT = ("请判断下面两个金融领域的对话文本语义是否相同或相近,文本以sent1:<>,sent2:<>的格式给出,"
+               "请以{\"PREDICTION\": 0或1}的格式作答")
+
+
+def pair(a: str, b: str, label: str) -> dict:
+    return {"instruction": PAIR_PROMPT, "input": f"sent1:<{a}> sent2:<{b}>",
+            "output": f'{{"PREDICTION": "{label}"}}'}
+
+
+def test_a_rare_shared_prompt_with_other_inputs_and_answers_is_not_a_duplicate(tmp_path):
+    # two records: far too few for the template rule, and the prompt is most of each text
+    # (exact Jaccard 0.53); without the instruction they share 0.26
+    recs = [pair("密付能有对方的花呗付款吗", "密付可以是用花呗付吗", "1"),
+            pair("可以帮我看看我的花呗怎么用捕了", "我用花呗买了东西了", "0")]
+    path = write_jsonl(tmp_path / "p.jsonl", recs)
+    res = invoke(["dedup", "--mark", path])
+    assert res.exit_code == 0, res
+    assert dup_of(res) == [None, None]
+    off = invoke(["dedup", "-q", "--mark", "--answer-threshold", "0", path])
+    assert dup_of(off)[1]["measure"] == "jaccard" and dup_of(off)[1]["similarity"] >= 0.4
+    # 0 of each is what a same-label pair looks like too
+    recs[1]["output"] = recs[0]["output"]
+    path = write_jsonl(tmp_path / "q.jsonl", recs)
+    assert dup_of(invoke(["dedup", "-q", "--mark", path])) == [None, None]
+
+
+def test_a_shared_prompt_with_a_lightly_edited_input_is_a_duplicate(tmp_path):
+    a = pair("密付能有对方的花呗付款吗", "密付可以是用花呗付吗", "1")
+    b = pair("密付能用对方的花呗付款吗", "密付可以是用花呗付吗", "1")  # one character
+    path = write_jsonl(tmp_path / "p.jsonl", [a, b])
+    got = dup_of(invoke(["dedup", "-q", "--mark", path]))
+    assert got[0] is None and got[1]["line"] == 1 and got[1]["measure"] == "jaccard"
+    # the similarity reported is the whole text's (the rule only decides)
+    want = shingles("\n".join(b.values())) , shingles("\n".join(a.values()))
+    assert got[1]["similarity"] == round(len(want[0] & want[1]) / len(want[0] | want[1]), 4)
+
+
+def test_without_an_input_the_instruction_is_the_content(tmp_path):
+    # an exam question with two wordings of its explanation: the rule does not apply
+    q = "拍电影时常用的杀青来表示拍摄完成，杀青原指什么？A.制作竹简的一道工序 B.加工新茶的一种方法"
+    recs = [{"instruction": q, "input": "", "output": "经过火烤处理的竹简刻字方便，故本题选择A"},
+            {"instruction": q + "？", "input": "", "output": "火烤竹简叫做杀青。故本题选A。"}]
+    path = write_jsonl(tmp_path / "e.jsonl", recs)
+    got = dup_of(invoke(["dedup", "-q", "--mark", path]))
+    assert got[1] is not None and got[1]["line"] == 1
+    # with the answers in an input field instead, they are not the same record
+    recs = [dict(r, input=r.pop("output"), output="A") for r in recs]
+    path = write_jsonl(tmp_path / "f.jsonl", recs)
+    assert dup_of(invoke(["dedup", "-q", "--mark", path])) == [None, None]
+
+
+def test_one_field_or_two_turns_the_prompt_rule_off(tmp_path):
+    recs = [pair("密付能有对方的花呗付款吗", "密付可以是用花呗付吗", "1"),
+            pair("可以帮我看看我的花呗怎么用捕了", "我用花呗买了东西了", "0")]
+    recs = [{"q": r["instruction"] + r["input"], "a": r["output"]} for r in recs]
+    path = write_jsonl(tmp_path / "p.jsonl", recs)
+    got = dup_of(invoke(["dedup", "-q", "--mark", "-f", "q", "-f", "a", path]))
+    assert got[1] is not None  # no input: the whole text decides
+
+
+def test_jobs_byte_identical_with_shared_prompts(tmp_path):
+    rng = random.Random(5)
+    alphabet = sorted({ch for r in base_records() for ch in r["output"] if "\u4e00" <= ch})
+
+    def sentence() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(8, 14)))
+
+    recs, copies = [], []
+    for i in range(2600):  # more than one batch
+        a, b = sentence(), sentence()
+        recs.append(pair(a, b, str(i % 2)))
+        if rng.random() < 0.2:  # a light edit of the input: a duplicate
+            copies.append(len(recs))
+            recs.append(pair(a + "吗", b, str(i % 2)))
+    path = write_jsonl(tmp_path / "p.jsonl", recs)
+    cmd = f"cqia dedup -q --template-share 0 --dupes {{d}} {path} | md5sum; md5sum < {{d}}"
+    one = shell(cmd.format(d=tmp_path / "d1"))
+    two = shell(cmd.replace("dedup", "dedup -j 2").format(d=tmp_path / "d2"))
+    assert one.exit_code == 0 and two.exit_code == 0, two
+    assert one.stdout == two.stdout
+    dupes = [json.loads(line) for line in open(tmp_path / "d1", encoding="utf-8")]
+    removed = {d["input"] for d in dupes}
+    assert all(recs[i]["input"] in removed for i in copies)
+    # the prompt alone makes no duplicates
+    assert len(dupes) == len(copies)
+
+
 def test_stop_shingles_travel_with_a_saved_index(templated, tmp_path):
     path, recs = templated
     idx = tmp_path / "i.npz"

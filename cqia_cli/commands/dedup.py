@@ -63,6 +63,13 @@ def _probability(ctx, param, value):
 @click.option("--template-sample", type=click.IntRange(min=1), default=D.TEMPLATE_SAMPLE,
               show_default=True, metavar="N",
               help="How many of the first records --template-share counts in.")
+@click.option("--answer-threshold", type=click.FloatRange(0.0, 1.0), default=None,
+              metavar="J",
+              help="Per-field evidence: when both records have an input (a prompt applied to "
+                   "it), a short pair must also reach this exact Jaccard similarity without "
+                   "the first field (the prompt): in input and output. A shared prompt with "
+                   "other inputs and answers is not a duplicate. 0 turns it off "
+                   "[default: --threshold].")
 @click.option("--t2s", is_flag=True,
               help="Fold Traditional Chinese to Simplified before comparing (needs OpenCC: "
                    "pip install 'cqia[t2s]').")
@@ -106,7 +113,7 @@ def _probability(ctx, param, value):
               help="A field that identifies records: _dup_of names the survivor by it too.")
 def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_perm: int,
         bands: int | None, rows: int | None, template_share: float, template_sample: int,
-        t2s: bool, keep: str, dupes_path: str | None,
+        answer_threshold: float, t2s: bool, keep: str, dupes_path: str | None,
         mark: bool, clusters_path: str | None, against: tuple, index_path: str | None,
         save_index: str | None, storage: str | None, shards: int | None,
         shard_name: str | None, namespace: str, id_field: str | None) -> None:
@@ -120,7 +127,9 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
     duplicate: by the exact Jaccard similarity when either text is short (at most --num-perm
     shingles), by the MinHash estimate otherwise; very short texts (32 characters or fewer)
     that each have content the other lacks (another subject in one template) are never
-    duplicates. Texts shorter than one shingle are compared exactly only.
+    duplicates; two short records that both have an input must also be similar without their
+    instruction (--answer-threshold): one prompt with other inputs and answers is not a
+    duplicate. Texts shorter than one shingle are compared exactly only.
 
     Survivors are written unchanged, in input order. A removed record names its survivor by
     its position in the input stream (1 for the first record) and says how the similarity
@@ -201,7 +210,10 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
         except MissingDependency as e:
             raise CqiaError(str(e), ExitStatus.USAGE) from None
 
-    get_text = io.text_getter()
+    from cqia_cli.dedup.parts import PartsGetter
+
+    # texts that know where their first field ends: the per-field rule (dedup/parts.py)
+    get_text = PartsGetter(io.text_getter().fields)
     names = [f for f in io.files] or ["-"]
     stream_name = ", ".join("<stdin>" if is_stdio(f) else f for f in names)
     redis_index = None
@@ -219,6 +231,7 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
     opts = Options(params=params, threshold=threshold, keep=keep, mark=mark, id_field=id_field,
                    against=against, jobs=io.jobs, stream_name=stream_name,
                    encoding=io.encoding, template_share=template_share,
+                   answer=threshold if answer_threshold is None else answer_threshold,
                    sample=template_sample, learn=learn)
     if redis_index is not None and not shards:
         index = redis_index

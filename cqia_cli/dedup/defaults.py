@@ -12,6 +12,10 @@ TEMPLATE_SAMPLE = 10_000
 #: minhash.stop_mask: a stop-shingle is left out where it stands in a run of at least this
 #: many (a shared phrase of 10 characters or more), not alone (a common word)
 TEMPLATE_RUN = 8
+#: verify.py, parts.py: when both records have an input, a short pair must also be this similar
+#: (exact Jaccard) without the first field (the prompt), in input and answer; the command's
+#: default is --threshold's value
+ANSWER_THRESHOLD = THRESHOLD
 #: engine.py: an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates
 BUCKET_LIMIT = 16
 #: run.py: records per batch (what a -j worker sketches at once)

@@ -7,11 +7,20 @@ entry of a loaded --index). Per entry the index keeps:
     band hashes    bands x (4 + 4) bytes    low 32 bits of each band's hash; only for records
                                             long enough to have shingles
     signature      num_perm x 2 bytes       low 16 bits of each bin, to verify LSH candidates
-    row, origin    8 + 4 + 8 bytes          signature row, source (label), record number
+    origin         4 + 8 bytes              source (label), record number
+    shingles       2 bytes                  how many (saturated at 65,535)
+    short text     32 + 2 per unit          a text that can be in a short pair (verify.py) keeps
+                                            its units (4 bytes each past U+FFFF), where its
+                                            first field ends and a bit per stop-shingle; its
+                                            shingle values are made again from them when a
+                                            pair needs them
+    row            8 bytes                  only when entries and signature rows differ
+                                            (--keep longest/best)
     id             only with --id-field     the record's id value
 
-With the defaults (128 bins, 31 bands of 3 rows) that is 12 + 248 + 256 + 20 = 536 bytes per
-survivor; duplicates cost nothing. Truncation is safe because candidates are verified: a 32-bit
+With the defaults (128 bins, 31 bands of 3 rows) that is 12 + 248 + 256 + 14 = 530 bytes per
+survivor, and a short one (at most 128 shingles) ~32 + 2 bytes per character more; duplicates
+cost nothing. Truncation is safe because candidates are verified: a 32-bit
 band collision only adds a candidate (about one query in 140 at a million survivors), and 16-bit
 bins raise an estimated similarity by at most (1 - J) / 65,536. Keys live in `SortedRuns`: sorted uint64 arrays that are merged like a
 log-structured merge tree, so that a batch of keys is added or looked up with a few vectorised
@@ -28,7 +37,16 @@ import numpy as np
 
 from cqia_cli.dedup.minhash import Params
 
-FORMAT = "cqia-dedup-index/1"
+FORMAT = "cqia-dedup-index/2"
+#: what an index of an older format needs (its short texts' sets were kept otherwise)
+OLD_FORMAT = ("saved by an earlier cqia ({old}): this version keeps the units of short texts "
+              "to verify them (and checks the input of records that share a prompt); build it "
+              "again with this version: cqia dedup --save-index NEW.npz over the records it "
+              "was made from")
+
+
+def _offsets(lens: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
 
 def _expand(queries, lo, counts):
@@ -66,11 +84,21 @@ class SortedRuns:
         while len(self.keys) > 1 and self.keys[-1].size * 2 >= self.keys[-2].size:
             k2, v2 = self.keys.pop(), self.vals.pop()
             k1, v1 = self.keys.pop(), self.vals.pop()
-            k = np.concatenate([k1, k2])
-            v = np.concatenate([v1, v2])
-            order = np.argsort(k, kind="stable")  # stable: older values first among equal keys
-            self.keys.append(k[order])
-            self.vals.append(v[order])
+            # a merge of two sorted runs: where each newer key goes (after the older equal
+            # keys), no sort and no index array over the whole
+            at = np.searchsorted(k1, k2, "right") + np.arange(k2.size)
+            older = np.ones(k1.size + k2.size, dtype=bool)
+            older[at] = False
+            k = np.empty(older.size, self.dtype)
+            k[older] = k1
+            k[at] = k2
+            del k1, k2
+            v = np.empty(older.size, np.int32)
+            v[older] = v1
+            v[at] = v2
+            del v1, v2, older, at
+            self.keys.append(k)
+            self.vals.append(v)
 
     def lookup(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """All (position in q, value) pairs whose key equals q[position]."""
@@ -138,10 +166,8 @@ class PackedRuns:
         while len(self.runs) > 1 and self.runs[-1].size * 2 >= self.runs[-2].size and \
                 self.runs[-1].size + self.runs[-2].size <= self.MAX_RUN:
             b, a = self.runs.pop(), self.runs.pop()
-            merged = np.concatenate([a, b])
+            self.runs.append(_merged(a, b))
             del a, b
-            merged.sort(kind="stable")
-            self.runs.append(merged)
 
     def lookup(self, q: np.ndarray, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """All (position in q, value) pairs whose key equals q[position] (q: 32-bit keys); with
@@ -177,6 +203,34 @@ class PackedRuns:
         allr = np.sort(np.concatenate(self.runs))
         return (allr >> np.uint64(32)).astype(np.uint32), \
             (allr & np.uint64(0xFFFFFFFF)).astype(np.int32)
+
+
+_STEP = 1 << 16
+
+
+def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Two sorted uint64 runs as one, in place: `a` grown (realloc: a large array is remapped,
+    not copied), then merged from the back, a piece of at most ~2 x _STEP items at a time (equal
+    values are the same item, so no order among them matters). Peak: a + b, where a new array
+    and a sort would need 2 (a + b) and more."""
+    na, nb = a.size, b.size
+    try:
+        a.resize(na + nb, refcheck=False)
+    except ValueError:  # not its own data (a view)
+        a = np.concatenate([a, np.empty(nb, a.dtype)])
+    ia, jb, k = na, nb, na + nb
+    while jb > 0:
+        if ia == 0:
+            a[:jb] = b[:jb]
+            break
+        cut = max(a[max(0, ia - _STEP)], b[max(0, jb - _STEP)])
+        la = ia - int(np.searchsorted(a[:ia], cut, "left"))
+        lb = jb - int(np.searchsorted(b[:jb], cut, "left"))
+        piece = np.concatenate([a[ia - la:ia], b[jb - lb:jb]])
+        piece.sort()
+        a[k - la - lb:k] = piece  # at or after ia - la: nothing not yet merged is overwritten
+        ia, jb, k = ia - la, jb - lb, k - la - lb
+    return a
 
 
 class Rows:
@@ -229,16 +283,24 @@ class MemoryIndex:
         self.exact = SortedRuns()
         self.bands = PackedRuns()
         self.sigs = Rows(params.num_perm)
-        self.row = array("q")  # each entry's signature row
-        # per signature row: shingles, and the units of a text that can be in a short pair
-        # (verify.py), kept in one pool
-        self.nsh_rows = array("i")
-        self.voff = array("q")
-        self.vlen = array("i")
-        self.vpool = array("Q")
-        self.uoff = array("q")
-        self.ulen = array("i")
-        self.pool = array("I")
+        # each entry's signature row: None while entry i is row i (--keep first: always), an
+        # array once they differ (--keep longest/best stores every row before the entries)
+        self.row: array | None = None
+        # per signature row: shingles (saturated at 65,535: only "at most --num-perm" matters)
+        self.nsh_rows = array("H")
+        # the texts that can be in a short pair (verify.py) keep their units: the rows that
+        # have one (ascending), where each starts in its pool, its length (negative: in the
+        # 32-bit pool, for units past U+FFFF or jieba words) and its first field's length
+        self.krow = array("q")
+        self.koff = array("q")
+        self.klen = array("i")
+        self.khead = array("i")
+        self.pool16 = array("H")
+        self.pool32 = array("I")
+        # and which of its shingles are stop-shingles, one bit each (byte offset, -1: none), so
+        # that its set is made again without hashing it: the index's stop-shingles never change
+        self.kbits = array("q")
+        self.bits = array("B")
         self.src = array("i")
         self.num = array("q")
         self.labels: list[str] = []
@@ -251,8 +313,9 @@ class MemoryIndex:
     @property
     def nbytes(self) -> int:
         return (self.exact.nbytes + self.bands.nbytes + self.sigs.nbytes
-                + 20 * len(self.src) + 28 * len(self.nsh_rows) + 8 * len(self.vpool)
-                + 4 * len(self.pool))
+                + 12 * len(self.src) + (8 * len(self.row) if self.row is not None else 0)
+                + 2 * len(self.nsh_rows) + 32 * len(self.krow) + 2 * len(self.pool16)
+                + 4 * len(self.pool32) + len(self.bits))
 
     def label(self, name: str) -> int:
         if name not in self.labels:
@@ -271,7 +334,10 @@ class MemoryIndex:
         return qi // hashes.shape[1], entries.astype(np.int64)
 
     def rows_of(self, entries: np.ndarray) -> np.ndarray:
-        return np.frombuffer(self.row, dtype=np.int64)[np.asarray(entries, dtype=np.int64)]
+        entries = np.asarray(entries, dtype=np.int64)
+        if self.row is None:
+            return entries
+        return np.frombuffer(self.row, dtype=np.int64)[entries]
 
     def signatures(self, entries: np.ndarray) -> np.ndarray:
         return self.sigs.get(self.rows_of(entries))
@@ -283,36 +349,148 @@ class MemoryIndex:
         return self.row_units(self.rows_of(entries))
 
     def row_nsh(self, rows: np.ndarray) -> np.ndarray:
-        return np.frombuffer(self.nsh_rows, dtype=np.int32)[np.asarray(rows, dtype=np.int64)]
+        return np.frombuffer(self.nsh_rows, dtype=np.uint16)[np.asarray(rows, dtype=np.int64)] \
+            .astype(np.int32)
+
+    def row_texts(self, rows: np.ndarray):
+        """(kept mask, units (uint32) of the kept rows one after the other, unit counts (0
+        where not kept), heads, and which of their shingles are stop-shingles: a bool per
+        shingle, text after text, or None without stop-shingles) of signature rows."""
+        rows = np.asarray(rows, dtype=np.int64)
+        m = rows.size
+        kept = np.zeros(m, dtype=bool)
+        lens = np.zeros(m, np.int64)
+        heads = np.full(m, -1, np.int64)
+        kr = np.frombuffer(self.krow, dtype=np.int64)
+        if kr.size == 0 or m == 0:
+            return kept, np.empty(0, np.uint32), lens, heads, None
+        pos = np.minimum(np.searchsorted(kr, rows), kr.size - 1)
+        kept = kr[pos] == rows
+        pos = pos[kept]
+        kl = np.frombuffer(self.klen, dtype=np.int32)[pos].astype(np.int64)
+        ko = np.frombuffer(self.koff, dtype=np.int64)[pos]
+        heads[kept] = np.frombuffer(self.khead, dtype=np.int32)[pos]
+        n = np.abs(kl)
+        lens[kept] = n
+        out = np.empty(int(n.sum()), np.uint32)
+        at = _offsets(n)[:-1]
+        for wide, pool, dt in ((False, self.pool16, np.uint16), (True, self.pool32, np.uint32)):
+            sel = (kl < 0) if wide else (kl > 0)
+            if not sel.any():
+                continue
+            from cqia_cli.dedup.verify import gather
+
+            ln = n[sel]
+            got = gather(np.frombuffer(pool, dtype=dt), ko[sel], ln)
+            dest = np.repeat(at[sel] - (np.cumsum(ln) - ln), ln) + np.arange(got.size)
+            out[dest] = got
+        return kept, out, lens, heads, self._stopped(pos, n)
+
+    def _stopped(self, pos: np.ndarray, n: np.ndarray) -> np.ndarray | None:
+        """The stop bits of kept texts `pos` (with `n` units each), text after text."""
+        if self.stop.size == 0:
+            return None
+        from cqia_cli.dedup.verify import gather
+
+        sh = np.maximum(n - self.params.ngram + 1, 0)  # shingles of each text
+        out = np.zeros(int(sh.sum()), dtype=bool)
+        kb = np.frombuffer(self.kbits, dtype=np.int64)[pos]
+        has = np.flatnonzero(kb >= 0)
+        if has.size:
+            nbytes = (sh[has] + 7) // 8
+            raw = gather(np.frombuffer(self.bits, dtype=np.uint8), kb[has], nbytes)
+            bits = np.unpackbits(raw).astype(bool)
+            # text j's bits start at 8 x its byte offset in `raw`, and go to it in `out`
+            src = np.repeat(8 * (np.cumsum(nbytes) - nbytes) - (np.cumsum(sh[has]) - sh[has]),
+                            sh[has]) + np.arange(int(sh[has].sum()))
+            at = _offsets(sh)[:-1][has]
+            dst = np.repeat(at - (np.cumsum(sh[has]) - sh[has]), sh[has]) + \
+                np.arange(int(sh[has].sum()))
+            out[dst] = bits[src]
+        return out
 
     def row_units(self, rows: np.ndarray):
-        """The `verify.Sides` of signature rows."""
-        from cqia_cli.dedup.verify import Sides, gather
+        """The `verify.Sides` of signature rows: their units, and their shingle values made
+        again from them (what short pairs are verified with)."""
+        from cqia_cli.dedup.verify import Ragged, Sides, set_values
 
-        rows = np.asarray(rows, dtype=np.int64)
-        vs = np.frombuffer(self.voff, dtype=np.int64)[rows]
-        vl = np.frombuffer(self.vlen, dtype=np.int32)[rows].astype(np.int64)
-        us = np.frombuffer(self.uoff, dtype=np.int64)[rows]
-        ul = np.frombuffer(self.ulen, dtype=np.int32)[rows].astype(np.int64)
-        return Sides(vl > 0, gather(np.frombuffer(self.vpool, dtype=np.uint64), vs, vl), vl,
-                     gather(np.frombuffer(self.pool, dtype=np.uint32), us, ul), ul)
+        uniq, inv = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
+        kept, units, lens, heads, stopped = self.row_texts(uniq)  # each row's set made once
+        vals = np.empty(0, np.uint64)
+        vlens = np.zeros(lens.size, np.int64)
+        if kept.any():
+            vals, vl = set_values(units, lens[kept], heads[kept], self.params, self.stop,
+                                  stopped)
+            vlens[kept] = vl
+        inv = inv.reshape(-1)
+        v, vl = Ragged(vals, _offsets(vlens)).take(inv)
+        u, ul = Ragged(units, _offsets(lens)).take(inv)
+        return Sides((kept & (vlens > 0))[inv], v, vl, u, ul)
 
     def add_rows(self, sigs: np.ndarray, texts) -> np.ndarray:
         """Store signatures (and texts: `Sketch.texts`) that are not (yet) entries; returns their
         row numbers."""
-        nsh, vflat, vlens, uflat, ulens = texts
+        nsh, uflat, ulens, heads = texts
         start = self.sigs.size
         self.sigs.append(sigs)
-        self.nsh_rows.frombytes(np.ascontiguousarray(nsh, dtype=np.int32).tobytes())
-        for off, ln, pool, flat, lens, dt in ((self.voff, self.vlen, self.vpool, vflat, vlens,
-                                               np.uint64),
-                                              (self.uoff, self.ulen, self.pool, uflat, ulens,
-                                               np.uint32)):
-            lens = np.asarray(lens, dtype=np.int64)
-            off.frombytes((len(pool) + np.cumsum(lens) - lens).astype(np.int64).tobytes())
-            ln.frombytes(lens.astype(np.int32).tobytes())
-            pool.frombytes(np.ascontiguousarray(flat, dtype=dt).tobytes())
+        self.nsh_rows.frombytes(np.minimum(np.asarray(nsh, dtype=np.int64), 0xFFFF)
+                                .astype(np.uint16).tobytes())
+        ulens = np.asarray(ulens, dtype=np.int64)
+        keep = np.flatnonzero(ulens > 0)
+        if keep.size:
+            uflat = np.asarray(uflat, dtype=np.uint32)
+            ln = ulens[keep]
+            rec = np.repeat(np.arange(keep.size), ln)
+            wide = np.zeros(keep.size, dtype=bool)
+            if uflat.size and int(uflat.max()) > 0xFFFF:
+                wide = np.bincount(rec[uflat > 0xFFFF], minlength=keep.size) > 0
+            w = np.repeat(wide, ln)
+            off = np.empty(keep.size, np.int64)
+            for is_wide, pool, dt in ((False, self.pool16, np.uint16),
+                                      (True, self.pool32, np.uint32)):
+                sel = wide if is_wide else ~wide
+                if sel.any():
+                    off[sel] = len(pool) + np.cumsum(ln[sel]) - ln[sel]
+                    pool.frombytes(uflat[w == is_wide].astype(dt).tobytes())
+            self.krow.frombytes((start + keep).astype(np.int64).tobytes())
+            self.koff.frombytes(off.tobytes())
+            self.klen.frombytes(np.where(wide, -ln, ln).astype(np.int32).tobytes())
+            self.khead.frombytes(np.asarray(heads, dtype=np.int64)[keep].astype(np.int32)
+                                 .tobytes())
+            self._add_bits(uflat, ln)
         return np.arange(start, self.sigs.size, dtype=np.int64)
+
+    def _add_bits(self, units: np.ndarray, lens: np.ndarray) -> None:
+        """Keep the stop bits of texts being added (`units`, `lens`: theirs, one after the
+        other): a text without a stop-shingle keeps none (-1)."""
+        from cqia_cli.dedup.minhash import shingle_hashes, stop_mask
+
+        k = lens.size
+        kb = np.full(k, -1, np.int64)
+        if self.stop.size:
+            h, rec = shingle_hashes(units, lens, self.params)
+            stopped = stop_mask(h, rec, self.stop)
+            has = np.flatnonzero(np.bincount(rec[stopped], minlength=k) > 0)
+            if has.size:
+                sh = np.bincount(rec, minlength=k)[has]
+                nbytes = (sh + 7) // 8
+                starts = _offsets(np.bincount(rec, minlength=k))[:-1][has]
+                src = np.repeat(starts - (np.cumsum(sh) - sh), sh) + np.arange(int(sh.sum()))
+                padded = np.zeros(int(8 * nbytes.sum()), dtype=bool)
+                dst = np.repeat(8 * (np.cumsum(nbytes) - nbytes) - (np.cumsum(sh) - sh), sh) + \
+                    np.arange(int(sh.sum()))
+                padded[dst] = stopped[src]
+                kb[has] = len(self.bits) + np.cumsum(nbytes) - nbytes
+                self.bits.frombytes(np.packbits(padded).tobytes())
+        self.kbits.frombytes(kb.tobytes())
+
+    def _map_rows(self, start: int, rows) -> None:
+        """Entries start.. have signature rows `rows`."""
+        rows = np.asarray(rows, dtype=np.int64)
+        if self.row is None and not np.array_equal(rows, np.arange(start, start + rows.size)):
+            self.row = array("q", range(start))  # entries and rows part: keep the map
+        if self.row is not None:
+            self.row.frombytes(rows.tobytes())
 
     def origin(self, entry: int) -> tuple[str, int, Any]:
         entry = int(entry)
@@ -337,7 +515,7 @@ class MemoryIndex:
             self.bands.add(b.reshape(-1), np.repeat(entries[near], b.shape[1]))
         if rows is None:
             rows = self.add_rows(sigs, texts)
-        self.row.extend(np.asarray(rows, dtype=np.int64).tolist())
+        self._map_rows(start, rows)
         self.src.extend([label] * keys.size)
         self.num.extend(np.asarray(nums, dtype=np.int64).tolist())
         if self.ids is not None:
@@ -357,11 +535,11 @@ class MemoryIndex:
         meta = {"format": FORMAT, "params": self.params.to_dict(), "labels": self.labels,
                 "entries": len(self)}
         rows = self.rows_of(np.arange(len(self)))
-        sides = self.row_units(rows)
+        _kept, units, lens, heads, _stopped = self.row_texts(rows)
         arrays = dict(exact_keys=ek, exact_vals=ev, band_keys=bk, band_vals=bv,
-                      sigs=self.sigs.get(rows), nsh=self.row_nsh(rows), vals=sides.vals,
-                      val_lens=sides.vlens.astype(np.int32), units=sides.units,
-                      unit_lens=sides.ulens.astype(np.int32), stop=self.stop,
+                      sigs=self.sigs.get(rows), nsh=self.row_nsh(rows).astype(np.uint16),
+                      units=units, unit_lens=lens.astype(np.int32),
+                      heads=heads.astype(np.int32), stop=self.stop,
                       src=np.frombuffer(self.src, dtype=np.int32),
                       num=np.frombuffer(self.num, dtype=np.int64),
                       meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
@@ -374,8 +552,11 @@ class MemoryIndex:
     def read_meta(path: str) -> tuple[dict, Any]:
         data = np.load(path, allow_pickle=False)
         meta = json.loads(bytes(data["meta"]).decode())
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"not a cqia dedup index (format {meta.get('format')!r})")
+        fmt = meta.get("format")
+        if isinstance(fmt, str) and fmt.startswith("cqia-dedup-index/") and fmt != FORMAT:
+            raise ValueError(OLD_FORMAT.format(old=fmt))
+        if fmt != FORMAT:
+            raise ValueError(f"not a cqia dedup index (format {fmt!r})")
         return meta, data
 
     def load(self, meta: dict, data: Any) -> None:
@@ -385,16 +566,10 @@ class MemoryIndex:
         src = np.asarray(labels, dtype=np.int32)[data["src"]] if len(labels) else data["src"]
         self.exact.add(data["exact_keys"], data["exact_vals"].astype(np.int64) + base)
         self.bands.add(data["band_keys"], data["band_vals"].astype(np.int64) + base)
-        if "nsh" in data.files:
-            texts = (data["nsh"], data["vals"], data["val_lens"], data["units"],
-                     data["unit_lens"])
-        else:  # an index of cqia 0.1: no sets kept, so no short pair with it is a duplicate
-            n = data["sigs"].shape[0]
-            texts = (np.full(n, np.iinfo(np.int32).max // 2, np.int32), np.empty(0, np.uint64),
-                     np.zeros(n, np.int32), np.empty(0, np.uint32), np.zeros(n, np.int32))
-        self.row.extend(self.add_rows(data["sigs"], texts).tolist())
-        if "stop" in data.files:
-            self.stop = np.asarray(data["stop"], dtype=np.uint64)
+        self.stop = np.asarray(data["stop"], dtype=np.uint64)  # before the texts' stop bits
+        rows = self.add_rows(data["sigs"], (data["nsh"], data["units"], data["unit_lens"],
+                                            data["heads"]))
+        self._map_rows(base, rows)
         self.src.extend(src.astype(np.int32).tolist())
         self.num.extend(data["num"].tolist())
         if self.ids is not None:

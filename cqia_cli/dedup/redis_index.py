@@ -2,15 +2,16 @@
 
 Schema, under a namespace NS (`--namespace`, default cqia:dedup):
 
-    NS:params        JSON of the shingle settings; a process with other settings is refused
+    NS:params        JSON of the shingle settings and of how texts are kept (TEXTS); a process
+                     with other settings, or an older cqia's namespace, is refused
     NS:stop          the stop-shingles (packed uint64), learned by the process that created NS
     NS:n             entry counter (INCRBY allocates a batch of entry ids)
     NS:x:<key>       exact key (8 bytes) -> packed little-endian uint32 entry ids (APPEND)
     NS:b:<hash>      band hash (8 bytes) -> packed entry ids (APPEND)
     NS:s             hash: entry id -> signature (num_perm x uint16)
     NS:o             hash: entry id -> JSON [source, record number, id, rank, run]
-    NS:t             hash: entry id -> shingle count and value count (uint32 each) and, for a
-                     short text, its distinct shingle values (uint64) and very short units
+    NS:t             hash: entry id -> shingle count (uint32), where its first field ends
+                     (int32, -1: no per-field rule) and, for a short text, its units (uint32)
     NS:published     with --shards: how many shards have published their survivors
 
 Entry ids grow in the order entries are added, so one process on its own decides exactly as the
@@ -43,6 +44,9 @@ from cqia_cli.status import CqiaError, ExitStatus
 
 CURRENT = "\x00current"
 _CHUNK = 8192
+#: how NS:t keeps a short text (2: its units and where its first field ends); a namespace made
+#: by an older cqia is refused with what to do
+TEXTS = 2
 
 
 def open_storage(url: str, namespace: str, params: Params, *, keep_ids: bool = False):
@@ -106,9 +110,14 @@ class RedisIndex:
                                                  for p in parts])
 
     def _check_params(self) -> None:
-        want = json.dumps(self.params.to_dict(), sort_keys=True)
+        want = json.dumps({**self.params.to_dict(), "texts": TEXTS}, sort_keys=True)
         self.fresh = bool(self.r.set(self.key("params"), want, nx=True))
         have = self.r.get(self.key("params"))
+        if have is not None and json.loads(have).get("texts") != TEXTS:
+            raise CqiaError(f"the Redis index {self.ns} was built by an earlier cqia, which "
+                            "kept short texts otherwise: build it again with this version "
+                            "under another --namespace (or delete the keys under this one)",
+                            ExitStatus.USAGE)
         if have is not None and have.decode() != want:
             raise CqiaError(f"the Redis index {self.ns} was built with other settings ({have.decode()}); "
                             "use the same --ngram/--num-perm/--bands/--rows/--tokenizer/--t2s or "
@@ -167,22 +176,24 @@ class RedisIndex:
                          for v in self._texts(entries)], dtype=np.int64)
 
     def short_units(self, entries: np.ndarray):
-        from cqia_cli.dedup.verify import Sides
+        """The `verify.Sides` of entries: the units of their short texts, and the shingle
+        values made again from them (as the in-memory index does)."""
+        from cqia_cli.dedup.verify import Sides, set_values
 
-        vs, us = [], []
+        us, heads = [], []
         for v in self._texts(entries):
-            if not v:
-                vs.append(np.empty(0, "<u8"))
-                us.append(np.empty(0, "<u4"))
-                continue
-            nv = int.from_bytes(v[4:8], "little")
-            vs.append(np.frombuffer(v[8:8 + 8 * nv], dtype="<u8"))
-            us.append(np.frombuffer(v[8 + 8 * nv:], dtype="<u4"))
-        vl = np.fromiter((x.size for x in vs), dtype=np.int64, count=len(vs))
+            us.append(np.frombuffer(v[8:], dtype="<u4") if v else np.empty(0, "<u4"))
+            heads.append(int.from_bytes(v[4:8], "little", signed=True) if v else -1)
         ul = np.fromiter((x.size for x in us), dtype=np.int64, count=len(us))
-        return Sides(vl > 0, np.concatenate(vs).astype(np.uint64) if vs else
-                     np.empty(0, np.uint64), vl,
-                     np.concatenate(us).astype(np.uint32) if us else np.empty(0, np.uint32), ul)
+        units = np.concatenate(us).astype(np.uint32) if us else np.empty(0, np.uint32)
+        kept = ul > 0
+        vals = np.empty(0, np.uint64)
+        vl = np.zeros(ul.size, np.int64)
+        if kept.any():
+            vals, vk = set_values(units, ul[kept], np.asarray(heads, np.int64)[kept],
+                                  self.params, self._stop)
+            vl[kept] = vk
+        return Sides(kept & (vl > 0), vals, vl, units, ul)
 
     def origins(self, entries) -> None:
         """Fetch the origins of many entries at once (used before origin())."""
@@ -221,13 +232,11 @@ class RedisIndex:
         entries = np.arange(last - n, last, dtype=np.int64)
         source = self.stream_name if self.labels[label] == CURRENT else self.labels[label]
         pipe = self.r.pipeline(transaction=False)
-        t_nsh, v_flat, v_lens, u_flat, u_lens = texts
-        v_off = np.concatenate([[0], np.cumsum(v_lens)]).astype(np.int64)
+        t_nsh, u_flat, u_lens, t_heads = texts
         u_off = np.concatenate([[0], np.cumsum(u_lens)]).astype(np.int64)
         for i, (e, k) in enumerate(zip(entries.tolist(), keys.tolist())):
             pipe.hset(self.key("t"), e, int(t_nsh[i]).to_bytes(4, "little")
-                      + int(v_lens[i]).to_bytes(4, "little")
-                      + v_flat[v_off[i]:v_off[i + 1]].astype("<u8").tobytes()
+                      + int(t_heads[i] if u_lens[i] else -1).to_bytes(4, "little", signed=True)
                       + u_flat[u_off[i]:u_off[i + 1]].astype("<u4").tobytes())
             packed = int(e).to_bytes(4, "little")
             pipe.append(self.key("x", int(k).to_bytes(8, "little")), packed)

@@ -54,6 +54,8 @@ class Options:
     template_min: int = templates.MIN_COUNT
     sample: int = templates.SAMPLE
     learn: bool = True
+    #: the per-field rule (parts.py): 0 turns it off
+    answer: float = defaults.ANSWER_THRESHOLD
 
 
 def score_of(keep: str) -> Callable[[dict, str], int]:
@@ -109,7 +111,7 @@ class Runner:
         self.get_text = get_text
         self.id_path = F.compile_path(opts.id_field) if opts.id_field else None
         self.label = index.label(CURRENT)
-        self.verifier = Verifier(opts.params, opts.threshold, index.stop)
+        self.verifier = Verifier(opts.params, opts.threshold, index.stop, answer=opts.answer)
         self.deduper = Deduper(index, self.verifier, self.label)
         self.stats = Stats()
         self.ext_cluster: dict[int, int] = {}  # external entry -> first line that matched it
@@ -120,7 +122,7 @@ class Runner:
 
     def set_stop(self, stop) -> None:
         self.index.stop = stop
-        self.verifier = Verifier(self.o.params, self.o.threshold, stop)
+        self.verifier = Verifier(self.o.params, self.o.threshold, stop, answer=self.o.answer)
         self.deduper.verifier = self.verifier
 
     @property

@@ -15,7 +15,7 @@ import numpy as np
 
 from cqia_cli.dedup.minhash import (band_hashes, ngram_hashes, shingle_hashes, signatures,
                                      sorted_unique)
-from cqia_cli.dedup.normalize import normalize_batch
+from cqia_cli.dedup.parts import normalize_parts
 from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier, gather
 
 #: in-batch candidates: each record is compared with the first record of each band bucket and
@@ -37,30 +37,27 @@ class Sketch:
     local: tuple       # in-batch near candidates (earlier, later, similarity, kind) verified
     nsh: np.ndarray = None    # int32[n]: shingles (stop-shingles left out), with repeats
     vals: Ragged = None       # distinct shingle values of the texts that can be in a short pair
-    units: Ragged = None      # the units of the texts that can be in a very short pair
+    units: Ragged = None      # the units of those texts
     kept: np.ndarray = None   # bool[n]: vals kept (verify.py)
     prefix: Prefixes = None  # the first characters of each normalised text (the warning)
     cap: int = 0              # the index keeps the units of texts with at most cap shingles
+    heads: np.ndarray = None  # int32[n]: units of the first field (parts.py), -1: no rule
 
     def __len__(self) -> int:
         return self.keys.size
 
     def texts(self, idx: np.ndarray):
-        """(shingles, values, value counts, units, unit counts) of records idx (an index array
-        or a mask), as the index keeps them: for short texts only (verify.Verifier.cap)."""
+        """(shingles, units, unit counts, heads) of records idx (an index array or a mask), as
+        the index keeps them: units for short texts only (verify.Verifier.cap)."""
         idx = np.asarray(idx)
         if idx.dtype == bool:
             idx = np.flatnonzero(idx)
         nsh = self.nsh[idx]
-        store = idx[nsh <= self.cap]
         keep = nsh <= self.cap
-        v, vl = self.vals.take(store)
-        u, ul = self.units.take(store)
-        vlens = np.zeros(nsh.size, np.int64)
+        u, ul = self.units.take(idx[keep])
         ulens = np.zeros(nsh.size, np.int64)
-        vlens[keep] = vl
         ulens[keep] = ul
-        return nsh, v, vlens, u, ulens
+        return nsh, u, ulens, self.heads[idx]
 
     def short_units(self, idx: np.ndarray) -> Sides:
         v, vl = self.vals.take(idx)
@@ -204,14 +201,16 @@ def prefixes(units: np.ndarray, lens: np.ndarray) -> Prefixes:
 def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sketch:
     """Everything about a batch that does not need the index (so -j workers can do it)."""
     params = verifier.params
-    if params.t2s:
-        convert = t2s_converter()
-        texts = [convert(t) for t in texts]
-    units, lens = normalize_batch(texts)
+    convert = t2s_converter() if params.t2s else None
+    # heads: where each text's first field (the prompt) ends, for the per-field rule (parts.py)
+    units, lens, heads = normalize_parts(texts, convert)
+    if convert is not None:  # the raw text keys a text that normalises to nothing
+        texts = [convert(t) if n == 0 else t for t, n in zip(texts, lens.tolist())]
     keys = exact_keys(units, lens, texts)
     prefix = prefixes(units, lens)
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
+        heads = np.full(lens.size, -1, np.int64)  # word boundaries: the rule is off
     ngrams = ngram_hashes(units, lens, params, verifier.stop)
     h, rec = shingle_hashes(units, lens, params, ngrams=ngrams)
     nsh = np.bincount(rec, minlength=lens.size).astype(np.int32)
@@ -220,9 +219,9 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     sigs = sigs32.astype(np.uint16)
     near = nsh > 0
     kept, vals, tiny = verifier.sets(
-        units, lens, nsh, drop=False if ngrams[2] is None else ngrams[2])
+        units, lens, nsh, heads, drop=False if ngrams[2] is None else ngrams[2])
     sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
-                prefix, verifier.cap)
+                prefix, verifier.cap, heads.astype(np.int32))
     sk.local = local_pairs(sk, verifier) if local else \
         (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
          np.empty(0, np.int8))

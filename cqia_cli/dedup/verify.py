@@ -33,7 +33,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import Params, ngram_counts, shingle_values
+from cqia_cli.dedup import defaults
+from cqia_cli.dedup.minhash import (Params, ngram_counts, shingle_hashes, shingle_values,
+                                    stop_mask)
 
 REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
 MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
@@ -84,6 +86,9 @@ class Verifier:
     stop: np.ndarray = field(default_factory=lambda: np.empty(0, np.uint64))
     short: int | None = None
     guard: int = GUARD_UNITS
+    #: the per-field rule: the input-and-answer parts of a short pair must reach this exact
+    #: Jaccard similarity too (0: off)
+    answer: float = defaults.ANSWER_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.short is None:
@@ -122,8 +127,13 @@ class Verifier:
             np.zeros(0, np.float32)
         kind = np.full(m, MINHASH, dtype=np.int8)
         short = np.flatnonzero(np.minimum(nsh_a, nsh_b) <= self.short)
-        if short.size == 0:
-            return sim, kind
+        # in chunks: the sets of an index's side are made again from its units (index.py),
+        # and a batch can have tens of thousands of short candidates: bounded scratch
+        for a in range(0, short.size, _PAIRS):
+            self._short(sim, kind, short[a:a + _PAIRS], sets_a, sets_b)
+        return sim, kind
+
+    def _short(self, sim, kind, short, sets_a, sets_b) -> None:
         A = sets_a(short)
         B = sets_b(short)
         both = A.kept & B.kept
@@ -134,8 +144,10 @@ class Verifier:
             va, la = _subset(A.vals, A.vlens, sel)
             vb, lb = _subset(B.vals, B.vlens, sel)
             rows = short[sel]
-            sim[rows] = jaccard(va, la, vb, lb)
+            sim[rows] = jaccard(va >> np.uint64(1), la, vb >> np.uint64(1), lb)
             kind[rows] = JACCARD
+            if self.answer > 0:
+                self.check_answers(sim, kind, rows, va, la, vb, lb)
             ta, tb = A.ulens[sel], B.ulens[sel]
             tiny = np.flatnonzero((np.minimum(ta, tb) <= self.guard) & (ta > 0) & (tb > 0))
             if tiny.size:
@@ -143,31 +155,45 @@ class Verifier:
                 ub, lb = _subset(B.units, B.ulens, sel[tiny])
                 sub = self.substituted(ua, la, ub, lb)
                 kind[rows[tiny[sub]]] = REJECTED
-        return sim, kind
+
+    def check_answers(self, sim, kind, rows, va, la, vb, lb) -> None:
+        """The per-field rule (parts.py): of the pairs `rows` that reach the threshold, those
+        whose input-and-answer parts (the shingles flagged in their sets) are less similar
+        than `answer` are REJECTED; the rule applies where both texts have such a part (both
+        records have an input)."""
+        hit = np.flatnonzero(sim[rows] >= self.threshold)
+        if hit.size == 0:
+            return
+        sa, sb = _answers(va, la, hit), _answers(vb, lb, hit)
+        ja = jaccard(sa[0], sa[1], sb[0], sb[1])
+        bad = (sa[1] > 0) & (sb[1] > 0) & (ja < self.answer)
+        kind[rows[hit[bad]]] = REJECTED
 
     def sets(self, units: np.ndarray, lens: np.ndarray, nsh: np.ndarray,
-             drop: np.ndarray | None = None):
+             heads: np.ndarray | None = None, drop: np.ndarray | None = None):
         """What a batch keeps for the short pairs of its records: the kept mask, each kept
-        record's distinct shingle values (sorted), and the units of the very short ones.
-        `drop`: the batch's stop mask (minhash.ngram_hashes) when already computed, False when
-        it found none; None: computed here."""
+        record's distinct shingle values (`set_values`), and its units (the index keeps the
+        units of its short texts, and makes the values again when it needs them). `drop`:
+        the batch's stop mask (minhash.ngram_hashes) when already computed, False when it
+        found none; None: computed here."""
         kept = self.kept(nsh, lens)
         n = lens.size
         if not kept.any():
             return kept, Ragged.empty(n, np.uint64), Ragged.empty(n)
-        ku, kl = _subset(units, lens, np.flatnonzero(kept))
-        stop = self.stop
+        sel = np.flatnonzero(kept)
+        ku, kl = _subset(units, lens, sel)
+        stop, stopped = self.stop, None
         if drop is not None:
-            stop = None
-            drop = drop[np.repeat(kept, ngram_counts(lens, self.params.ngram))] \
-                if drop is not False else None
-        v, r = _distinct(*shingle_values(ku, kl, self.params, stop, drop))
+            stop = np.empty(0, np.uint64)
+            if drop is not False:
+                stopped = drop[np.repeat(kept, ngram_counts(lens, self.params.ngram))]
+        v, lk = set_values(ku, kl, None if heads is None else heads[sel], self.params, stop,
+                           stopped)
         vl = np.zeros(n, np.int64)
-        vl[kept] = np.bincount(r, minlength=int(kept.sum()))
-        tiny = kept & (lens <= self.tiny_reach)
-        tl = np.where(tiny, lens, 0)
-        tu = units[np.repeat(tiny, lens)].astype(np.uint32)
-        return kept, Ragged(v, _offsets(vl)), Ragged(tu, _offsets(tl))
+        vl[kept] = lk
+        ul = np.where(kept, lens, 0)
+        return kept, Ragged(v, _offsets(vl)), Ragged(ku.astype(np.uint32, copy=False),
+                                                     _offsets(ul))
 
     def substituted(self, ua, la, ub, lb) -> np.ndarray:
         """Each text of the pair has a unit (not a particle) more often than the other: a
@@ -215,6 +241,7 @@ class Sides:
 
 
 _PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
+_PAIRS = 1024  # short pairs verified at once
 _ROWS = 2048  # pairs (or records) sorted at once: bounded scratch
 
 
@@ -243,6 +270,63 @@ def jaccard(va, la, vb, lb) -> np.ndarray:
         inter[a:b] = ((m[:, 1:] == m[:, :-1]) & (m[:, 1:] != _PAD)).sum(axis=1)
     union = la + lb - inter
     return np.where(union > 0, inter / np.maximum(union, 1), 0.0).astype(np.float32)
+
+
+_LOW63 = np.uint64(0x7FFFFFFFFFFFFFFF)
+
+
+def shingle_flags(units: np.ndarray, lens: np.ndarray, heads: np.ndarray | None, params: Params,
+                  stop: np.ndarray, stopped: np.ndarray | None = None):
+    """Each record's shingle values (stop-shingles left out) encoded with the per-field flag:
+    value << 1 | (the shingle ends after the record's first field: a record with an input has
+    at least one flagged shingle), and the record of each. Values are 63-bit (a packed
+    3-gram, or a hash cut to 63 bits). `stopped`: which shingles are stop-shingles left out,
+    when known (the index keeps it), else found from `stop`."""
+    v, rec = shingle_values(units, lens, params)
+    if v.size == 0:
+        return v, rec
+    n = params.ngram
+    flag = np.zeros(v.size, np.uint64)
+    if heads is not None and (heads >= 0).any():
+        ends = np.cumsum(lens)
+        count = units.size - n + 1
+        allrec = np.repeat(np.arange(lens.size), lens)[:count]
+        starts = np.flatnonzero(np.arange(n, count + n) <= ends[allrec])
+        h = heads[rec]
+        pos = starts - (ends - lens)[rec]
+        flag = ((h >= 0) & (pos + n > h)).astype(np.uint64)
+    if stopped is None and stop.size:
+        stopped = stop_mask(shingle_hashes(units, lens, params)[0], rec, stop)
+    if stopped is not None and stopped.any():
+        keep = ~stopped
+        v, rec, flag = v[keep], rec[keep], flag[keep]
+    return ((v & _LOW63) << np.uint64(1)) | flag, rec
+
+
+def set_values(units: np.ndarray, lens: np.ndarray, heads: np.ndarray | None, params: Params,
+               stop: np.ndarray, stopped: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct shingle values of each text (`shingle_flags`), sorted, text after text,
+    and how many each has. A shingle found in both parts of a text is kept once, unflagged:
+    the input's evidence is what the prompt does not say already (sent1, PREDICTION, ...)."""
+    n = lens.size
+    v, r = _distinct(*shingle_flags(units, lens, heads, params, stop, stopped))
+    if v.size > 1:  # v << 1 and v << 1 | 1 are neighbours: keep the unflagged one
+        twin = np.zeros(v.size, bool)
+        twin[1:] = (v[1:] == v[:-1] + np.uint64(1)) & (r[1:] == r[:-1]) & \
+            ((v[:-1] & np.uint64(1)) == 0)
+        if twin.any():
+            v, r = v[~twin], r[~twin]
+    return v, np.bincount(r, minlength=n).astype(np.int64) if r.size else np.zeros(n, np.int64)
+
+
+def _answers(vals: np.ndarray, lens: np.ndarray, pairs: np.ndarray):
+    """The flagged values (the input-and-answer shingles, decoded) of pairs `pairs` of a
+    pair-after-pair array, and how many each pair has."""
+    v, ln = _subset(vals, lens, pairs)
+    f = (v & np.uint64(1)) == 1
+    rec = np.repeat(np.arange(pairs.size), ln)
+    return v[f] >> np.uint64(1), np.bincount(rec[f], minlength=pairs.size).astype(np.int64)
 
 
 def _pair_rows(va, la, vb, lb) -> np.ndarray:
