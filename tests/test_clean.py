@@ -218,6 +218,8 @@ def test_trailers_list_is_editable(tmp_path):
     bad.write_text("(unclosed\n", "utf-8")
     res = invoke(["clean", "--set", f"trailers.files={bad}"], input="{}\n")
     assert res.exit_code == 2 and "bad.txt:1: bad regular expression" in res.stderr
+    res = invoke(["clean", "--set", f"trailers.files={tmp_path / 'gone.txt'}"], input="{}\n")
+    assert res.exit_code == 2 and "gone.txt: no such file" in res.stderr
 
 
 # -- pii-mask ---------------------------------------------------------------------------------

@@ -544,35 +544,15 @@ class T2s(Step):
 # -- trailers ---------------------------------------------------------------------------------
 
 
-def shipped_clean_path(name: str) -> str:
-    from importlib import resources
-
-    return str(resources.files("cqia_cli.data").joinpath("clean").joinpath(name))
-
-
 def read_patterns(paths) -> list[str]:
     """The regular expressions of pattern files (one a line, # comments); `shipped:NAME` is a
-    list shipped in cqia_cli/data/clean/."""
-    import regex
+    list shipped in cqia_cli/data/clean/. Read as filter's term lists are."""
+    from cqia_cli.filtering.terms import compile_checked, list_lines
 
     out: dict[str, None] = {}
     for path in paths:
-        real = shipped_clean_path(path[8:]) if path.startswith("shipped:") else path
-        try:
-            with open(real, encoding="utf-8-sig") as f:
-                lines = f.read().splitlines()
-        except FileNotFoundError:
-            raise ValueError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-        for lineno, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            try:
-                regex.compile(line)
-            except regex.error as e:
-                raise ValueError(f"{path}:{lineno}: bad regular expression: {e}") from None
+        for lineno, line in list_lines(path, "clean"):
+            compile_checked(line, path, lineno)
             out[line] = None
     return list(out)
 

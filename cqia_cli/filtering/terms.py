@@ -15,27 +15,52 @@ from __future__ import annotations
 
 import os
 from importlib import resources
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import regex
 
 DATA_PACKAGE = "cqia_cli.data"
 
 
-def shipped_path(name: str) -> str:
-    """The path of a list shipped in cqia_cli/data/filter/ (e.g. `ads.txt`)."""
-    return str(resources.files(DATA_PACKAGE).joinpath("filter").joinpath(name))
+def shipped_path(name: str, folder: str = "filter") -> str:
+    """The path of a list shipped in cqia_cli/data/FOLDER/ (e.g. `ads.txt` of filter's)."""
+    return str(resources.files(DATA_PACKAGE).joinpath(folder).joinpath(name))
 
 
-def resolve(path: str) -> str:
-    """`shipped:NAME` names a shipped list; anything else is a file path."""
+def resolve(path: str, folder: str = "filter") -> str:
+    """`shipped:NAME` names a list shipped in cqia_cli/data/FOLDER/; anything else is a path."""
     if path.startswith("shipped:"):
-        return shipped_path(path[len("shipped:"):])
+        return shipped_path(path[len("shipped:"):], folder)
     return path
 
 
 class TermFileError(ValueError):
     """A term file that cannot be read or holds a bad regular expression."""
+
+
+def list_lines(path: str, folder: str = "filter") -> Iterator[tuple[int, str]]:
+    """(line number, stripped line) of a list file's entries: one a line, `#` comment lines and
+    blank lines skipped, a BOM ignored; TermFileError names the file when it cannot be read.
+    Filter's term lists and clean's pattern lists (folder "clean") are read by it."""
+    try:
+        with open(resolve(path, folder), encoding="utf-8-sig") as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        raise TermFileError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise TermFileError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            yield lineno, line
+
+
+def compile_checked(pattern: str, path: str, lineno: int) -> None:
+    """TermFileError at PATH:LINE when `pattern` is not a regular expression."""
+    try:
+        regex.compile(pattern)
+    except regex.error as e:
+        raise TermFileError(f"{path}:{lineno}: bad regular expression: {e}") from None
 
 
 def read_terms(paths: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
@@ -44,24 +69,10 @@ def read_terms(paths: Iterable[str]) -> tuple[list[str], list[str], list[str]]:
     patterns: dict[str, None] = {}
     allowed: dict[str, None] = {}
     for path in paths:
-        real = resolve(path)
-        try:
-            with open(real, encoding="utf-8-sig") as f:
-                lines = f.read().splitlines()
-        except FileNotFoundError:
-            raise TermFileError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise TermFileError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
-        for lineno, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
+        for lineno, line in list_lines(path):
             if line.startswith("re:"):
                 pat = line[3:].strip()
-                try:
-                    regex.compile(pat)
-                except regex.error as e:
-                    raise TermFileError(f"{path}:{lineno}: bad regular expression: {e}") from None
+                compile_checked(pat, path, lineno)
                 patterns[pat] = None
             elif line.startswith("!") and len(line) > 1:
                 allowed[line[1:].strip().lower()] = None
