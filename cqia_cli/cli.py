@@ -104,14 +104,44 @@ def _on_signal(signum, frame):
     (Ctrl-C and `timeout` signal the whole group, and a shell may signal twice)."""
     if _signalled:
         return
-    _signalled.append(signum)
     if _watchdog_enabled:
         _arm_watchdog(128 + signum)
+    if _in_import(frame):
+        # an exception raised in the import machinery can be swallowed (a module lock's
+        # weakref callback prints it, "Exception ignored", and the import goes on): the signal
+        # is sent again in a moment, when the import is over (the watchdog is armed already)
+        _redeliver(signum)
+        return
+    _signalled.append(signum)
     hold = getattr(sys.modules.get("cqia_cli.io"), "SIGNAL_HOLD", None)
     if hold is not None and hold["on"]:  # outputs being put into place: raised once all are
         hold["held"].append(signum)
         return
     raise Terminated() if signum == signal.SIGTERM else Interrupted()
+
+
+def _io_live_temp() -> set:
+    return getattr(sys.modules.get("cqia_cli.io"), "LIVE_TEMP", set())
+
+
+def _in_import(frame) -> bool:
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _redeliver(signum: int) -> None:
+    def later() -> None:
+        time.sleep(0.005)
+        os.kill(os.getpid(), signum)
+
+    try:
+        _thread.start_new_thread(later, ())
+    except Exception:  # noqa: BLE001 - then raised now, as before
+        _signalled.append(signum)
+        raise Terminated() if signum == signal.SIGTERM else Interrupted() from None
 
 
 #: armed by the real command (main()), never when a test runner calls the group in process
@@ -262,6 +292,14 @@ def _run(fn) -> int:
                         "traceback, and please report it)")
         return ExitStatus.SOFTWARE
     finally:
+        # whatever ended the run, it leaves no temporary file (a Job removes its outputs'
+        # own; this is for one that a signal hit before its Job knew it)
+        for tmp in list(_io_live_temp()):
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            _io_live_temp().discard(tmp)
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)

@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import contextlib
 import gzip
 import io as _pyio
 import itertools
@@ -78,9 +79,29 @@ _READ_BUFFER = 1 << 20
 #: the temporary files of the outputs not yet renamed into place: what the last-resort exit on
 #: a signal (cli._watchdog) removes when the orderly clean-up did not finish in time
 LIVE_TEMP: set[str] = set()
-#: while a Job renames its outputs into place, cli's signal handler puts a SIGINT or SIGTERM
-#: in "held" instead of raising; the Job raises it once every output is in place
+#: inside `signals_held` (a Job renaming its outputs into place, an output making its
+#: temporary file), cli's signal handler puts a SIGINT or SIGTERM in "held" instead of raising;
+#: it is raised when the block is over
 SIGNAL_HOLD: dict = {"on": False, "held": []}
+
+
+@contextlib.contextmanager
+def signals_held():
+    """SIGINT and SIGTERM wait (cli's handler keeps them) until the block is over, then are
+    raised: for the few steps that must happen together or not at all (a temporary file made
+    and listed for removal; every output renamed into place)."""
+    if SIGNAL_HOLD["on"]:  # nested: the outer block raises
+        yield
+        return
+    SIGNAL_HOLD["on"] = True
+    try:
+        yield
+    finally:
+        SIGNAL_HOLD["on"] = False
+        held = SIGNAL_HOLD["held"][:1]
+        SIGNAL_HOLD["held"].clear()
+    if held:
+        raise Terminated() if held[0] == signal.SIGTERM else Interrupted()
 
 
 def display_name(path: str | None) -> str:
@@ -830,14 +851,20 @@ class Output:
             os.umask(umask)
             mode = 0o666 & ~umask
         try:
-            fd, self._tmp = tempfile.mkstemp(
-                prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory
-            )
-            LIVE_TEMP.add(self._tmp)
+            with signals_held():  # no signal between the file and its listing for removal
+                fd, self._tmp = tempfile.mkstemp(
+                    prefix=f".{os.path.basename(target)}.", suffix=".part", dir=directory
+                )
+                LIVE_TEMP.add(self._tmp)
         except OSError as e:
             _remove_dirs(self._made)
             self._made = []
             raise OutputError(f"{path}: cannot write: {e.strerror or e}") from None
+        except BaseException:  # the signal held meanwhile: this output never was
+            if self._tmp is not None:
+                os.close(fd)
+                self.abort()
+            raise
         self._target = target
         os.fchmod(fd, mode)
         return os.fdopen(fd, "wb", buffering=1 << 16)
@@ -1310,8 +1337,10 @@ class Job:
             self._close_progress()
             console.message(text)
 
-    def summary(self, text: str) -> None:
-        """The one-line summary printed at the end of a successful run, unless --quiet."""
+    def summary(self, text: "str | Callable[[], None]") -> None:
+        """The one-line summary printed at the end of a successful run, unless --quiet; or a
+        function that prints the run's report (a table) then. Either comes once every output
+        is in place: a run interrupted before that printed no report of work it then undid."""
         self._summaries.append(text)
 
     def _close_progress(self) -> None:
@@ -1337,16 +1366,9 @@ class Job:
                 # place, so a run never leaves some of its outputs and not others. (Not a
                 # signal mask: Python runs handlers in the main thread whichever thread the
                 # signal reached, and queue feeder or HTTP threads may be running.)
-                SIGNAL_HOLD["on"] = True
-                try:
+                with signals_held():
                     for out in self._outputs:
                         out.publish()
-                finally:
-                    SIGNAL_HOLD["on"] = False
-                    held = SIGNAL_HOLD["held"][:1]
-                    SIGNAL_HOLD["held"].clear()
-                if held:
-                    raise Terminated() if held[0] == signal.SIGTERM else Interrupted()
             except BaseException:
                 # the ones not committed yet leave no temporary file; the last opened first, so
                 # that a directory made for several outputs is empty when its maker removes it
@@ -1355,7 +1377,10 @@ class Job:
                 raise
             if not self.quiet:
                 for text in self._summaries:
-                    console.plain(text)
+                    if callable(text):
+                        text()
+                    else:
+                        console.plain(text)
                 if self.skipped:
                     console.message(self._skipped_line())
         else:

@@ -12,6 +12,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import time
 
 import orjson
@@ -283,6 +284,67 @@ def test_a_signal_between_two_renames_leaves_every_output(tmp_path, monkeypatch)
     assert (tmp_path / "out.jsonl").read_text() == '{"a":1}\n'
     assert (tmp_path / "side.jsonl").read_text() == '{"a":1}\n'
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".part")]
+
+
+IMPORT_SCRIPT = r"""
+import os, signal, sys, time
+from cqia_cli import cli
+
+signal.signal(signal.SIGTERM, cli._on_signal)   # the command's own handler
+sys.path.insert(0, sys.argv[1])
+try:
+    import slow_module                          # the signal comes while it is imported
+    time.sleep(2)
+    print("not interrupted")
+except cli.Terminated:
+    print("terminated after the import:", "slow_module" in sys.modules)
+"""
+
+SLOW_MODULE = """
+import os, signal, time, weakref
+os.kill(os.getpid(), signal.SIGTERM)
+for _ in range(200):                             # bytecodes run in the import machinery
+    time.sleep(0.001)
+"""
+
+
+def test_a_signal_during_an_import_is_raised_after_it_not_swallowed(tmp_path):
+    """Raised inside the import machinery (a module lock's weakref callback), the exception
+    would be printed as "Exception ignored" and the run would go on: the signal is sent again
+    once the import is over."""
+    (tmp_path / "slow_module.py").write_text(SLOW_MODULE)
+    proc = subprocess.run([sys.executable, "-c", IMPORT_SCRIPT, str(tmp_path)],
+                          capture_output=True, text=True, timeout=30)
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr
+    assert proc.stdout.strip() == "terminated after the import: True", proc.stdout
+
+
+def test_a_signal_while_an_output_makes_its_temporary_file_leaves_none(tmp_path, monkeypatch):
+    from cqia_cli import cli, io
+    from cqia_cli.status import Interrupted
+
+    real = io.tempfile.mkstemp
+
+    def mkstemp(*args, **kwargs):
+        made = real(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGINT)  # the file exists, its name is not listed yet
+        return made
+
+    monkeypatch.setattr(io.tempfile, "mkstemp", mkstemp)
+    cli._signalled.clear()
+    old = signal.signal(signal.SIGINT, cli._on_signal)
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"a": 1}\n')
+    try:
+        with pytest.raises(Interrupted):
+            with io.Job([str(src)], output=str(tmp_path / "out.jsonl"), quiet=True) as job:
+                for rec in job.records():
+                    job.write(rec)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        cli._signalled.clear()
+    assert sorted(os.listdir(tmp_path)) == ["in.jsonl"]
+    assert not io.LIVE_TEMP
 
 
 LONG_C_CALL_SCRIPT = r"""

@@ -151,7 +151,7 @@ def cli(io: IOOptions, recipe, profile, steps, skip, settings, subs, changes, ma
             body["settings"] = [{"step": n, "fields": list(f), "params": p} for n, f, p in specs]
             report_out.write_raw(orjson.dumps(body, option=orjson.OPT_INDENT_2) + b"\n")
         if not io.quiet:
-            _print_table(tally)
+            job.summary(lambda: _print_table(tally))
         job.summary(f"clean: changed {tally.changed:,} of {tally.records:,} records "
                     f"({console.fmt_share(tally.changed, tally.records)})")
 

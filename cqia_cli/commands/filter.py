@@ -220,7 +220,7 @@ def cli(io: IOOptions, recipe, profile, no_defaults, enable, disable, settings, 
         for row in missing:
             console.message(tally.missing_message(row))
         if not io.quiet:
-            _print_table(tally, all_reasons)
+            job.summary(lambda: _print_table(tally, all_reasons))
         job.summary(f"filter: kept {tally.kept:,} of {tally.records:,} "
                     f"({console.fmt_share(tally.kept, tally.records)}), rejected "
                     f"{tally.rejected:,}")

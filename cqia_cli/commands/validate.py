@@ -95,7 +95,7 @@ def cli(io: IOOptions, drop_invalid: bool, strict: bool, invalid_path: str | Non
             console.message(f"{more:,} more problem{'s' if more != 1 else ''}, see {keep}"
                             f"--max-problems 0")
         if counts and not io.quiet:
-            _print_table(counts, total)
+            job.summary(lambda: _print_table(counts, total))
         job.summary(
             f"validate: {total:,} records, {valid:,} valid, {invalid:,} invalid "
             f"({console.fmt_share(invalid, total)})"
