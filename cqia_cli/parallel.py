@@ -7,12 +7,16 @@ function) instead, with the same ordering and error contract.
 
 It yields `func(batch)` for each batch in input order, with at most a few batches per worker in
 flight, so memory stays flat however long the input is; output is the same for every `-j`.
-With `jobs == 1` the same `func` runs in this process. An exception raised by `func` is raised
-in the consumer when that batch's turn comes, after the results of the batches before it.
+With `jobs == 1` the same `func` runs in this process. With `jobs == N` this process is one of
+the N: it starts N - 1 workers and runs `func` itself on the next batch whenever the result it
+needs next is not ready (so `-j 2` on two cores is two busy processes, not three taking turns).
+An exception raised by `func` is raised in the consumer when that batch's turn comes, after
+the results of the batches before it.
 
 The process pool is cqia's own, not multiprocessing.Pool: each worker has its own task queue
-and its own result channel (with fork a plain pipe, large buffers out of band: see
-`_send_raw`; elsewhere a queue), and nothing is shared between workers, so a worker killed at any moment (Ctrl-C and
+and its own result channel (with fork a plain pipe written by a thread of the worker, large
+buffers out of band: see `_Sender`; elsewhere a queue), and nothing is shared between workers,
+so a worker killed at any moment (Ctrl-C and
 `timeout` signal the whole process group) can never leave a lock held that the parent or
 another worker waits on. Workers die at once on SIGINT and SIGTERM; when the consumer stops
 (an error, a closed pipe, a signal to the parent alone) the workers are terminated, killed if
@@ -28,6 +32,7 @@ Elsewhere they must be picklable.
 from __future__ import annotations
 
 import itertools
+from collections import deque
 import multiprocessing as mp
 import os
 import queue
@@ -78,9 +83,18 @@ def map_batches(
     initializer: Callable | None = None,
     initargs: tuple = (),
     window: int | None = None,
+    local: bool = True,
 ) -> Iterator[R]:
-    """`func(batch)` for each batch, in input order, in `jobs` worker processes (CPU-bound
-    work). `initializer(*initargs)` runs once in each worker (and in this process for -j 1)."""
+    """`func(batch)` for each batch, in input order, in `jobs` processes (CPU-bound work).
+    `initializer(*initargs)` runs once in each process that calls `func`.
+
+    This process is one of the `jobs` (local=True): it starts `jobs - 1` workers, keeps a
+    few batches queued for each, and whenever the next result in order is not ready yet it
+    takes the next batch and runs `func` on it itself, instead of waiting. So `-j 2` is two
+    processes on two cores, not three: the consumer's own work (dedup decides and writes,
+    every command writes) shares the cores with the workers without preempting them, and
+    the split between this process and the workers follows how busy each is. local=False:
+    `jobs` workers, and this process only waits for them."""
     jobs = resolve_jobs(jobs)
     if jobs == 1:
         if initializer is not None:
@@ -88,24 +102,64 @@ def map_batches(
         for batch in batches:
             yield func(batch)
         return
-    pool = _ProcessPool(func, jobs, initializer, initargs)
+    workers = jobs - 1 if local else jobs
+    pool = _ProcessPool(func, workers, initializer, initargs)
     window = max(window or jobs * WINDOW_PER_JOB, jobs)
+    # one slot per batch, in input order: the worker it went to, or -1 and (ok, result) for
+    # a batch done here
+    slots: deque = deque()
+    queued = [0] * workers  # batches sent to each worker and not yet received
+    batches = iter(batches)
+    more = True
+    ready_here = False
     ok = False
     try:
-        sent = 0
-        received = 0
-        for batch in batches:
-            pool.send(sent, batch)
-            sent += 1
-            if sent - received >= window:
-                yield pool.receive(received)
-                received += 1
-        while received < sent:
-            yield pool.receive(received)
-            received += 1
+        while True:
+            while more and len(slots) < window:  # keep every worker's queue full
+                w = min(range(workers), key=queued.__getitem__)
+                if queued[w] >= WINDOW_PER_JOB:
+                    break
+                batch = next(batches, _END)
+                if batch is _END:
+                    more = False
+                    break
+                pool.send(w, batch)
+                queued[w] += 1
+                slots.append((w, None))
+            if not slots:
+                break
+            w, done = slots[0]
+            if w < 0:
+                slots.popleft()
+                if not done[0]:
+                    raise done[1]
+                yield done[1]
+                continue
+            if local and more and len(slots) < window and not pool.ready(w):
+                batch = next(batches, _END)
+                if batch is _END:
+                    more = False
+                    continue
+                if not ready_here:
+                    if initializer is not None:
+                        initializer(*initargs)
+                    ready_here = True
+                try:
+                    done = (True, func(batch))
+                except Exception as e:  # noqa: BLE001 - raised in its turn, as a worker's
+                    done = (False, e)
+                    more = False  # nothing after it is needed
+                slots.append((-1, done))
+                continue
+            slots.popleft()
+            queued[w] -= 1
+            yield pool.receive(w)
         ok = True
     finally:
         pool.close(ok)
+
+
+_END = object()
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -129,8 +183,8 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             os.close(fd)
         except OSError:
             pass
-    send = results.put if not isinstance(results, int) else \
-        (lambda obj: _send_raw(results, obj))
+    sender = _Sender(results) if isinstance(results, int) else None
+    send = results.put if sender is None else sender.send
     try:
         if initializer is not None:
             initializer(*initargs)
@@ -161,8 +215,8 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
         except Exception as e:  # noqa: BLE001 - a result that cannot be pickled (nothing was
             send((False, _portable(e)))  # written yet): raised in the parent, in order
         del out
-    if isinstance(results, int):
-        os.close(results)
+    if sender is not None:
+        sender.close()
     else:
         results.close()
         results.join_thread()
@@ -191,7 +245,47 @@ def _widen(fd: int) -> None:
         pass
 
 
+class _Sender:
+    """A worker's results go out through its pipe from a thread, so that the worker goes on
+    with its next batch while the parent has not read the last result yet (the parent may be
+    busy with a batch of its own: a result of a few MB does not fit in the pipe). At most
+    WINDOW_PER_JOB results wait: the parent sends no more batches than that."""
+
+    def __init__(self, fd: int) -> None:
+        import threading
+
+        self.fd = fd
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._run, name="cqia-send", daemon=True)
+        self.thread.start()
+
+    def send(self, obj) -> None:
+        """Pickle `obj` here (an error is raised here, with nothing written), write it there."""
+        self.queue.put(_pack(obj))
+
+    def _run(self) -> None:
+        while True:
+            parts = self.queue.get()
+            if parts is None:
+                return
+            try:
+                _write_all_v(self.fd, parts)
+            except OSError:  # the parent is gone (a closed pipe)
+                os._exit(1)
+            del parts
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        os.close(self.fd)
+
+
 def _send_raw(fd: int, obj) -> None:
+    _write_all_v(fd, _pack(obj))
+
+
+def _pack(obj) -> list:
+    """What `_send_raw` writes for `obj`: a header, the pickle, its out-of-band buffers."""
     import pickle
 
     bufs: list = []
@@ -206,17 +300,26 @@ def _send_raw(fd: int, obj) -> None:
     data = pickle.dumps(obj, protocol=5, buffer_callback=oob)
     head = _HEAD.pack(len(data), len(bufs)) + struct.pack(f"<{len(bufs)}Q",
                                                            *[b.nbytes for b in bufs])
-    _write_all(fd, head + data if len(data) < (1 << 16) else head)
-    if len(data) >= (1 << 16):
-        _write_all(fd, memoryview(data))
-    for b in bufs:
-        _write_all(fd, b)
+    if len(data) < (1 << 16):
+        return [head + data] + bufs
+    return [head, data] + bufs
 
 
-def _write_all(fd: int, data) -> None:
-    view = memoryview(data).cast("B")
-    while view.nbytes:
-        view = view[os.write(fd, view):]
+def _write_all_v(fd: int, parts: list) -> None:
+    """Write every part, in order, with as few calls (each without the GIL) as the pipe
+    allows: one writev when the reader keeps up."""
+    views = [memoryview(p).cast("B") for p in parts]
+    views = [v for v in views if v.nbytes]
+    while views:
+        n = os.writev(fd, views[:_IOV_MAX])
+        while views and n >= views[0].nbytes:
+            n -= views[0].nbytes
+            views.pop(0)
+        if n:
+            views[0] = views[0][n:]
+
+
+_IOV_MAX = 512
 
 
 def _read_exact(fd: int, n: int, buf=None):
@@ -305,11 +408,20 @@ class _ProcessPool:
             self.close(False)
             raise
 
-    def send(self, k: int, batch) -> None:
-        self.tasks[k % self.jobs].put(batch)  # never blocks: the queue's thread writes it
+    def send(self, i: int, batch) -> None:
+        """Batch to worker i (its results come back in the order it was sent them)."""
+        self.tasks[i].put(batch)  # never blocks: the queue's thread writes it
 
-    def receive(self, k: int):
-        i = k % self.jobs
+    def ready(self, i: int) -> bool:
+        """Whether worker i's next result has started to arrive (receive will not wait long)."""
+        if self.raw:
+            poller = select.poll()
+            poller.register(self.results[i], select.POLLIN)
+            return bool(poller.poll(0))
+        return not self.results[i].empty()
+
+    def receive(self, i: int):
+        """Worker i's next result."""
         results = self.results[i]
         if self.raw:
             return self._receive_raw(i, results)

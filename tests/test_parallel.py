@@ -105,7 +105,7 @@ def test_a_worker_that_dies_is_reported_not_waited_for():
     start = time.monotonic()
     got = []
     with pytest.raises(CqiaError, match="worker process ended unexpectedly"):
-        for r in map_batches(_die_at_5, range(20), 2):
+        for r in map_batches(_die_at_5, range(20), 2, local=False):
             got.append(r)
     # the results it had not sent yet are lost with it; the ones before came in order
     assert got == list(range(len(got))) and len(got) <= 5
@@ -119,10 +119,55 @@ def _unpicklable_at_2(batch):
 def test_a_result_that_cannot_be_pickled_is_an_error_in_order_not_a_dead_worker():
     got = []
     with pytest.raises(Exception, match="pickle") as e:
-        for r in map_batches(_unpicklable_at_2, range(6), 2):
+        for r in map_batches(_unpicklable_at_2, range(6), 2, local=False):
             got.append(r)
     assert got == [0, 1]
     assert "worker process ended" not in str(e.value)
+
+
+def _where(batch):
+    time.sleep(0.02)
+    return batch, os.getpid()
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_this_process_is_one_of_the_jobs(jobs):
+    """-j N: N - 1 workers, and the consumer takes batches itself while it would wait; the
+    results come in input order whoever made them."""
+    children_before = set(_children())
+    results = map_batches(_where, range(60), jobs)
+    got = [next(results)]
+    workers = set(_children()) - children_before
+    got += list(results)
+    assert [b for b, _ in got] == list(range(60))
+    assert len(workers) == jobs - 1
+    pids = {p for _, p in got}
+    assert os.getpid() in pids and pids - {os.getpid()} <= workers and len(pids) == jobs
+    assert set(_children()) == children_before
+
+
+def _slow_in_a_worker_bad_at_3(batch, parent=os.getpid()):
+    if os.getpid() != parent:
+        time.sleep(0.3)
+    if batch == 3:
+        raise DataError("batch 3 is bad")
+    return batch
+
+
+def test_an_error_in_a_batch_done_here_is_raised_in_its_turn():
+    """Batches 0-2 go to the worker (slow); the consumer does 3 itself meanwhile, which fails:
+    raised after the worker's three results, not before."""
+    got = []
+    with pytest.raises(DataError, match="batch 3 is bad"):
+        for r in map_batches(_slow_in_a_worker_bad_at_3, range(10), 2):
+            got.append(r)
+    assert got == [0, 1, 2]
+
+
+def test_local_false_leaves_the_work_to_the_workers():
+    got = list(map_batches(_where, range(12), 2, local=False))
+    assert [b for b, _ in got] == list(range(12))
+    assert os.getpid() not in {p for _, p in got} and len({p for _, p in got}) == 2
 
 
 def test_large_array_results_cross_intact_and_writable():
