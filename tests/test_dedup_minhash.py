@@ -124,3 +124,57 @@ def test_exact_jaccard_of_pairs_sorted_or_not():
         got = jaccard(va, np.array([len(s) for s in sa]), vb, np.array([len(s) for s in sb]))
         want = [len(a & b) / len(a | b) if a | b else 0.0 for a, b in zip(sa, sb)]
         assert np.allclose(got, want)
+
+
+def _stop_by_sets(texts, params, share, min_count):
+    """learn_stop's definition, the slow way: each text's distinct shingles, counted."""
+    import math
+    from collections import Counter
+
+    from cqia_cli.dedup.minhash import shingle_hashes
+    from cqia_cli.dedup.normalize import normalize_batch
+    from cqia_cli.dedup.sketch import word_units
+    from cqia_cli.dedup.templates import HEAD
+
+    need = max(min_count, math.ceil(share * len(texts)))
+    counts = Counter()
+    for t in texts:
+        units, lens = normalize_batch([t[:HEAD]])
+        if params.tokenizer == "jieba":
+            units, lens = word_units(units, lens)
+        counts.update(set(shingle_hashes(units, lens, params)[0].tolist()))
+    return sorted(h for h, c in counts.items() if c >= need)
+
+
+@pytest.mark.parametrize("tokenizer,jobs", [("char", 1), ("jieba", 1), ("jieba", 2)])
+def test_learn_stop_counts_texts_not_occurrences(tokenizer, jobs):
+    """A shingle repeated within texts (哈哈哈哈..., a forum laugh) is not a stop-shingle unless
+    it is in enough texts; a template sentence in most texts is; the result is the same for
+    every jobs (jieba's words are made in jobs processes), and sorted."""
+    import random
+
+    from cqia_cli.dedup.minhash import Params, shingle_hashes
+    from cqia_cli.dedup.normalize import normalize_batch
+    from cqia_cli.dedup.templates import learn_stop
+
+    rng = random.Random(7)
+    words = ["数据", "分析", "模型", "训练", "问题", "答案", "中文", "指令"]
+    texts = []
+    for i in range(600):
+        body = "".join(rng.choice(words) for _ in range(rng.randint(1, 12)))
+        if i % 3 == 0:
+            body = "请根据以下标题写一篇小红书风格的帖子：" + body
+        if i < 4:
+            body += "哈" * 400  # occurs over a thousand times, in four texts
+        texts.append(body)
+    params = Params(tokenizer=tokenizer, ngram=3 if tokenizer == "char" else 2)
+    got = learn_stop(texts, params, share=0.01, min_count=10, jobs=jobs)
+    want = _stop_by_sets(texts, params, 0.01, 10)
+    assert got.dtype == np.uint64 and got.tolist() == want
+    if tokenizer == "char":
+        haha = normalize_batch(["哈哈哈"])
+        assert not np.isin(shingle_hashes(*haha, params)[0], got).any()
+    assert len(want) > 10  # the template's shingles, at least
+    # nothing common enough: none, and no error
+    assert learn_stop(["甲乙丙丁", "戊己庚辛"] * 3, params, share=0.5, min_count=10).size == 0
+    assert learn_stop(["", ""], params, share=0.5, min_count=1).size == 0

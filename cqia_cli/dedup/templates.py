@@ -35,8 +35,8 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
                min_count: int = MIN_COUNT, jobs: int = 1) -> np.ndarray:
     """The stop-shingles of a sample of texts: sorted uint64 shingle hashes (as in
     minhash.shingle_hashes) that occur in at least max(min_count, share x len(texts)) texts.
-    With jobs > 1 the texts are counted in that many processes (chunks counted apart, the
-    counts added up: the same result for any jobs)."""
+    With jobs > 1 the texts are split into words (jieba) or converted (t2s) in that many
+    processes (the same result for any jobs)."""
     from cqia_cli.parallel import map_batches
 
     empty = np.empty(0, np.uint64)
@@ -45,50 +45,64 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     need = max(min_count, math.ceil(share * len(texts)))
     if need > len(texts):
         return empty
-    # jobs > 1: two chunks a process, so that they end together
-    size = _CHUNK if jobs <= 1 else max(1, min(_CHUNK, math.ceil(len(texts) / (2 * jobs))))
-    chunks = (texts[a:a + size] for a in range(0, len(texts), size))
-    parts = [p for p in map_batches(_ChunkCounts(params), chunks, jobs if len(texts) > size else 1)
-             if p[0].size]
-    if not parts:
-        return empty
-    # in how many records each shingle occurs: the chunks' counts added up
-    allh = np.concatenate([h for h, _ in parts])
-    counts = np.concatenate([c for _, c in parts])
+    if params.tokenizer != "jieba" and not params.t2s:
+        jobs = 1  # hashing characters takes less than starting a process (measured)
+    # jobs > 1: a few chunks a process, so that they end together
+    size = _CHUNK if jobs <= 1 else max(256, math.ceil(len(texts) / (4 * jobs)))
+    starts = range(0, len(texts), size)
+    parts = list(map_batches(_ChunkHashes(params), ((a, texts[a:a + size]) for a in starts),
+                             jobs if len(texts) > size else 1))
+    h = np.concatenate([p[0] for p in parts])
+    rec = np.concatenate([p[1] for p in parts])
     del parts
-    order = np.argsort(allh, kind="stable")
-    allh, counts = allh[order], counts[order]
-    start = np.flatnonzero(np.r_[True, allh[1:] != allh[:-1]])
-    total = np.add.reduceat(counts, start)
-    return allh[start][total >= need].astype(np.uint64)
+    if h.size == 0:
+        return empty
+    # a shingle found in `need` texts occurs at least `need` times, and so does every group of
+    # shingles that share their low bits: the groups that do not (most) are left out before
+    # anything is sorted. The rest (about a third) is counted exactly: in how many texts.
+    low = (h & np.uint64(_GROUPS - 1)).astype(np.intp)
+    maybe = np.bincount(low, minlength=_GROUPS)[low] >= need
+    del low
+    h, rec = h[maybe], rec[maybe]
+    if h.size == 0:
+        return empty
+    order = np.argsort(h, kind="stable")  # texts stay in order among equal shingles
+    h, rec = h[order], rec[order]
+    del order
+    first = np.ones(h.size, dtype=bool)  # the first of each (shingle, text)
+    first[1:] = (h[1:] != h[:-1]) | (rec[1:] != rec[:-1])
+    h = h[first]
+    start = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
+    texts_with = np.diff(np.r_[start, h.size])
+    return h[start][texts_with >= need].astype(np.uint64)
 
 
-class _ChunkCounts:
-    """For a chunk of texts: its shingles (sorted) and in how many of its texts each occurs."""
+#: learn_stop's first count: shingles grouped by their low 20 bits
+_GROUPS = 1 << 20
+
+
+class _ChunkHashes:
+    """For a chunk (first text's number, texts): the shingle hashes of each text's head, and
+    the number of the text of each."""
 
     def __init__(self, params: Params) -> None:
         self.params = params
 
-    def __call__(self, chunk: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, chunk: tuple[int, list[str]]) -> tuple[np.ndarray, np.ndarray]:
         from cqia_cli.dedup.normalize import normalize_batch
         from cqia_cli.dedup.sketch import t2s_converter, word_units
-        from cqia_cli.dedup.verify import _distinct
 
+        first, texts = chunk
         params = self.params
-        chunk = [t[:HEAD] for t in chunk]
+        texts = [t[:HEAD] for t in texts]
         if params.t2s:
             convert = t2s_converter()
-            chunk = [convert(t) for t in chunk]
-        units, lens = normalize_batch(chunk)
+            texts = [convert(t) for t in texts]
+        units, lens = normalize_batch(texts)
         if params.tokenizer == "jieba":
             units, lens = word_units(units, lens)
         h, rec = shingle_hashes(units, lens, params)
-        if h.size == 0:
-            return np.empty(0, np.uint64), np.empty(0, np.int64)
-        h = _distinct(h, rec)[0]  # each record's distinct shingles
-        h.sort()
-        start = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
-        return h[start], np.diff(np.r_[start, h.size])
+        return h, rec.astype(np.int32) + np.int32(first)
 
 
 def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
