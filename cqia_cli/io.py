@@ -376,29 +376,55 @@ class RecordReader:
         path=name)`, which then behaves as in plain iteration (--on-error, --errors, the same
         message). Reading errors (corrupt compressed data, ...) are raised as there, after a
         last batch of the lines read before them."""
-        batch: list[bytes] = []
-        name = None
-        first = 1
-        try:
-            for lineno, line in self._numbered():
-                if lineno == 1 and batch:  # the next input
-                    yield name, first, batch
+        for path, name in zip(self.paths, self.names):
+            self.path = name
+            self.lineno = 0
+            stream, raw = open_input(path)
+            self._raw = raw
+            done = 0  # lines of this input given
+            batch: list[bytes] = []
+            try:
+                lines = self._lines(stream)
+                while True:
+                    # the lines of a batch are taken in one C loop, not one generator step
+                    # each; a reading error keeps the lines taken before it in `batch`
                     batch = []
-                if not batch:
-                    name = self.path
-                    first = lineno
-                batch.append(line)
-                if len(batch) >= size:
-                    yield name, first, batch
-                    batch = []
-        except CqiaError:
-            # a reading error (corrupt compressed data, ...): the lines read before it first,
-            # as plain iteration gives them before it raises
-            if batch:
-                yield name, first, batch
-            raise
-        if batch:
-            yield name, first, batch
+                    batch.extend(itertools.islice(lines, size))
+                    if not batch:
+                        break
+                    yield name, done + 1, batch
+                    done += len(batch)
+                    if len(batch) < size:
+                        break
+            except _DECOMPRESS_ERRORS + (OSError,) as e:
+                error = self._read_error(e, done + len(batch))
+                if batch:  # the lines read before it first, as plain iteration gives them
+                    yield name, done + 1, batch
+                raise error from None
+            finally:
+                self._close_input(path, stream, raw)
+
+    def _read_error(self, e: BaseException, lineno: int) -> CqiaError:
+        """A reading error after `lineno` lines as what it means (`FILE:LINE: problem`)."""
+        if isinstance(e, _DECOMPRESS_ERRORS):
+            return DataError(
+                f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})")
+        if isinstance(e, BrokenPipeError):
+            raise e
+        if compression_of(self.path):  # bz2 reports a corrupt stream as OSError
+            return DataError(
+                f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})")
+        return InputError(f"{self.path}: read error: {e.strerror or e}")
+
+    def _close_input(self, path: str, stream, raw) -> None:
+        self._raw = None
+        if not is_stdio(path):
+            try:
+                self._done_bytes += os.path.getsize(path)
+            except OSError:
+                pass
+            stream.close()
+            raw.close()
 
     def _numbered(self) -> Iterator[tuple[int, bytes]]:
         """(line number, line) of every input in turn (`path` names the current one), the
@@ -412,27 +438,10 @@ class RecordReader:
             try:
                 for lineno, line in enumerate(self._lines(stream), 1):
                     yield lineno, line
-            except _DECOMPRESS_ERRORS as e:
-                raise DataError(
-                    f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})"
-                ) from None
-            except OSError as e:
-                if isinstance(e, BrokenPipeError):
-                    raise
-                if compression_of(self.path):  # bz2 reports a corrupt stream as OSError
-                    raise DataError(
-                        f"{self.path}:{lineno + 1}: corrupt or truncated compressed data ({e})"
-                    ) from None
-                raise InputError(f"{self.path}: read error: {e.strerror or e}") from None
+            except _DECOMPRESS_ERRORS + (OSError,) as e:
+                raise self._read_error(e, lineno) from None
             finally:
-                self._raw = None
-                if not is_stdio(path):
-                    try:
-                        self._done_bytes += os.path.getsize(path)
-                    except OSError:
-                        pass
-                    stream.close()
-                    raw.close()
+                self._close_input(path, stream, raw)
 
 
 def parse_line(line: bytes, encoding: str = "utf-8") -> dict | str | None:
