@@ -178,3 +178,41 @@ def test_learn_stop_counts_texts_not_occurrences(tokenizer, jobs):
     # nothing common enough: none, and no error
     assert learn_stop(["甲乙丙丁", "戊己庚辛"] * 3, params, share=0.5, min_count=10).size == 0
     assert learn_stop(["", ""], params, share=0.5, min_count=1).size == 0
+
+
+def _shared_words_by_counting(heads, n):
+    """shared_words' definition, the slow way: every longer string counted afresh."""
+    from collections import Counter
+
+    def df(size):
+        c = Counter()
+        for h in heads:
+            c.update({h[i:i + size] for i in range(len(h) - size + 1)})
+        return c
+
+    counts = df(n)
+    if not counts:
+        return "", 0
+    best, count = counts.most_common(1)[0]
+    while True:
+        longer = [w for w in df(len(best) + 1).items() if best in w[0] and w[1] >= count]
+        if not longer:
+            return best, count
+        best = max(longer, key=lambda w: (w[1], w[0]))[0]
+
+
+def test_shared_words_grows_the_common_string_as_counting_afresh_would():
+    """The warning's likeliest cause: grown only from the heads that have it, the same result
+    as recounting every longer string (random heads over a small alphabet: many ties)."""
+    import random
+
+    from cqia_cli.dedup.templates import shared_words
+
+    rng = random.Random(3)
+    for _ in range(300):
+        heads = ["".join(rng.choice("ab的是哈") for _ in range(rng.randint(0, 20)))
+                 for _ in range(rng.randint(0, 30))]
+        n = rng.randint(1, 4)
+        assert shared_words(heads, n) == _shared_words_by_counting(heads, n), (heads, n)
+    posts = [f"请写一段简短且吸引人的小红书文案：{t}" for t in ("猫", "狗", "春天的早晨")]
+    assert shared_words(posts) == ("请写一段简短且吸引人的小红书文案：", 3)

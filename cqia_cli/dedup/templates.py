@@ -112,9 +112,28 @@ def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
     from collections import Counter
 
     def df(size: int) -> Counter:
-        c: Counter = Counter()
+        grams: list[str] = []
         for h in heads:
-            c.update({h[i:i + size] for i in range(len(h) - size + 1)})
+            grams.extend({h[i:i + size] for i in range(len(h) - size + 1)})
+        return Counter(grams)
+
+    def grown(best: str) -> Counter:
+        """In how many heads each string one character longer than `best` (around it) is:
+        only the heads that have `best` can have one."""
+        c: Counter = Counter()
+        size = len(best)
+        for h in heads:
+            i = h.find(best)
+            if i < 0:
+                continue
+            found = set()
+            while i >= 0:
+                if i > 0:
+                    found.add(h[i - 1:i + size])
+                if i + size < len(h):
+                    found.add(h[i:i + size + 1])
+                i = h.find(best, i + 1)
+            c.update(found)
         return c
 
     counts = df(n)
@@ -122,7 +141,7 @@ def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
         return "", 0
     best, count = counts.most_common(1)[0]
     while True:
-        longer = [w for w in df(len(best) + 1).items() if best in w[0] and w[1] >= count]
+        longer = [w for w in grown(best).items() if w[1] >= count]
         if not longer:
             return best, count
         best = max(longer, key=lambda w: (w[1], w[0]))[0]
