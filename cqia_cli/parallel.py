@@ -47,8 +47,14 @@ from cqia_cli.status import CqiaError, Interrupted, Terminated
 T = TypeVar("T")
 R = TypeVar("R")
 
-#: batches in flight per worker: enough to keep every worker busy while the parent writes
-WINDOW_PER_JOB = 3
+#: batches read and not yet given back, per job: the memory bound
+WINDOW_PER_JOB = 4
+#: batches waiting at each worker besides the one it works on: enough that it does not wait
+#: while this process works on a batch of its own, few enough that little is left to it
+#: alone when the input ends
+AHEAD = 2
+#: batches read ahead before one goes to a worker (see map_batches)
+LOOKAHEAD = 2
 #: how long a finished consumer lets stopped workers end before killing them
 _GRACE = 1.0
 #: how often a waiting parent (or worker) checks that its peer is still alive
@@ -108,38 +114,51 @@ def map_batches(
     # one slot per batch, in input order: the worker it went to, or -1 and (ok, result) for
     # a batch done here
     slots: deque = deque()
-    queued = [0] * workers  # batches sent to each worker and not yet received
+    sent = [0] * workers  # batches sent to each worker
+    started = pool.started  # and taken up by it
+    # batches read and not yet handed out; a worker gets a batch only when LOOKAHEAD more
+    # are known to follow it, so the last ones of the input are this process's: it does not
+    # wait alone at the end for batches queued at a worker
+    ahead: deque = deque()
+    lookahead = LOOKAHEAD if local else 0
     batches = iter(batches)
     more = True
     ready_here = False
+
+    def read() -> None:
+        nonlocal more
+        while more and len(ahead) <= lookahead:
+            batch = next(batches, _END)
+            if batch is _END:
+                more = False
+            else:
+                ahead.append(batch)
+
     ok = False
     try:
         while True:
-            while more and len(slots) < window:  # keep every worker's queue full
-                w = min(range(workers), key=queued.__getitem__)
-                if queued[w] >= WINDOW_PER_JOB:
+            # every worker has AHEAD batches waiting besides the one it works on (so it does
+            # not wait while this process is busy), within the window (memory)
+            while len(slots) < window:
+                w = min(range(workers), key=lambda i: sent[i] - started[i])
+                if sent[w] - started[w] >= AHEAD:
                     break
-                batch = next(batches, _END)
-                if batch is _END:
-                    more = False
+                read()
+                if len(ahead) <= lookahead:
                     break
-                pool.send(w, batch)
-                queued[w] += 1
+                pool.send(w, ahead.popleft())
+                sent[w] += 1
                 slots.append((w, None))
-            if not slots:
-                break
-            w, done = slots[0]
-            if w < 0:
-                slots.popleft()
+            if slots and slots[0][0] < 0:
+                done = slots.popleft()[1]
                 if not done[0]:
                     raise done[1]
                 yield done[1]
                 continue
-            if local and more and len(slots) < window and not pool.ready(w):
-                batch = next(batches, _END)
-                if batch is _END:
-                    more = False
-                    continue
+            read()
+            if local and ahead and len(slots) < window and \
+                    (not slots or not pool.ready(slots[0][0])):
+                batch = ahead.popleft()
                 if not ready_here:
                     if initializer is not None:
                         initializer(*initargs)
@@ -149,11 +168,12 @@ def map_batches(
                 except Exception as e:  # noqa: BLE001 - raised in its turn, as a worker's
                     done = (False, e)
                     more = False  # nothing after it is needed
+                    ahead.clear()
                 slots.append((-1, done))
                 continue
-            slots.popleft()
-            queued[w] -= 1
-            yield pool.receive(w)
+            if not slots:
+                break
+            yield pool.receive(slots.popleft()[0])
         ok = True
     finally:
         pool.close(ok)
@@ -169,7 +189,7 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
 def _worker_main(tasks, results, func, initializer, initargs, parent: int,
-                 close_fds: tuple = ()) -> None:
+                 close_fds: tuple = (), started=None, index: int = 0) -> None:
     # The whole process group gets Ctrl-C and `timeout`'s SIGTERM: a worker just ends (no
     # handler, no traceback); the parent reports it and cleans up. The parent started this
     # process with both signals blocked, so one that came meanwhile is delivered now, to the
@@ -201,6 +221,8 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             continue
         if item is None:
             break
+        if started is not None:  # this worker's own counter: the parent only reads it
+            started[index] += 1
         if not ready:
             send((False, failure))
             continue
@@ -377,8 +399,10 @@ class _ProcessPool:
         self.tasks: list = []
         self.results: list = []  # multiprocessing queues, or (fork) the read ends of pipes
         self.raw = method == "fork"
+        #: batches each worker has taken up (written by that worker only: no lock)
+        self.started = ctx.RawArray("q", jobs)
         try:
-            for _ in range(jobs):
+            for index in range(jobs):
                 tasks = ctx.Queue()
                 self.tasks.append(tasks)
                 if self.raw:
@@ -387,11 +411,13 @@ class _ProcessPool:
                     self.results.append(read)
                     # the worker keeps only its own pipe's write end: a dead worker is an EOF
                     others = tuple(self.results)
-                    args = (tasks, write, func, initializer, initargs, os.getpid(), others)
+                    args = (tasks, write, func, initializer, initargs, os.getpid(), others,
+                            self.started, index)
                 else:
                     results = ctx.Queue()
                     self.results.append(results)
-                    args = (tasks, results, func, initializer, initargs, os.getpid())
+                    args = (tasks, results, func, initializer, initargs, os.getpid(), (),
+                            self.started, index)
                 proc = ctx.Process(target=_worker_main, daemon=True, args=args)
                 # no signal between the fork and the worker's own handlers, nor between the
                 # start and the moment this process knows the worker (to end it)

@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cqia_cli.io import Job, Output, dumps, parse_lines
-from cqia_cli.parallel import map_batches
+from cqia_cli.parallel import LOOKAHEAD, map_batches
 from cqia_cli.status import CqiaError, DataError
 
 from conftest import invoke
@@ -143,6 +143,8 @@ def test_this_process_is_one_of_the_jobs(jobs):
     assert len(workers) == jobs - 1
     pids = {p for _, p in got}
     assert os.getpid() in pids and pids - {os.getpid()} <= workers and len(pids) == jobs
+    # the last batches never go to a worker: nobody waits alone at the end
+    assert [p for _, p in got[-LOOKAHEAD:]] == [os.getpid()] * LOOKAHEAD
     assert set(_children()) == children_before
 
 
