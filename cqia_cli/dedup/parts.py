@@ -9,9 +9,9 @@ field, the texts of a batch carry where their first field (the prompt) ends, and
 
 `PartsGetter` builds the text as `fields.TextGetter` does, as a `Text`: a `str` that also knows
 the length of its first field (`head`) when a field between the first and the last (the
-input) is not empty: a prompt applied to an input. Without an input the first field is the
-question itself, the content of the record (an exam question with two wordings of its
-explanation is a duplicate), and the rule does not apply. `normalize_parts` normalises a batch
+input) is not empty: a prompt applied to an input. Without an input (a plain `str`, head -1)
+the first field is the question itself, the content of the record (an exam question with two
+wordings of its explanation is a duplicate), and the rule does not apply. `normalize_parts` normalises a batch
 and says how many normalised units of each text belong to the first field (-1: the rule does
 not apply).
 """
@@ -40,12 +40,15 @@ class PartsGetter(TextGetter):
         if len(self.fields) < 2:
             return super().__call__(record)
         if self._tops is not None:
-            parts = [as_text(record.get(k)) for k in self._tops]
+            parts = [v if type(v) is str else as_text(v)
+                     for v in [record.get(k) for k in self._tops]]
         else:
             parts = [as_text(p(record)) for p in self._paths]
-        text = Text("\n".join(t for t in parts if t))
-        if any(parts[1:-1]):  # an input: the first field is a prompt applied to it
-            text.head = len(parts[0]) if parts[0] else 0
+        joined = "\n".join([t for t in parts if t])
+        if not any(parts[1:-1]):
+            return joined  # no input: a plain str (its head is -1), no copy into a Text
+        text = Text(joined)  # an input: the first field is a prompt applied to it
+        text.head = len(parts[0]) if parts[0] else 0
         return text
 
 
