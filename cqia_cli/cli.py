@@ -17,7 +17,7 @@ import time
 
 import click
 
-from cqia_cli import __version__, console
+from cqia_cli import console
 from cqia_cli.status import CqiaError, ExitStatus, Interrupted, Terminated
 
 #: The verbs in pipeline order: name -> (module, one-line summary). The summary is shown by
@@ -311,12 +311,23 @@ def _set_debug(ctx, param, value):
     return value
 
 
+def _show_version(ctx: click.Context, _param, value: bool) -> None:
+    """--version: the installed version, looked up only then (importlib.metadata costs ~35 ms
+    at every start)."""
+    if not value or ctx.resilient_parsing:
+        return
+    import cqia_cli
+
+    click.echo(f"cqia {cqia_cli.__version__}")
+    ctx.exit()
+
+
 @click.group(
     cls=CqiaGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, "-V", "--version", prog_name="cqia",
-                      message="%(prog)s %(version)s")
+@click.option("-V", "--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_show_version, help="Show the version and exit.")
 @click.option("--debug", is_flag=True, expose_value=False, is_eager=True, callback=_set_debug,
               help="Show a traceback on errors (for bug reports).")
 def cli() -> None:
