@@ -405,6 +405,9 @@ class _ProcessPool:
             for index in range(jobs):
                 tasks = ctx.Queue()
                 self.tasks.append(tasks)
+                writer = getattr(tasks, "_writer", None)  # a batch of lines is a few MB: it
+                if writer is not None:  # crosses in a few reads, not one per 64 KB
+                    _widen(writer.fileno())
                 if self.raw:
                     read, write = os.pipe()
                     _widen(write)
