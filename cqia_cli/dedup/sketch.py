@@ -16,7 +16,7 @@ import numpy as np
 from cqia_cli.dedup.minhash import (band_hashes, ngram_hashes, shingle_hashes, signatures,
                                      sorted_unique)
 from cqia_cli.dedup.parts import normalize_parts
-from cqia_cli.dedup.verify import REJECTED, Ragged, Sides, Verifier, gather
+from cqia_cli.dedup.verify import REJECTED, ShortTexts, Sides, Verifier, gather
 
 #: in-batch candidates: each record is compared with the first record of each band bucket and
 #: with up to this many earlier records of the bucket
@@ -36,9 +36,7 @@ class Sketch:
     exact_prev: np.ndarray  # int64[n]: first earlier record of the batch with the same key
     local: tuple       # in-batch near candidates (earlier, later, similarity, kind) verified
     nsh: np.ndarray = None    # int32[n]: shingles (stop-shingles left out), with repeats
-    vals: Ragged = None       # distinct shingle values of the texts that can be in a short pair
-    units: Ragged = None      # the units of those texts
-    kept: np.ndarray = None   # bool[n]: vals kept (verify.py)
+    short: ShortTexts = None  # the texts that can be in a short pair (verify.py)
     prefix: Prefixes = None  # the first characters of each normalised text (the warning)
     cap: int = 0              # the index keeps the units of texts with at most cap shingles
     heads: np.ndarray = None  # int32[n]: units of the first field (parts.py), -1: no rule
@@ -54,15 +52,13 @@ class Sketch:
             idx = np.flatnonzero(idx)
         nsh = self.nsh[idx]
         keep = nsh <= self.cap
-        u, ul = self.units.take(idx[keep])
+        u, ul = self.short.units.take(idx[keep])
         ulens = np.zeros(nsh.size, np.int64)
         ulens[keep] = ul
         return nsh, u, ulens, self.heads[idx]
 
     def short_units(self, idx: np.ndarray) -> Sides:
-        v, vl = self.vals.take(idx)
-        u, ul = self.units.take(idx)
-        return Sides(self.kept[idx], v, vl, u, ul)
+        return self.short.sides(idx)
 
 
 PREFIX = 32
@@ -218,10 +214,10 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     bands = band_hashes(sigs32, params)
     sigs = sigs32.astype(np.uint16)
     near = nsh > 0
-    kept, vals, tiny = verifier.sets(
-        units, lens, nsh, heads, drop=False if ngrams[2] is None else ngrams[2])
-    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, vals, tiny, kept,
-                prefix, verifier.cap, heads.astype(np.int32))
+    short = verifier.sets(units, lens, nsh, heads,
+                          drop=False if ngrams[2] is None else ngrams[2])
+    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, short, prefix,
+                verifier.cap, heads.astype(np.int32))
     sk.local = local_pairs(sk, verifier) if local else \
         (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
          np.empty(0, np.int8))
