@@ -17,6 +17,7 @@ its content. The exact-duplicate key (the whole normalised text) is not affected
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 
@@ -60,9 +61,9 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     # a shingle found in `need` texts occurs at least `need` times, and so does every group of
     # shingles that share their low bits: the groups that do not (most) are left out before
     # anything is sorted. The rest (about a third) is counted exactly: in how many texts.
-    low = (h & np.uint64(_GROUPS - 1)).astype(np.intp)
-    maybe = np.bincount(low, minlength=_GROUPS)[low] >= need
-    del low
+    low = _low_bits(h)
+    maybe = (np.bincount(low, minlength=_GROUPS) >= need)[low]  # small temporaries: a run's
+    del low  # first large arrays are faulted in page by page
     h, rec = h[maybe], rec[maybe]
     if h.size == 0:
         return empty
@@ -79,6 +80,13 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
 
 #: learn_stop's first count: shingles grouped by their low 20 bits
 _GROUPS = 1 << 20
+
+
+def _low_bits(h: np.ndarray) -> np.ndarray:
+    """The low 20 bits of each uint64 as uint32, read from the low halves in place."""
+    halves = h.view(np.uint32)
+    low = halves[0::2] if sys.byteorder == "little" else halves[1::2]
+    return low & np.uint32(_GROUPS - 1)
 
 
 class _ChunkHashes:
