@@ -32,7 +32,6 @@ Elsewhere they must be picklable.
 from __future__ import annotations
 
 import itertools
-from collections import deque
 import multiprocessing as mp
 import os
 import queue
@@ -40,6 +39,7 @@ import select
 import signal
 import struct
 import time
+from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from cqia_cli.status import CqiaError, Interrupted, Terminated
@@ -270,8 +270,8 @@ def _widen(fd: int) -> None:
 class _Sender:
     """A worker's results go out through its pipe from a thread, so that the worker goes on
     with its next batch while the parent has not read the last result yet (the parent may be
-    busy with a batch of its own: a result of a few MB does not fit in the pipe). At most
-    WINDOW_PER_JOB results wait: the parent sends no more batches than that."""
+    busy with a batch of its own: a result of a few MB does not fit in the pipe). No more
+    results wait than the parent has batches out (map_batches' window)."""
 
     def __init__(self, fd: int) -> None:
         import threading
@@ -302,12 +302,9 @@ class _Sender:
         os.close(self.fd)
 
 
-def _send_raw(fd: int, obj) -> None:
-    _write_all_v(fd, _pack(obj))
-
-
 def _pack(obj) -> list:
-    """What `_send_raw` writes for `obj`: a header, the pickle, its out-of-band buffers."""
+    """What a worker writes for `obj` (`_recv_raw` reads it): a header, the pickle, and its
+    out-of-band buffers."""
     import pickle
 
     bufs: list = []
