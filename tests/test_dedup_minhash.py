@@ -216,3 +216,43 @@ def test_shared_words_grows_the_common_string_as_counting_afresh_would():
         assert shared_words(heads, n) == _shared_words_by_counting(heads, n), (heads, n)
     posts = [f"请写一段简短且吸引人的小红书文案：{t}" for t in ("猫", "狗", "春天的早晨")]
     assert shared_words(posts) == ("请写一段简短且吸引人的小红书文案：", 3)
+
+
+def test_short_texts_make_each_set_when_asked_as_the_eager_sets_were():
+    """A batch keeps its short texts' units, first fields and stop bits; the sets made from
+    them for any selection (repeats, texts that are not kept, a template's stop-shingles, a
+    prompt with an input) equal the sets made for the whole batch at once."""
+    from cqia_cli.dedup.minhash import Params, ngram_counts, ngram_hashes
+    from cqia_cli.dedup.parts import PartsGetter, normalize_parts
+    from cqia_cli.dedup.templates import learn_stop
+    from cqia_cli.dedup.verify import Verifier, set_values
+
+    get = PartsGetter(("instruction", "input", "output"))
+    recs = [{"instruction": "请根据以下标题写一篇小红书风格的帖子",
+             "output": f"第{i}篇：春天的早晨去公园"} for i in range(40)]
+    recs += [{"instruction": "判断两句话意思是否相同", "input": f"句子{i}：今天天气很好",
+              "output": "相同" if i % 2 else "不同"} for i in range(20)]
+    recs += [{"instruction": "解释" + "很长的一段话" * 60, "output": "好"}]  # long: not kept
+    texts = [get(r) for r in recs]
+    params = Params()
+    stop = learn_stop(texts, params, share=0.2, min_count=5)
+    verifier = Verifier(params, 0.4, stop)
+    units, lens, heads = normalize_parts(texts)
+    ngrams = ngram_hashes(units, lens, params, stop)
+    nsh = np.bincount(ngrams[1][~ngrams[2]] if ngrams[2] is not None else ngrams[1],
+                      minlength=lens.size).astype(np.int32)
+    short = verifier.sets(units, lens, nsh, heads, drop=ngrams[2])
+    assert short.kept[:-1].all() and not short.kept[-1] and short.stopped is not None
+    # the eager way: every kept text's set at once
+    kept = np.flatnonzero(short.kept)
+    starts = np.cumsum(lens) - lens
+    ku = np.concatenate([units[starts[i]:starts[i] + lens[i]] for i in kept])
+    stopped = ngrams[2][np.repeat(short.kept, ngram_counts(lens, params.ngram))]
+    v, vl = set_values(ku, lens[kept], heads[kept], params, np.empty(0, np.uint64), stopped)
+    want = dict(zip(kept.tolist(), np.split(v, np.cumsum(vl)[:-1])))
+    for idx in ([0, 1, 2], [5, 5, 45, 60, 3], [60], list(range(61))[::-1]):
+        sides = short.sides(np.array(idx))
+        got = np.split(sides.vals, np.cumsum(sides.vlens)[:-1])
+        for i, k, g in zip(idx, sides.kept.tolist(), got):
+            assert k == bool(short.kept[i])
+            assert g.tolist() == (want[i].tolist() if k else [])
