@@ -11,9 +11,9 @@ field, the texts of a batch carry where their first field (the prompt) ends, and
 the length of its first field (`head`) when a field between the first and the last (the
 input) is not empty: a prompt applied to an input. Without an input (a plain `str`, head -1)
 the first field is the question itself, the content of the record (an exam question with two
-wordings of its explanation is a duplicate), and the rule does not apply. `normalize_parts` normalises a batch
-and says how many normalised units of each text belong to the first field (-1: the rule does
-not apply).
+wordings of its explanation is a duplicate), and the rule does not apply. `normalize_parts`
+normalises a batch and says how many normalised units of each text belong to the first field
+(-1: the rule does not apply).
 """
 
 from __future__ import annotations
