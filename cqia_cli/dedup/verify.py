@@ -240,28 +240,38 @@ class ShortTexts:
     heads: np.ndarray | None      # int64[n]: units of the first field (parts.py), -1: no rule
     stopped: Ragged | None        # per kept text, a bool per shingle: a stop-shingle left out
     params: Params
+    # the sets made so far (a text is in in-batch pairs and in pairs with the index, on both
+    # sides, in several chunks): where each starts in `made` (-1: not yet) and its length.
+    # They travel with the batch from a -j worker to the main process.
+    made_at: np.ndarray = None
+    made_len: np.ndarray = None
+    made: np.ndarray = None
 
     def sides(self, idx: np.ndarray) -> "Sides":
         """The `Sides` of texts idx (positions in the batch): each kept text's set is made
-        once however often it comes."""
+        once however often it comes, in this call or an earlier one."""
         idx = np.asarray(idx, dtype=np.int64)
         u, ul = self.units.take(idx)
         kept = self.kept[idx]
-        vlens = np.zeros(idx.size, np.int64)
-        vals = np.empty(0, np.uint64)
-        at = np.flatnonzero(kept)
-        if at.size:
-            uniq, inv = np.unique(idx[at], return_inverse=True)
-            ku, kl = self.units.take(uniq)
+        if self.made_at is None:
+            self.made_at = np.full(self.kept.size, -1, np.int64)
+            self.made_len = np.zeros(self.kept.size, np.int64)
+            self.made = np.empty(0, np.uint64)
+        todo = np.unique(idx[kept])
+        todo = todo[self.made_at[todo] < 0]
+        if todo.size:
+            ku, kl = self.units.take(todo)
             st = None
             if self.stopped is not None:
-                st = self.stopped.take(uniq)[0]
-            v, vl = set_values(ku, kl, None if self.heads is None else self.heads[uniq],
+                st = self.stopped.take(todo)[0]
+            v, vl = set_values(ku, kl, None if self.heads is None else self.heads[todo],
                                self.params, _NO_STOP, st)
-            inv = inv.reshape(-1)
-            vals = Ragged(v, _offsets(vl)).take(inv)[0]
-            vlens[at] = vl[inv]
-        return Sides(kept, vals, vlens, u, ul)
+            self.made_at[todo] = self.made.size + _offsets(vl)[:-1]
+            self.made_len[todo] = vl
+            self.made = np.concatenate([self.made, v])
+        vlens = np.where(kept, self.made_len[idx], 0)
+        has = vlens > 0
+        return Sides(kept, gather(self.made, self.made_at[idx][has], vlens[has]), vlens, u, ul)
 
 
 _NO_STOP = np.empty(0, np.uint64)
