@@ -321,36 +321,6 @@ def test_jobs_byte_identical_with_templates_and_short_texts(templated, tmp_path)
     assert one.stdout == two.stdout
 
 
-@pytest.mark.parametrize("cache", [0, 4096])
-def test_kept_short_sets_change_nothing(templated, tmp_path, monkeypatch, cache):
-    """The index keeps the shingle sets it made for the next pairs (MemoryIndex.SET_CACHE):
-    with none kept (every call's sets more than it holds) or a few (dropped again and again),
-    the same decisions and similarities as with the default."""
-    from cqia_cli.dedup.index import MemoryIndex
-
-    path, recs = templated
-    rng = random.Random(5)
-    places = ["北京", "上海", "长城", "黄河", "西湖", "泰山", "故宫", "长江"]
-    short = [{"instruction": f"帮我写一篇关于{x}{y}的详细介绍"} for x in places for y in places]
-    edited = [{"instruction": "请" + r["instruction"] + rng.choice(["", "吗", "呢"])}
-              for r in short]
-    # the edited copies come a batch (2,048 records) later: verified against the index
-    big = write_jsonl(tmp_path / "big.jsonl", short + recs * 40 + edited)
-    args = ["dedup", "-q", "--mark", "--template-sample", "200", big]
-    made = []
-    real = MemoryIndex._make_sets
-    monkeypatch.setattr(MemoryIndex, "_make_sets",
-                        lambda self, todo, *a: made.append(todo.size) or real(self, todo, *a))
-    want = invoke(args)
-    assert want.exit_code == 0 and dup_of(want)[-1]["line"] <= len(short), want
-    kept_made = sum(made)
-    monkeypatch.setattr(MemoryIndex, "SET_CACHE", cache)
-    made.clear()
-    got = invoke(args)
-    assert got.stdout == want.stdout
-    assert sum(made) > kept_made > 0  # fewer sets made when they are kept
-
-
 # -- the domain package ---------------------------------------------------------------------------
 
 def test_the_domain_package_imports_no_click():

@@ -306,13 +306,6 @@ class MemoryIndex:
         self.labels: list[str] = []
         self.ids: list[Any] | None = [] if keep_ids else None
         self.stop = np.empty(0, np.uint64)  # the stop-shingles its signatures were made without
-        # the shingle sets row_units made, kept for the next pairs: where each row's starts in
-        # the pool (-1: not kept) and how many values it has
-        self._set_off = np.full(0, -1, np.int32)
-        self._set_len = np.zeros(0, np.int32)
-        self._pool = np.empty(0, np.uint64)
-        self._pool_n = 0
-        self._sets_stop = None
 
     def __len__(self) -> int:
         return len(self.src)
@@ -418,83 +411,21 @@ class MemoryIndex:
 
     def row_units(self, rows: np.ndarray):
         """The `verify.Sides` of signature rows: their units, and their shingle values made
-        again from them (what short pairs are verified with), or kept from the last time
-        (`SET_CACHE`)."""
-        from cqia_cli.dedup.verify import Ragged, Sides
+        again from them (what short pairs are verified with)."""
+        from cqia_cli.dedup.verify import Ragged, Sides, set_values
 
         uniq, inv = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
         kept, units, lens, heads, stopped = self.row_texts(uniq)  # each row's set made once
-        vals, vlens = self._sets(uniq, kept, units, lens, heads, stopped)
+        vals = np.empty(0, np.uint64)
+        vlens = np.zeros(lens.size, np.int64)
+        if kept.any():
+            vals, vl = set_values(units, lens[kept], heads[kept], self.params, self.stop,
+                                  stopped)
+            vlens[kept] = vl
         inv = inv.reshape(-1)
         v, vl = Ragged(vals, _offsets(vlens)).take(inv)
         u, ul = Ragged(units, _offsets(lens)).take(inv)
         return Sides((kept & (vlens > 0))[inv], v, vl, u, ul)
-
-    #: bytes of shingle values that `row_units` keeps for the next pairs that need them (all
-    #: are dropped when it is full): a survivor with many near copies is a candidate again and
-    #: again (100,000 shared records: 48,323 sets asked for, of 2,810 rows; 100,000 distinct
-    #: records: 183,507 of 37,639). Besides it, 8 bytes per row.
-    SET_CACHE = 16 << 20
-
-    def _sets(self, rows, kept, units, lens, heads, stopped):
-        """(values, value counts) of the sets of `rows` (distinct; with their `row_texts`)."""
-        from cqia_cli.dedup.verify import gather
-
-        cap = self.SET_CACHE // 8
-        self._grow_sets()
-        off = self._set_off[rows]
-        todo = np.flatnonzero(kept & (off < 0))
-        if todo.size:
-            v, vl = self._make_sets(todo, units, lens, heads, stopped)
-            if self._pool_n + v.size > cap:  # full: drop all, make this call's sets anew
-                self._set_off[:] = -1
-                self._pool_n = 0
-                todo = np.flatnonzero(kept)
-                v, vl = self._make_sets(todo, units, lens, heads, stopped)
-                if v.size > cap:  # more than it holds: made, not kept
-                    vlens = np.zeros(rows.size, np.int64)
-                    vlens[todo] = vl
-                    return v, vlens
-            end = self._pool_n + v.size
-            if self._pool.size < end:
-                pool = np.empty(min(cap, max(2 * self._pool.size, end)), np.uint64)
-                pool[:self._pool_n] = self._pool[:self._pool_n]
-                self._pool = pool
-            self._pool[self._pool_n:end] = v
-            self._set_off[rows[todo]] = self._pool_n + _offsets(vl)[:-1]
-            self._set_len[rows[todo]] = vl
-            self._pool_n = end
-            off = self._set_off[rows]
-        vlens = np.where(kept & (off >= 0), self._set_len[rows], 0).astype(np.int64)
-        has = vlens > 0
-        return gather(self._pool, off[has].astype(np.int64), vlens[has]), vlens
-
-    def _make_sets(self, todo, units, lens, heads, stopped):
-        """The sets of positions `todo` of a `row_texts` result."""
-        from cqia_cli.dedup.verify import Ragged, set_values
-
-        u, ul = Ragged(units, _offsets(lens)).take(todo)
-        st = None
-        if stopped is not None:  # a bool per shingle of each kept text
-            shingles = np.maximum(lens - self.params.ngram + 1, 0)
-            st = Ragged(stopped, _offsets(shingles)).take(todo)[0]
-        return set_values(u, ul, heads[todo], self.params, self.stop, st)
-
-    def _grow_sets(self) -> None:
-        """The set cache's per-row arrays cover every row, for the current stop-shingles."""
-        if self._sets_stop is not self.stop:  # sets made with others: none kept
-            self._set_off = np.full(0, -1, np.int32)
-            self._set_len = np.zeros(0, np.int32)
-            self._pool_n = 0
-            self._sets_stop = self.stop
-        n = len(self.nsh_rows)
-        if self._set_off.size < n:
-            size = max(n, 2 * self._set_off.size, 1024)
-            off = np.full(size, -1, np.int32)
-            off[:self._set_off.size] = self._set_off
-            ln = np.zeros(size, np.int32)
-            ln[:self._set_len.size] = self._set_len
-            self._set_off, self._set_len = off, ln
 
     def add_rows(self, sigs: np.ndarray, texts) -> np.ndarray:
         """Store signatures (and texts: `Sketch.texts`) that are not (yet) entries; returns their
