@@ -294,12 +294,13 @@ def _run(fn) -> int:
     finally:
         # whatever ended the run, it leaves no temporary file (a Job removes its outputs'
         # own; this is for one that a signal hit before its Job knew it)
-        for tmp in list(_io_live_temp()):
+        live = _io_live_temp()
+        for tmp in list(live):
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-            _io_live_temp().discard(tmp)
+            live.discard(tmp)
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)

@@ -34,8 +34,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cqia_cli.dedup import defaults
-from cqia_cli.dedup.minhash import (Params, ngram_counts, shingle_hashes, shingle_values,
-                                    stop_mask)
+from cqia_cli.dedup.minhash import (Params, ngram_counts, ngram_hashes, shingle_hashes,
+                                    shingle_values, stop_mask)
 
 REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
 MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
@@ -183,10 +183,8 @@ class Verifier:
         sel = np.flatnonzero(kept)
         ku, kl = _subset(units, lens, sel)
         counts = np.where(kept, ngram_counts(lens, self.params.ngram), 0)
-        if drop is None and self.stop.size:
-            drop = stop_mask(shingle_hashes(units, lens, self.params)[0],
-                             np.repeat(np.arange(n), ngram_counts(lens, self.params.ngram)),
-                             self.stop)
+        if drop is None:
+            drop = ngram_hashes(units, lens, self.params, self.stop)[2]
         stopped = None
         if drop is not None and drop is not False and drop.any():
             stopped = Ragged(drop[np.repeat(kept, ngram_counts(lens, self.params.ngram))],
