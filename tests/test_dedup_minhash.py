@@ -256,3 +256,28 @@ def test_short_texts_make_each_set_when_asked_as_the_eager_sets_were():
         for i, k, g in zip(idx, sides.kept.tolist(), got):
             assert k == bool(short.kept[i])
             assert g.tolist() == (want[i].tolist() if k else [])
+
+
+def test_exact_keys_are_blake2b_of_utf32_as_saved_in_an_index():
+    """The exact-duplicate key is the format an --index keeps: BLAKE2b-64 (little-endian) of the
+    normalised text's UTF-32-LE; a text that normalises to nothing is keyed by its raw UTF-8."""
+    import hashlib
+
+    from cqia_cli.dedup.normalize import normalize_batch
+    from cqia_cli.dedup.sketch import exact_keys
+
+    def key(data: bytes) -> int:
+        return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+    texts = ["你好，世界！", "", "！！！", "Hello  World", "九进制应该是1m7", "\ud800 lone", "？"]
+    units, lens = normalize_batch(texts)
+    got = exact_keys(units, lens, texts).tolist()
+    at = 0
+    for text, n, k in zip(texts, lens.tolist(), got):
+        if n:
+            assert k == key(units[at:at + n].astype("<u4").tobytes())
+        else:
+            assert k == key(b"\x00raw\x00" + text.encode("utf-8", "surrogatepass"))
+        at += n
+    assert got[1] != got[2] != got[6]  # nothing left after normalising: the raw text decides
+    assert exact_keys(units[:0], lens[:0], []).size == 0
