@@ -544,3 +544,62 @@ def test_a_bad_line_in_against_follows_on_error_as_the_input_does(tmp_path, jobs
                   "--errors", errors, path])
     assert res.exit_code == 0 and [json.loads(x) for x in res.stdout.splitlines()] == [other]
     assert errors.read_bytes() == b"{bad\n"
+
+
+def test_a_batch_writes_the_same_bytes_here_as_from_a_worker():
+    """-j 1 writes a batch's records when it writes them; a worker's batch crosses as bytes:
+    every record, run and record with keys added is the same either way."""
+    import pickle
+
+    from cqia_cli.dedup.lines import LineBatch
+
+    recs = [{"instruction": "问", "output": "答"}, {}, {"_dup_of": 1, "a": [1.5, None, -0.0]},
+            {"_cluster": "x", "n": 18446744073709551615, "f": 1.2345678901234568e+29},
+            {"a": "é\u2028\"\\", "b": {"c": [[[]]]}}, {"k": True}]
+    plain = bytes([bool(r) and "_dup_of" not in r and "_cluster" not in r for r in recs])
+    here = LineBatch(None, recs, plain, None, 0)
+    there = pickle.loads(pickle.dumps(here, protocol=5))
+    assert there.records is None and here.records is recs and len(there) == len(recs)
+    for i, rec in enumerate(recs):
+        assert bytes(here.data(i)) == bytes(there.data(i)) == orjson.dumps(rec) + b"\n"
+        extra = {"_cluster": i, "_dup_of": {"line": 1, "similarity": 0.5}}
+        assert here.with_keys(i, extra) == there.with_keys(i, extra) == \
+            orjson.dumps({**rec, **extra}) + b"\n"
+    for starts, ends in [([0], [6]), ([0, 3], [2, 5]), ([1, 5], [2, 6]), ([], [])]:
+        assert here.runs(starts, ends) == there.runs(starts, ends) == b"".join(
+            orjson.dumps(recs[i]) + b"\n" for s, e in zip(starts, ends) for i in range(s, e))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_records_with_many_brackets_are_written_unless_too_deep(tmp_path, jobs):
+    """Only a record nested deeper than orjson writes (255 levels) is a bad line: brackets in
+    a string, or nesting just within the limit, are written; in another encoding too."""
+    good = {"instruction": "问题", "input": "", "output": "一个足够长的回答，说明了原因。"}
+    deep_ok: object = "x"
+    for _ in range(253):
+        deep_ok = [deep_ok]
+    too_deep: object = "x"
+    for _ in range(300):
+        too_deep = {"k": too_deep}
+    recs = [good, {"instruction": "括号" + "[{" * 300, "output": "字符串里的括号"},
+            {"instruction": "嵌套", "output": "刚好能写出的嵌套", "d": deep_ok},
+            {**good, "output": "另一个回答，完全不同的内容。"}]
+    path = write_jsonl(tmp_path / "in.jsonl", recs * 1500)  # 3 batches: here and a worker
+    res = invoke(["dedup", "-j", jobs, str(path)])
+    assert res.exit_code == 0, res
+    assert lines(res) == [orjson.dumps(r) for r in recs]
+    for encoding in ("utf-8", "gb18030"):
+        bad = tmp_path / f"bad-{encoding}.jsonl"
+        body = [orjson.dumps(r) for r in recs * 1500]
+        body.insert(4000, json.dumps({**good, "deep": too_deep}, ensure_ascii=False).encode())
+        bad.write_bytes(b"\n".join(body).decode("utf-8").encode(encoding) + b"\n")
+        res = invoke(["dedup", "-j", jobs, "--encoding", encoding, str(bad)])
+        assert res.exit_code == 65, res
+        assert res.stderr.endswith(f"{bad}:4001: cannot write a record as JSON: "
+                                   "Recursion limit reached\n"), res
+        errors = tmp_path / "errors.jsonl"
+        res = invoke(["dedup", "-j", jobs, "--encoding", encoding, "--on-error", "skip",
+                      "--errors", str(errors), str(bad)])
+        assert res.exit_code == 0, res
+        assert [orjson.loads(x) for x in lines(res)] == recs
+        assert errors.read_bytes().rstrip(b"\n") == body[4000].decode().encode(encoding)
