@@ -497,19 +497,6 @@ def parse_lines(lines: Sequence[bytes], first: int, encoding: str = "utf-8",
     return runs
 
 
-#: orjson writes objects nested up to 254 levels deep (and reads 1,024): a line with fewer
-#: opening brackets than this cannot hold one it cannot write (a margin below 255)
-_DEEP = 128
-
-
-def _maybe_deep(line: bytes, utf8: bool, encoding: str) -> bool:
-    """Whether `line` has _DEEP or more opening brackets (counted in its text)."""
-    if utf8:
-        return line.count(b"[") + line.count(b"{") >= _DEEP
-    text = line.decode(encoding, "replace")
-    return text.count("[") + text.count("{") >= _DEEP
-
-
 class _LineWork:
     """The task of one `-j` worker in `Job.map_lines`: parse a batch, apply `func` to each run of
     records: [(records in the run, func(run), or None for an empty run; the bad line after it
@@ -531,7 +518,6 @@ class _LineWork:
         """func(iterator of a run's records), each parsed as func takes it (while the record
         is still in the CPU's cache); on a record func cannot write, the rest done eagerly."""
         loads = _loads
-        dumps = _dumps
         encoding = self.encoding
         utf8 = encoding == "utf-8"
         end = len(lines)
@@ -556,8 +542,6 @@ class _LineWork:
                         state[2] = (first + pos - 1, line,
                                     f"not a JSON object (a JSON {json_kind(obj)})")
                         return
-                    if len(line) >= _DEEP and _maybe_deep(line, utf8, encoding):
-                        dumps(obj)  # nested too deep to write: JSONEncodeError, the retry
                     state[1] += 1
                     yield obj
             finally:
@@ -576,9 +560,7 @@ class _LineWork:
                 try:
                     result = self.func(itertools.chain((head,), records))
                 except orjson.JSONEncodeError:
-                    # from here on eagerly, each record written to find the ones that cannot
-                    # be (func need not write them: it is never given one)
-                    out.extend(self._eager(first + start, lines[start:], isolate=True))
+                    out.extend(self._eager(first + start, lines[start:]))
                     return out
                 if next(records, None) is not None:
                     raise RuntimeError("map_lines(lazy=True): func must take every record")
@@ -586,9 +568,9 @@ class _LineWork:
             if state[0] >= end:
                 return out
 
-    def _eager(self, first: int, lines: list[bytes], isolate: bool = False) -> list:
+    def _eager(self, first: int, lines: list[bytes]) -> list:
         # the line numbers are needed by numbered funcs, else only by the rare retry
-        linenos: list[int] | None = [] if self.numbered or isolate else None
+        linenos: list[int] | None = [] if self.numbered else None
         runs = parse_lines(lines, first, self.encoding, linenos)
         out = []
         at = 0
@@ -597,9 +579,6 @@ class _LineWork:
             at += n
             if not n:
                 out.append((0, None, bad))
-                continue
-            if isolate:
-                out.extend(self._isolate(lines, first, linenos[at - n:at], bad))
                 continue
             try:
                 numbers = linenos[at - n:at] if linenos is not None else None
@@ -1272,9 +1251,7 @@ class Job:
         lazy=True calls `func(records)` with an iterator that parses each record as `func`
         takes it, for a `func` that goes through a large batch once (dedup, batch 2048):
         parsing the whole batch first leaves its records out of the CPU's cache by the time
-        `func` reaches them. `func` must take every record. Not with numbered. Every record
-        `func` is given can be written as JSON (a line with many brackets is written once to
-        check), so `func` may keep the records and write only some of them, later.
+        `func` reaches them. `func` must take every record. Not with numbered.
         """
         from cqia_cli.parallel import map_batches
 

@@ -546,30 +546,6 @@ def test_a_bad_line_in_against_follows_on_error_as_the_input_does(tmp_path, jobs
     assert errors.read_bytes() == b"{bad\n"
 
 
-def test_a_batch_writes_the_same_bytes_here_as_from_a_worker():
-    """-j 1 writes a batch's records when it writes them; a worker's batch crosses as bytes:
-    every record, run and record with keys added is the same either way."""
-    import pickle
-
-    from cqia_cli.dedup.lines import LineBatch
-
-    recs = [{"instruction": "问", "output": "答"}, {}, {"_dup_of": 1, "a": [1.5, None, -0.0]},
-            {"_cluster": "x", "n": 18446744073709551615, "f": 1.2345678901234568e+29},
-            {"a": "é\u2028\"\\", "b": {"c": [[[]]]}}, {"k": True}]
-    plain = bytes([bool(r) and "_dup_of" not in r and "_cluster" not in r for r in recs])
-    here = LineBatch(None, recs, plain, None, 0)
-    there = pickle.loads(pickle.dumps(here, protocol=5))
-    assert there.records is None and here.records is recs and len(there) == len(recs)
-    for i, rec in enumerate(recs):
-        assert bytes(here.data(i)) == bytes(there.data(i)) == orjson.dumps(rec) + b"\n"
-        extra = {"_cluster": i, "_dup_of": {"line": 1, "similarity": 0.5}}
-        assert here.with_keys(i, extra) == there.with_keys(i, extra) == \
-            orjson.dumps({**rec, **extra}) + b"\n"
-    for starts, ends in [([0], [6]), ([0, 3], [2, 5]), ([1, 5], [2, 6]), ([], [])]:
-        assert here.runs(starts, ends) == there.runs(starts, ends) == b"".join(
-            orjson.dumps(recs[i]) + b"\n" for s, e in zip(starts, ends) for i in range(s, e))
-
-
 @pytest.mark.parametrize("jobs", ["1", "2"])
 def test_records_with_many_brackets_are_written_unless_too_deep(tmp_path, jobs):
     """Only a record nested deeper than orjson writes (255 levels) is a bad line: brackets in
