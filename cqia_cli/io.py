@@ -59,13 +59,16 @@ import sys
 import tempfile
 import zlib
 from collections import deque
-from typing import Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Iterable, Iterator, Protocol, Sequence
 
 import orjson
 
 from cqia_cli import console
 from cqia_cli.status import (CqiaError, DataError, ExitStatus, InputError, Interrupted, OutputError,
                               Terminated)
+
+if TYPE_CHECKING:
+    from cqia_cli.parallel import Workers
 
 BOM = codecs.BOM_UTF8
 STDIN = "-"
@@ -1210,6 +1213,16 @@ class Job:
         finally:
             self.progress.close()
 
+    def line_workers(self, func: Callable[[list[dict]], Any], jobs: int = 1, *,
+                     numbered: bool = False, lazy: bool = False) -> "Workers":
+        """The worker processes of a later `map_lines(func, jobs, ..., workers=...)` (same
+        numbered and lazy), started now: before this process builds state the workers do not
+        need (a sample, a model), whose heap they would otherwise share copy-on-write
+        (`parallel.Workers`). A context manager; none are started for jobs == 1."""
+        from cqia_cli.parallel import Workers
+
+        return Workers(_LineWork(func, self.reader.encoding, numbered, lazy), jobs)
+
     def map_lines(
         self,
         func: Callable[[list[dict]], Any],
@@ -1221,6 +1234,7 @@ class Job:
         initargs: tuple = (),
         numbered: bool = False,
         lazy: bool = False,
+        workers: "Workers | None" = None,
     ) -> Iterator[Any]:
         """Apply `func` to the input records in `jobs` workers; yield its results in input order.
 
@@ -1248,6 +1262,9 @@ class Job:
         and sets `self.input_name` to the name of the input each result came from before it is
         yielded, for work that reports where a record was (clean's --changes log).
 
+        workers: the processes `line_workers` started earlier for the same func, jobs and
+        lazy (not with threads).
+
         lazy=True calls `func(records)` with an iterator that parses each record as `func`
         takes it, for a `func` that goes through a large batch once (dedup, batch 2048):
         parsing the whole batch first leaves its records out of the CPU's cache by the time
@@ -1269,14 +1286,20 @@ class Job:
                 # plain iteration gives the records before it
                 failed.append(e)
 
-        work = _LineWork(func, reader.encoding, numbered, lazy)
+        if workers is not None:
+            work = workers.func
+            if work.func is not func or work.numbered != numbered or work.lazy != lazy or \
+                    threads:
+                raise ValueError("map_lines: workers started for another func")
+        else:
+            work = _LineWork(func, reader.encoding, numbered, lazy)
         if threads:
             from cqia_cli.aio import thread_map
 
             results = thread_map(work, tasks(), jobs)
         else:
             results = map_batches(work, tasks(), jobs, initializer=initializer,
-                                  initargs=initargs)
+                                  initargs=initargs, workers=workers)
         bad_line = reader.bad_line
         try:
             for runs in results:

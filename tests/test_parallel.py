@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cqia_cli.io import Job, Output, dumps, parse_lines
-from cqia_cli.parallel import LOOKAHEAD, map_batches
+from cqia_cli.parallel import LOOKAHEAD, Workers, map_batches
 from cqia_cli.status import CqiaError, DataError
 
 from conftest import invoke
@@ -204,6 +204,87 @@ def test_the_consumer_stopping_ends_the_workers():
     next(results)
     results.close()  # the consumer stops early (a closed pipe, an error)
     assert set(_children()) == children_before
+
+
+_STATE: dict = {}
+
+
+def _set_state(value, fail=False) -> None:
+    if fail:
+        raise DataError("the initializer failed")
+    _STATE["value"] = value
+
+
+def _read_state(batch):
+    return batch, _STATE.get("value"), os.getpid()
+
+
+@pytest.mark.parametrize("local", [True, False])
+def test_workers_started_early_are_initialised_later_with_what_came_after(local):
+    """Workers forked before the parent builds its state get the initializer and arguments
+    made after the fork (pickled), before their first batch; the parent runs it too."""
+    children_before = set(_children())
+    _STATE.clear()
+    with Workers(_read_state, 2, local=local) as workers:
+        early = set(_children()) - children_before
+        assert len(early) == (1 if local else 2)
+        value = {"made": "after the fork", "n": list(range(1000))}
+        got = list(map_batches(_read_state, range(30), 2, initializer=_set_state,
+                               initargs=(value,), workers=workers, local=local))
+    assert [b for b, _, _ in got] == list(range(30))
+    assert all(v == value for _, v, _ in got)
+    pids = {p for _, _, p in got}
+    assert pids - {os.getpid()} == early  # the same processes did the work
+    assert (os.getpid() in pids) == local
+    assert set(_children()) == children_before
+
+
+def test_workers_started_early_report_a_failing_initializer_at_the_first_batch():
+    with Workers(_read_state, 2, local=False) as workers:
+        with pytest.raises(DataError, match="the initializer failed"):
+            list(map_batches(_read_state, range(5), 2, initializer=_set_state,
+                             initargs=(1, True), workers=workers, local=False))
+
+
+def test_workers_started_early_and_never_used_are_stopped():
+    children_before = set(_children())
+    with Workers(_read_state, 3):
+        assert len(set(_children()) - children_before) == 2
+    assert set(_children()) == children_before
+    with pytest.raises(KeyError):
+        with Workers(_read_state, 2):
+            raise KeyError("the parent failed before map_batches")
+    assert set(_children()) == children_before
+    assert Workers(_read_state, 1).take() is None  # -j 1: none
+
+
+def test_workers_started_for_another_func_or_jobs_are_refused():
+    with Workers(_read_state, 2) as workers:
+        with pytest.raises(ValueError, match="another func"):
+            next(map_batches(_where, range(3), 2, workers=workers))
+        with pytest.raises(ValueError, match="another func"):
+            next(map_batches(_read_state, range(3), 3, workers=workers))
+        with pytest.raises(TypeError):  # initargs that cannot be pickled: said at once
+            next(map_batches(_read_state, range(3), 2, initializer=_set_state,
+                             initargs=(threading.Lock(),), workers=workers))
+
+
+def test_map_lines_with_line_workers_gives_what_map_lines_gives(tmp_path):
+    path = _write(tmp_path, 3000, bad_every=101)
+    outs = []
+    for early in (False, True):
+        errors = tmp_path / f"errors{early}.jsonl"
+        with Job([str(path)], on_error="skip", errors=str(errors), quiet=True) as job:
+            with job.line_workers(double, 2) as workers:
+                sample = job.peek(100, batch=64)
+                got = b"".join(d for d, _ in job.map_lines(
+                    double, 2, batch=64, workers=workers if early else None))
+        outs.append((len(sample), got, errors.read_bytes(), job.skipped))
+    assert outs[0] == outs[1] and outs[0][3] == 29
+    with Job([str(path)], quiet=True) as job:
+        with job.line_workers(double, 2) as workers:
+            with pytest.raises(ValueError, match="another func"):
+                next(job.map_lines(double, 2, batch=64, lazy=True, workers=workers))
 
 
 def _children() -> list[int]:

@@ -77,20 +77,24 @@ def with_keys(data: bytes, plain: int, extra: dict) -> bytes:
 
 def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     """--keep first over `job.map_lines` (any -j): `write` and `write_dupe` (None: no --dupes)
-    take bytes. The first records are read ahead (`Job.peek`) to learn the stop-shingles."""
+    take bytes. The first records are read ahead (`Job.peek`) to learn the stop-shingles; the
+    -j workers are started before that (`Job.line_workers`), so that the heap it leaves
+    behind is this process's alone."""
     o = runner.o
     want = runner.sample_size
-    if want:
-        runner.start([runner.get_text(r) for r in job.peek(want, batch=o.batch)])
-    else:
-        runner.start([])
-    results = job.map_lines(sketch_records, o.jobs, batch=o.batch, lazy=True,
-                            initializer=init_worker,
-                            initargs=(runner.verifier, runner.get_text, runner.id_path))
-    try:
-        _write_batches(runner, results, write, write_dupe, clusters)
-    finally:
-        results.close()
+    with job.line_workers(sketch_records, o.jobs, lazy=True) as workers:
+        if want:
+            runner.start([runner.get_text(r) for r in job.peek(want, batch=o.batch)])
+        else:
+            runner.start([])
+        results = job.map_lines(sketch_records, o.jobs, batch=o.batch, lazy=True,
+                                initializer=init_worker,
+                                initargs=(runner.verifier, runner.get_text, runner.id_path),
+                                workers=workers)
+        try:
+            _write_batches(runner, results, write, write_dupe, clusters)
+        finally:
+            results.close()
 
 
 def _write_batches(runner, results, write, write_dupe, clusters) -> None:
