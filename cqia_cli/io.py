@@ -1214,14 +1214,17 @@ class Job:
             self.progress.close()
 
     def line_workers(self, func: Callable[[list[dict]], Any], jobs: int = 1, *,
-                     numbered: bool = False, lazy: bool = False) -> "Workers":
+                     numbered: bool = False, lazy: bool = False,
+                     warm_up: Callable | None = None, warm_args: tuple = ()) -> "Workers":
         """The worker processes of a later `map_lines(func, jobs, ..., workers=...)` (same
         numbered and lazy), started now: before this process builds state the workers do not
         need (a sample, a model), whose heap they would otherwise share copy-on-write
-        (`parallel.Workers`). A context manager; none are started for jobs == 1."""
+        (`parallel.Workers`; `warm_up(*warm_args)` runs in each as it starts). A context
+        manager; none are started for jobs == 1."""
         from cqia_cli.parallel import Workers
 
-        return Workers(_LineWork(func, self.reader.encoding, numbered, lazy), jobs)
+        return Workers(_LineWork(func, self.reader.encoding, numbered, lazy), jobs,
+                       warm_up=warm_up, warm_args=warm_args)
 
     def map_lines(
         self,

@@ -209,12 +209,16 @@ class Workers:
     workers=...)`, started now (see the module's notes): none for jobs == 1. A context
     manager: leaving it stops the workers if map_batches did not take them."""
 
-    def __init__(self, func: Callable, jobs: int = 1, *, local: bool = True) -> None:
+    def __init__(self, func: Callable, jobs: int = 1, *, local: bool = True,
+                 warm_up: Callable | None = None, warm_args: tuple = ()) -> None:
+        """`warm_up(*warm_args)` runs in each worker as it starts (what does not depend on
+        the state built meanwhile: loading a tokenizer's dictionary), alongside this process;
+        an error there is raised at the first batch, as an initializer's."""
         self.func = func
         self.jobs = resolve_jobs(jobs)
         self.local = local
         count = self.jobs - 1 if local else self.jobs
-        self._pool = _ProcessPool(func, count, None, ()) \
+        self._pool = _ProcessPool(func, count, warm_up, warm_args) \
             if self.jobs > 1 and count > 0 else None
 
     def take(self) -> "_ProcessPool | None":
@@ -283,13 +287,12 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
         if item is None:
             break
         if type(item) is _Init:  # started early: its initializer comes now
-            try:
-                if item.initializer is not None:
+            if ready and item.initializer is not None:  # (after the warm-up's, if that failed)
+                try:
                     item.initializer(*item.initargs)
-                ready = True
-            except BaseException as e:  # noqa: BLE001 - reported by the parent on the first batch
-                ready = False
-                failure = _portable(e)
+                except BaseException as e:  # noqa: BLE001 - reported on the first batch
+                    ready = False
+                    failure = _portable(e)
             continue
         if started is not None:  # this worker's own counter: the parent only reads it
             started[index] += 1

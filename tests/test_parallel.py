@@ -246,6 +246,29 @@ def test_workers_started_early_report_a_failing_initializer_at_the_first_batch()
                              initargs=(1, True), workers=workers, local=False))
 
 
+def _warm(fail=False) -> None:
+    if fail:
+        raise DataError("the warm-up failed")
+    _STATE["warm"] = os.getpid()
+
+
+def _read_warm(batch):
+    return _STATE.get("warm"), _STATE.get("value"), os.getpid()
+
+
+def test_workers_started_early_warm_up_as_they_start_and_its_error_comes_first():
+    _STATE.clear()
+    with Workers(_read_warm, 2, local=False, warm_up=_warm) as workers:
+        got = list(map_batches(_read_warm, range(6), 2, initializer=_set_state,
+                               initargs=(7,), workers=workers, local=False))
+    assert all(w == p and v == 7 for w, v, p in got)  # warmed in the worker itself
+    # a failed warm-up is what the first batch reports, even when the initializer works
+    with Workers(_read_warm, 2, local=False, warm_up=_warm, warm_args=(True,)) as workers:
+        with pytest.raises(DataError, match="the warm-up failed"):
+            list(map_batches(_read_warm, range(6), 2, initializer=_set_state,
+                             initargs=(7,), workers=workers, local=False))
+
+
 def test_workers_started_early_and_never_used_are_stopped():
     children_before = set(_children())
     with Workers(_read_state, 3):

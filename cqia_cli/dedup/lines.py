@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from cqia_cli.dedup.sketch import Sketch, init_worker as init_sketch, sketch_batch
+from cqia_cli.dedup.sketch import Sketch, init_worker as init_sketch, sketch_batch, warm_up
 
 _worker: dict = {}
 
@@ -79,10 +79,12 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     """--keep first over `job.map_lines` (any -j): `write` and `write_dupe` (None: no --dupes)
     take bytes. The first records are read ahead (`Job.peek`) to learn the stop-shingles; the
     -j workers are started before that (`Job.line_workers`), so that the heap it leaves
-    behind is this process's alone."""
+    behind is this process's alone; meanwhile they load what --tokenizer jieba and --t2s
+    need."""
     o = runner.o
     want = runner.sample_size
-    with job.line_workers(sketch_records, o.jobs, lazy=True) as workers:
+    with job.line_workers(sketch_records, o.jobs, lazy=True, warm_up=warm_up,
+                          warm_args=(o.params,)) as workers:
         if want:
             runner.start([runner.get_text(r) for r in job.peek(want, batch=o.batch)])
         else:

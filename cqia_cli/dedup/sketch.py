@@ -234,9 +234,14 @@ _verifier: Verifier | None = None
 def init_worker(verifier: Verifier) -> None:
     global _verifier
     _verifier = verifier
-    if verifier.params.t2s:
+    warm_up(verifier.params)
+
+
+def warm_up(params) -> None:
+    """What a worker loads once whatever the run learns: the --t2s converter, jieba."""
+    if params.t2s:
         t2s_converter()
-    if verifier.params.tokenizer == "jieba":
+    if params.tokenizer == "jieba":
         _jieba()
 
 
