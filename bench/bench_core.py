@@ -21,7 +21,7 @@ import sys
 import tarfile
 import io
 
-from harness import CACHE, ROOT, big_input, measure
+from harness import CACHE, ROOT, big_input, compile_tree, measure
 
 LAUNCH = ("import sys; sys.path.insert(0, {src!r}); sys.argv[0] = 'cqia'; "
           "from cqia_cli.cli import main; main()")
@@ -44,6 +44,7 @@ def extract(rev: str) -> str:
         dest.mkdir(parents=True, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             tar.extractall(dest)
+    compile_tree(dest)
     return str(dest)
 
 

@@ -36,7 +36,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from harness import (arg_parser, BARE_ORJSON_LOOP, CACHE, big_input, cqia_command, measure,  # noqa: E402
+from harness import (arg_parser, BARE_ORJSON_LOOP, CACHE, big_input, compile_tree, cqia_command, measure,  # noqa: E402
                      report, shared_records)
 
 import dedup_peers  # noqa: E402
@@ -232,6 +232,7 @@ def baseline_command(commit: str) -> list[str]:
         archive = subprocess.run(["git", "archive", sha], cwd=HERE.parent, check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
+    compile_tree(tree)  # as this tree's cqia is (cqia_command)
     # -P: not the working directory first on sys.path (this tree's cqia_cli, when run here)
     return ["env", f"PYTHONPATH={tree}", sys.executable, "-P", "-m", "cqia_cli"]
 
