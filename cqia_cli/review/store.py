@@ -24,6 +24,7 @@ from typing import Iterable, Iterator
 
 import orjson
 
+from cqia_cli import wal
 from cqia_cli.review.sample import Plan
 from cqia_cli.status import CqiaError, ExitStatus, InputError, OutputError
 
@@ -61,6 +62,11 @@ def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def _setup(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA synchronous=FULL")
+    db.executescript(_SCHEMA)
+
+
 @dataclass
 class Decision:
     line: int
@@ -92,11 +98,7 @@ class Store:
             raise OutputError(f"{path}: cannot write: directory {directory} does not exist")
         try:
             # autocommit: every statement (or explicit BEGIN ... COMMIT) is durable at once
-            self.db = sqlite3.connect(path, isolation_level=None, timeout=30,
-                                      check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript(_SCHEMA)
+            self.db = wal.connect(path, 30, _setup)
         except sqlite3.OperationalError as e:
             raise OutputError(f"{path}: cannot open the decisions file ({e}); give another "
                               "place with --decisions") from None
