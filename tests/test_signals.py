@@ -174,7 +174,14 @@ def test_signal_to_the_parent_alone_ends_the_workers(tmp_path, big):
     work.mkdir()
     proc = subprocess.Popen(["cqia", "filter", "-j", "2", str(big), "-o", str(work / "o.jsonl")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=work)
-    time.sleep(0.8)
+    # once its worker runs (a fixed delay raced the end of a fast run: the table was printed
+    # and the output published before the signal came)
+    deadline = time.monotonic() + 20
+    while len(_processes_naming(str(work))) < 2 and proc.poll() is None:
+        assert time.monotonic() < deadline, "no worker started"
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert proc.poll() is None, "the run ended before the signal: the input is too small"
     proc.send_signal(signal.SIGTERM)
     sent = time.monotonic()
     _, err = proc.communicate(timeout=30)
