@@ -225,11 +225,6 @@ class Workers:
         pool, self._pool = self._pool, None
         return pool
 
-    def close(self) -> None:
-        pool = self.take()
-        if pool is not None:
-            pool.close(True)
-
     def __enter__(self) -> "Workers":
         return self
 
@@ -508,9 +503,8 @@ class _ProcessPool:
             raise
 
     def initialize(self, initializer: Callable | None, initargs: tuple) -> None:
-        """Workers started early (`Workers`, without an initializer): `initializer(*initargs)`
-        in each, before any batch. Pickled here first, so that what cannot be pickled is
-        raised here."""
+        """Workers started early (`Workers`): `initializer(*initargs)` in each, before any
+        batch. Pickled here first, so that what cannot be pickled is raised here."""
         import pickle
 
         init = _Init(initializer, initargs)
