@@ -122,7 +122,7 @@ def map_batches(
             yield func(batch)
         return
     started_early = workers.take() if workers is not None else None
-    workers = jobs - 1 if local else jobs
+    count = jobs - 1 if local else jobs  # worker processes
     if started_early is not None:
         pool = started_early
         try:
@@ -131,12 +131,12 @@ def map_batches(
             pool.close(False)
             raise
     else:
-        pool = _ProcessPool(func, workers, initializer, initargs)
+        pool = _ProcessPool(func, count, initializer, initargs)
     window = max(window or jobs * WINDOW_PER_JOB, jobs)
     # one slot per batch, in input order: the worker it went to, or -1 and (ok, result) for
     # a batch done here
     slots: deque = deque()
-    sent = [0] * workers  # batches sent to each worker
+    sent = [0] * count  # batches sent to each worker
     started = pool.started  # and taken up by it
     # batches read and not yet handed out; a worker gets a batch only when LOOKAHEAD more
     # are known to follow it, so the last ones of the input are this process's: it does not
@@ -162,7 +162,7 @@ def map_batches(
             # every worker has AHEAD batches waiting besides the one it works on (so it does
             # not wait while this process is busy), within the window (memory)
             while len(slots) < window:
-                w = min(range(workers), key=lambda i: sent[i] - started[i])
+                w = min(range(count), key=lambda i: sent[i] - started[i])
                 if sent[w] - started[w] >= AHEAD:
                     break
                 read()
