@@ -513,11 +513,14 @@ class _LineWork:
         self.lazy = lazy and not numbered
 
     def __call__(self, batch: tuple[int, list[bytes]]) -> list:
-        if self.lazy:
-            return self._lazy(*batch)
-        return self._eager(*batch)
+        return self._run(self.func, batch)
 
-    def _lazy(self, first: int, lines: list[bytes]) -> list:
+    def _run(self, fn: Callable, batch: tuple[int, list[bytes]]) -> list:
+        if self.lazy:
+            return self._lazy(fn, *batch)
+        return self._eager(fn, *batch)
+
+    def _lazy(self, fn: Callable, first: int, lines: list[bytes]) -> list:
         """func(iterator of a run's records), each parsed as func takes it (while the record
         is still in the CPU's cache); on a record func cannot write, the rest done eagerly."""
         loads = _loads
@@ -561,9 +564,9 @@ class _LineWork:
                 out.append((0, None, state[2]))
             else:
                 try:
-                    result = self.func(itertools.chain((head,), records))
+                    result = fn(itertools.chain((head,), records))
                 except orjson.JSONEncodeError:
-                    out.extend(self._eager(first + start, lines[start:]))
+                    out.extend(self._eager(fn, first + start, lines[start:]))
                     return out
                 if next(records, None) is not None:
                     raise RuntimeError("map_lines(lazy=True): func must take every record")
@@ -571,7 +574,7 @@ class _LineWork:
             if state[0] >= end:
                 return out
 
-    def _eager(self, first: int, lines: list[bytes]) -> list:
+    def _eager(self, fn: Callable, first: int, lines: list[bytes]) -> list:
         # the line numbers are needed by numbered funcs, else only by the rare retry
         linenos: list[int] | None = [] if self.numbered else None
         runs = parse_lines(lines, first, self.encoding, linenos)
@@ -585,18 +588,18 @@ class _LineWork:
                 continue
             try:
                 numbers = linenos[at - n:at] if linenos is not None else None
-                out.append((n, self._apply(records, numbers), bad))
+                out.append((n, self._apply(fn, records, numbers), bad))
             except orjson.JSONEncodeError:
                 if linenos is None:
                     linenos = []
                     parse_lines(lines, first, self.encoding, linenos)
-                out.extend(self._isolate(lines, first, linenos[at - n:at], bad))
+                out.extend(self._isolate(fn, lines, first, linenos[at - n:at], bad))
         return out
 
-    def _apply(self, records: list[dict], linenos: list[int]) -> Any:
-        return self.func(records, linenos) if self.numbered else self.func(records)
+    def _apply(self, fn: Callable, records: list[dict], linenos: list[int]) -> Any:
+        return fn(records, linenos) if self.numbered else fn(records)
 
-    def _isolate(self, lines: Sequence[bytes], first: int, linenos: list[int],
+    def _isolate(self, fn: Callable, lines: Sequence[bytes], first: int, linenos: list[int],
                  bad: "Bad | None") -> list:
         """A run in which `func` met a record it cannot write as JSON (nested deeper than
         orjson writes, 255 levels): the run parsed anew (func may have changed the records),
@@ -611,22 +614,43 @@ class _LineWork:
             try:
                 _dumps(rec)
             except orjson.JSONEncodeError as e:
-                out.append((len(records), self._checked(records, numbers),
+                out.append((len(records), self._checked(fn, records, numbers),
                             (lineno, line, f"cannot write a record as JSON: {e}")))
                 records, numbers = [], []
                 continue
             records.append(rec)
             numbers.append(lineno)
-        out.append((len(records), self._checked(records, numbers), bad))
+        out.append((len(records), self._checked(fn, records, numbers), bad))
         return out
 
-    def _checked(self, records: list[dict], linenos: list[int]) -> Any:
+    def _checked(self, fn: Callable, records: list[dict], linenos: list[int]) -> Any:
         if not records:
             return None
         try:
-            return self._apply(records, linenos)
+            return self._apply(fn, records, linenos)
         except orjson.JSONEncodeError as e:
             raise DataError(f"cannot write a record as JSON: {e}") from None
+
+
+class _StagedLineWork(_LineWork):
+    """`_LineWork` of a `parallel.Staged` func, in its two stages too (`Workers.send_early`):
+    `prepare` parses and applies `func.prepare` to each run, `finish` applies `func.finish` to
+    what that gave. A record that cannot be written is found by `prepare` (func.prepare
+    writes the records)."""
+
+    def prepare(self, batch: tuple[int, list[bytes]]) -> list:
+        return self._run(self.func.prepare, batch)
+
+    def finish(self, runs: list) -> list:
+        finish = self.func.finish
+        return [(n, finish(p) if n else None, bad) for n, p, bad in runs]
+
+
+def _line_work(func: Callable, encoding: str, numbered: bool, lazy: bool) -> _LineWork:
+    from cqia_cli.parallel import Staged
+
+    cls = _StagedLineWork if isinstance(func, Staged) else _LineWork
+    return cls(func, encoding, numbered, lazy)
 
 
 def _diagnose(line: bytes, exc: Exception, utf8: bool) -> str | None:
@@ -1154,14 +1178,19 @@ class Job:
             self._other_readers.append(reader)
         return reader
 
-    def peek(self, n: int, *, batch: int = 64) -> list[dict]:
+    def peek(self, n: int, *, batch: int = 64,
+             workers: "Workers | None" = None) -> list[dict]:
         """The first `n` records (fewer when the input has fewer), read ahead of the pass that
         follows: learn something from them (dedup's template phrases) before `map_lines` (or
         `raw_batches`) starts, and that pass still gets every line from the first, without
         reading anything twice (standard input included). Call it once, before any reading,
         with the `batch` the pass will use. Bad lines are not reported here but by the pass,
         in their place; a reading error met here is raised by the pass, after the lines read
-        before it. `records()` cannot follow a peek (take the first records from it instead)."""
+        before it. `records()` cannot follow a peek (take the first records from it instead).
+
+        workers: the `line_workers` of that `map_lines`, for a `parallel.Staged` func: each
+        batch read here goes to them at once (`Workers.send_early`), so that they prepare
+        those batches while this process works on the records peeked."""
         if self._ahead is not None:
             raise RuntimeError("Job.peek: the input was already peeked at")
         self._ahead_size = batch
@@ -1169,12 +1198,15 @@ class Job:
         ahead: list = []
         out: list[dict] = []
         encoding = self.reader.encoding
+        send = workers.send_early if workers is not None else None
         try:
             while len(out) < n:
                 item = next(rest, None)
                 if item is None:
                     break
                 ahead.append(item)
+                if send is not None and not send((item[1], item[2])):
+                    send = None  # no workers (-j 1)
                 for records, _bad in parse_lines(item[2], item[1], encoding):
                     out.extend(records)
         except CqiaError as e:
@@ -1223,7 +1255,7 @@ class Job:
         manager; none are started for jobs == 1."""
         from cqia_cli.parallel import Workers
 
-        return Workers(_LineWork(func, self.reader.encoding, numbered, lazy), jobs,
+        return Workers(_line_work(func, self.reader.encoding, numbered, lazy), jobs,
                        warm_up=warm_up, warm_args=warm_args)
 
     def map_lines(
@@ -1295,7 +1327,7 @@ class Job:
                     threads:
                 raise ValueError("map_lines: workers started for another func")
         else:
-            work = _LineWork(func, reader.encoding, numbered, lazy)
+            work = _line_work(func, reader.encoding, numbered, lazy)
         if threads:
             from cqia_cli.aio import thread_map
 

@@ -34,6 +34,13 @@ shares every page of this process's heap copy-on-write, and this process's next 
 pay a page fault and a copy for each heap page they reuse (measured: 62k -> 36k page faults in
 dedup -j 2's main process). `map_batches(..., workers=w)` then sends `initializer` and
 `initargs` (pickled) to the waiting workers instead of forking them.
+
+A func in two stages (`Staged(prepare, finish)`: `prepare` needs nothing the initializer sets
+up) lets workers started early work before that: `Workers.send_early(batch)` gives a worker
+a batch whose `prepare` it runs at once; it runs `finish` on it once the initializer has
+come. `map_batches` then takes the first batches of its input as those sent early (they are
+not sent again) and yields their results in their place. dedup's workers normalise and hash
+the first batches while this process learns the stop-shingles from them.
 """
 
 from __future__ import annotations
@@ -138,12 +145,25 @@ def map_batches(
     slots: deque = deque()
     sent = [0] * count  # batches sent to each worker
     started = pool.started  # and taken up by it
+    batches = iter(batches)
+    if pool.early:
+        # the first batches of the input went to the workers before (Workers.send_early):
+        # their slots come first, and they count in the window on top of the usual ones
+        window += len(pool.early)
+        try:
+            for w in pool.early:
+                if next(batches, _END) is _END:
+                    raise ValueError("map_batches: fewer batches than were sent early")
+                sent[w] += 1
+                slots.append((w, None))
+        except BaseException:
+            pool.close(False)
+            raise
     # batches read and not yet handed out; a worker gets a batch only when LOOKAHEAD more
     # are known to follow it, so the last ones of the input are this process's: it does not
     # wait alone at the end for batches queued at a worker
     ahead: deque = deque()
     lookahead = LOOKAHEAD if local else 0
-    batches = iter(batches)
     more = True
     ready_here = False
 
@@ -204,6 +224,18 @@ def map_batches(
 _END = object()
 
 
+class Staged:
+    """A func in two stages: `prepare(batch)` needs nothing that the initializer sets up,
+    `finish(prepare(batch))` is the result. Calling it does both."""
+
+    def __init__(self, prepare: Callable, finish: Callable) -> None:
+        self.prepare = prepare
+        self.finish = finish
+
+    def __call__(self, batch):
+        return self.finish(self.prepare(batch))
+
+
 class Workers:
     """The worker processes of a later `map_batches(func, ..., jobs, local=local,
     workers=...)`, started now (see the module's notes): none for jobs == 1. A context
@@ -220,6 +252,20 @@ class Workers:
         count = self.jobs - 1 if local else self.jobs
         self._pool = _ProcessPool(func, count, warm_up, warm_args) \
             if self.jobs > 1 and count > 0 else None
+
+    def send_early(self, batch) -> bool:
+        """Give `batch` to a worker now (round robin), for `func.prepare` (func is `Staged`)
+        before the initializer comes: it is then the next batch of the later map_batches'
+        input, which must be the same batch. False (nothing sent) without workers."""
+        pool = self._pool
+        if pool is None:
+            return False
+        if not hasattr(self.func, "prepare"):
+            raise ValueError("Workers.send_early: func has no prepare stage (Staged)")
+        w = len(pool.early) % pool.jobs
+        pool.tasks[w].put(_Early(batch))
+        pool.early.append(w)
+        return True
 
     def take(self) -> "_ProcessPool | None":
         pool, self._pool = self._pool, None
@@ -240,6 +286,16 @@ class _Init:
     def __init__(self, initializer: Callable | None, initargs: tuple) -> None:
         self.initializer = initializer
         self.initargs = initargs
+
+
+class _Early:
+    """A batch sent before the initializer (`Workers.send_early`): prepare it now, finish it
+    once the initializer has run."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch) -> None:
+        self.batch = batch
 
 
 # -- processes ----------------------------------------------------------------------------------
@@ -272,6 +328,16 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
     except BaseException as e:  # noqa: BLE001 - reported by the parent on the first batch
         ready = False
         failure = _portable(e)
+    held: deque = deque()  # batches sent early, prepared: (ok, prepared or the error)
+
+    def reply(out) -> None:
+        try:
+            send(out)
+        except OSError:  # the parent is gone (a closed pipe)
+            os._exit(1)
+        except Exception as e:  # noqa: BLE001 - a result that cannot be pickled (nothing was
+            send((False, _portable(e)))  # written yet): raised in the parent, in order
+
     while True:
         try:
             item = tasks.get(timeout=_POLL)
@@ -281,16 +347,41 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             continue
         if item is None:
             break
-        if type(item) is _Init:  # started early: its initializer comes now
+        kind = type(item)
+        if kind is _Init:  # started early: its initializer comes now
             if ready and item.initializer is not None:  # (after the warm-up's, if that failed)
                 try:
                     item.initializer(*item.initargs)
                 except BaseException as e:  # noqa: BLE001 - reported on the first batch
                     ready = False
                     failure = _portable(e)
+            while held:  # then the batches sent early are finished, in order
+                ok, value = held.popleft()
+                if not ready:
+                    out = (False, failure)
+                elif not ok:
+                    out = (False, value)
+                else:
+                    try:
+                        out = (True, func.finish(value))
+                    except BaseException as e:  # noqa: BLE001 - raised in the parent, in order
+                        out = (False, _portable(e))
+                del value
+                reply(out)
+                del out
             continue
         if started is not None:  # this worker's own counter: the parent only reads it
             started[index] += 1
+        if kind is _Early:
+            if not ready:
+                held.append((False, None))
+                continue
+            try:
+                held.append((True, func.prepare(item.batch)))
+            except BaseException as e:  # noqa: BLE001 - raised in the parent, in order
+                held.append((False, _portable(e)))
+            del item
+            continue
         if not ready:
             send((False, failure))
             continue
@@ -298,12 +389,7 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             out = (True, func(item))
         except BaseException as e:  # noqa: BLE001 - raised in the parent, in order
             out = (False, _portable(e))
-        try:
-            send(out)
-        except OSError:  # the parent is gone (a closed pipe)
-            os._exit(1)
-        except Exception as e:  # noqa: BLE001 - a result that cannot be pickled (nothing was
-            send((False, _portable(e)))  # written yet): raised in the parent, in order
+        reply(out)
         del out
     if sender is not None:
         sender.close()
@@ -464,6 +550,8 @@ class _ProcessPool:
         self.tasks: list = []
         self.results: list = []  # multiprocessing queues, or (fork) the read ends of pipes
         self.raw = method == "fork"
+        #: the worker each batch sent early went to (`Workers.send_early`), in order
+        self.early: list[int] = []
         #: batches each worker has taken up (written by that worker only: no lock)
         self.started = ctx.RawArray("q", jobs)
         try:

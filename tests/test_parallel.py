@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from cqia_cli.io import Job, Output, dumps, parse_lines
-from cqia_cli.parallel import LOOKAHEAD, Workers, map_batches
+from cqia_cli.parallel import LOOKAHEAD, Staged, Workers, map_batches
 from cqia_cli.status import CqiaError, DataError
 
 from conftest import invoke
@@ -308,6 +308,124 @@ def test_map_lines_with_line_workers_gives_what_map_lines_gives(tmp_path):
         with job.line_workers(double, 2) as workers:
             with pytest.raises(ValueError, match="another func"):
                 next(job.map_lines(double, 2, batch=64, lazy=True, workers=workers))
+
+
+# -- a func in two stages: batches sent early, prepared before the initializer comes ----------
+
+
+def _prepare(batch):
+    if batch == "bad":
+        raise DataError("prepare failed")
+    return batch, _STATE.get("value"), os.getpid()
+
+
+def _finish(prepared):
+    batch, before, pid = prepared
+    if batch == -13:
+        raise DataError("finish failed at -13")
+    return batch, before, _STATE.get("value"), pid, os.getpid()
+
+
+_STAGED = Staged(_prepare, _finish)
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_batches_sent_early_are_prepared_at_once_and_finished_after_the_initializer(jobs):
+    """Workers.send_early: a worker started early runs `prepare` on the batch before the
+    initializer has come, `finish` after it; map_batches takes the first batches of its input
+    as those, sends them no more, and yields every result in input order."""
+    _STATE.clear()
+    children_before = set(_children())
+    with Workers(_STAGED, jobs) as workers:
+        early = set(_children()) - children_before
+        assert len(early) == jobs - 1
+        assert all(workers.send_early(b) for b in range(5))
+        got = list(map_batches(_STAGED, range(40), jobs, initializer=_set_state,
+                               initargs=("set",), workers=workers))
+    assert [g[0] for g in got] == list(range(40))
+    for batch, before, after, prepared_in, finished_in in got[:5]:
+        assert before is None and after == "set"  # prepared before the initializer ran
+        assert prepared_in == finished_in and prepared_in in early
+    assert {g[3] for g in got[:5]} == early  # round robin
+    assert all(before == after == "set" for _, before, after, _, _ in got[5:])
+    assert Staged(_prepare, _finish)(4)[:3] == (4, "set", "set")  # calling it does both
+    assert set(_children()) == children_before
+
+
+def test_a_batch_sent_early_that_fails_is_raised_in_its_turn():
+    for bad, message in (("bad", "prepare failed"), (-13, "finish failed at -13")):
+        with Workers(_STAGED, 2, local=False) as workers:
+            for b in (0, bad, 2):
+                workers.send_early(b)
+            results = map_batches(_STAGED, [0, bad, 2, 3], 2, initializer=_set_state,
+                                  initargs=(1,), workers=workers, local=False)
+            assert next(results)[0] == 0
+            with pytest.raises(DataError, match=message):
+                next(results)
+
+
+def test_batches_sent_early_report_a_failed_initializer_or_warm_up():
+    with Workers(_STAGED, 2, local=False) as workers:
+        workers.send_early(0)
+        with pytest.raises(DataError, match="the initializer failed"):
+            list(map_batches(_STAGED, range(3), 2, initializer=_set_state, initargs=(1, True),
+                             workers=workers, local=False))
+    with Workers(_STAGED, 2, local=False, warm_up=_warm, warm_args=(True,)) as workers:
+        workers.send_early(0)
+        with pytest.raises(DataError, match="the warm-up failed"):
+            list(map_batches(_STAGED, range(3), 2, initializer=_set_state, initargs=(1,),
+                             workers=workers, local=False))
+
+
+def test_send_early_needs_a_staged_func_and_workers_and_as_many_batches_after():
+    children_before = set(_children())
+    with Workers(_read_state, 2) as workers:
+        with pytest.raises(ValueError, match="no prepare stage"):
+            workers.send_early(0)
+    with Workers(_STAGED, 1) as workers:
+        assert workers.send_early(0) is False  # -j 1: nothing to send it to
+    with Workers(_STAGED, 2) as workers:
+        for b in range(3):
+            workers.send_early(b)
+        with pytest.raises(ValueError, match="fewer batches than were sent early"):
+            list(map_batches(_STAGED, range(2), 2, workers=workers))
+    assert set(_children()) == children_before
+
+
+def _write_prepare(records):
+    return [dumps({**r, "i": r["i"] * 2}) for r in records]  # too deep: raised here
+
+
+def _write_finish(out):
+    return b"".join(out), len(out)
+
+
+_STAGED_WRITE = Staged(_write_prepare, _write_finish)
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_peek_with_line_workers_sends_its_batches_early_with_the_same_results(tmp_path, jobs):
+    """Job.peek(workers=...) gives each batch it reads to the workers at once; map_lines then
+    gives what it gives without, bad lines and a record too deep to write (in a batch sent
+    early) reported in place."""
+    path = _write(tmp_path, 3000, bad_every=101)
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[150] = b'{"i": 0, "x": ' + b"[" * 300 + b"]" * 300 + b"}\n"
+    lines[151] = b"\n"
+    path.write_bytes(b"".join(lines))
+    got = {}
+    for early in (False, True):
+        errors = tmp_path / f"errors{early}.jsonl"
+        with Job([str(path)], on_error="skip", errors=str(errors), quiet=True) as job:
+            with job.line_workers(_STAGED_WRITE, jobs, lazy=True) as workers:
+                sample = job.peek(500, batch=64, workers=workers if early else None)
+                sent = len(workers._pool.early)
+                data = list(job.map_lines(_STAGED_WRITE, jobs, batch=64, lazy=True,
+                                          workers=workers))
+        got[early] = ([r["i"] for r in sample], data, errors.read_bytes(), job.skipped)
+        assert sent == (8 if early else 0)  # 8 batches of 64 lines hold the first 500 records
+    assert got[True] == got[False]
+    assert got[True][2].startswith(b"{not json\n" * 1 + lines[150]) and got[True][3] == 29 + 1
 
 
 def _children() -> list[int]:

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 
-from cqia_cli.dedup.sketch import Sketch, init_worker as init_sketch, sketch_batch, warm_up
+from cqia_cli.dedup.sketch import (Prepared, Sketch, finish_batch, init_worker as init_sketch,
+                                    prepare_batch, warm_up)
+from cqia_cli.parallel import Staged
 
 _worker: dict = {}
 
@@ -35,12 +37,32 @@ class LineBatch:
 
 def init_worker(verifier, get_text, id_path) -> None:
     init_sketch(verifier)
-    _worker.update(verifier=verifier, get_text=get_text, id_path=id_path)
+    _worker.update(verifier=verifier, params=verifier.params, get_text=get_text,
+                   id_path=id_path)
 
 
-def sketch_records(records) -> LineBatch:
-    """One run of records (`Job.map_lines` calls it): a record nested too deep to write raises
-    orjson.JSONEncodeError, which the core turns into that record's bad line."""
+def warm_worker(params, get_text, id_path) -> None:
+    """A -j worker as it starts, before the stop-shingles are learned: what `prepare_records`
+    needs, and what --tokenizer jieba and --t2s load."""
+    warm_up(params)
+    _worker.update(params=params, get_text=get_text, id_path=id_path)
+
+
+@dataclass
+class _Prepared:
+    """`prepare_records`' half of a LineBatch."""
+    sketch: Prepared
+    out: "np.ndarray"
+    offs: list
+    plain: bytes
+    ids: list | None
+    empty: int
+
+
+def prepare_records(records) -> _Prepared:
+    """The stop-independent half of `sketch_records`: the records written, their texts
+    normalised and hashed. A record nested too deep to write raises orjson.JSONEncodeError,
+    which the core turns into that record's bad line."""
     from cqia_cli import fields as F
 
     w = _worker
@@ -61,9 +83,20 @@ def sketch_records(records) -> LineBatch:
         plain.append(bool(rec) and "_dup_of" not in rec and "_cluster" not in rec)
         if ids is not None:
             ids.append(F.get(rec, id_path))
-    sk = sketch_batch(texts, w["verifier"])
-    return LineBatch(sk, np.frombuffer(out, dtype=np.uint8), offs, bytes(plain), ids,
-                     texts.count(""))
+    return _Prepared(prepare_batch(texts, w["params"]), np.frombuffer(out, dtype=np.uint8),
+                     offs, bytes(plain), ids, texts.count(""))
+
+
+def finish_records(p: _Prepared) -> LineBatch:
+    """The rest of `sketch_records`: what depends on the stop-shingles."""
+    return LineBatch(finish_batch(p.sketch, _worker["verifier"]), p.out, p.offs, p.plain,
+                     p.ids, p.empty)
+
+
+#: one run of records (`Job.map_lines` calls it) -> LineBatch; in two stages, so that -j
+#: workers started early prepare the first batches while this process learns the
+#: stop-shingles from them (`Job.peek(workers=...)`)
+sketch_records = Staged(prepare_records, finish_records)
 
 
 def with_keys(data: bytes, plain: int, extra: dict) -> bytes:
@@ -80,13 +113,14 @@ def run_first_lines(runner, job, write, write_dupe, clusters) -> None:
     take bytes. The first records are read ahead (`Job.peek`) to learn the stop-shingles; the
     -j workers are started before that (`Job.line_workers`), so that the heap it leaves
     behind is this process's alone; meanwhile they load what --tokenizer jieba and --t2s
-    need."""
+    need, and prepare the batches peeked at (`sketch_records`' first stage)."""
     o = runner.o
     want = runner.sample_size
-    with job.line_workers(sketch_records, o.jobs, lazy=True, warm_up=warm_up,
-                          warm_args=(o.params,)) as workers:
+    with job.line_workers(sketch_records, o.jobs, lazy=True, warm_up=warm_worker,
+                          warm_args=(o.params, runner.get_text, runner.id_path)) as workers:
         if want:
-            runner.start([runner.get_text(r) for r in job.peek(want, batch=o.batch)])
+            sample = job.peek(want, batch=o.batch, workers=workers)
+            runner.start([runner.get_text(r) for r in sample])
         else:
             runner.start([])
         results = job.map_lines(sketch_records, o.jobs, batch=o.batch, lazy=True,

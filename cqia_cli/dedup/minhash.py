@@ -212,7 +212,18 @@ def ngram_hashes(units: np.ndarray, lens: np.ndarray, params: Params,
     """(hash, record, drop) of every n-gram of each record, in text order: `drop` marks the
     stop-shingles to leave out (see `stop_mask`), None when there are none. Computed once per
     batch and handed to `shingle_hashes` and `shingle_values`."""
-    h, rec = _ngram_hashes(units, lens, params.ngram, params.seed)
+    return drop_stop(ngram_pairs(units, lens, params), stop)
+
+
+def ngram_pairs(units: np.ndarray, lens: np.ndarray, params: Params) -> tuple:
+    """(hash, record) of every n-gram of each record, in text order: the half of
+    `ngram_hashes` that does not depend on the stop-shingles."""
+    return _ngram_hashes(units, lens, params.ngram, params.seed)
+
+
+def drop_stop(pairs: tuple, stop: np.ndarray | None) -> tuple:
+    """`ngram_hashes` from what `ngram_pairs` gave: (hash, record, drop)."""
+    h, rec = pairs
     drop = None
     if stop is not None and stop.size and h.size:
         drop = stop_mask(h, rec, stop)

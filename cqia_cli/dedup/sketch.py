@@ -13,8 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import (band_hashes, ngram_hashes, shingle_hashes, signatures,
-                                     sorted_unique)
+from cqia_cli.dedup.minhash import (band_hashes, drop_stop, ngram_pairs, shingle_hashes,
+                                     signatures, sorted_unique)
 from cqia_cli.dedup.parts import normalize_parts
 from cqia_cli.dedup.verify import REJECTED, ShortTexts, Sides, Verifier, gather
 
@@ -196,9 +196,21 @@ def prefixes(units: np.ndarray, lens: np.ndarray) -> Prefixes:
     return Prefixes(units, lens)
 
 
-def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sketch:
-    """Everything about a batch that does not need the index (so -j workers can do it)."""
-    params = verifier.params
+@dataclass
+class Prepared:
+    """What `prepare_batch` made of a batch's texts: everything that does not depend on the
+    stop-shingles learned from the input (a -j worker started early does it while they are
+    being learned). Not the n-gram hashes: several times the size of the units, and quick to
+    compute again (a worker holds a few prepared batches)."""
+    units: np.ndarray
+    lens: np.ndarray
+    heads: np.ndarray
+    keys: np.ndarray
+    prefix: Prefixes
+
+
+def prepare_batch(texts: list[str], params) -> Prepared:
+    """The stop-independent first half of `sketch_batch`."""
     convert = t2s_converter() if params.t2s else None
     # heads: where each text's first field (the prompt) ends, for the per-field rule (parts.py)
     units, lens, heads = normalize_parts(texts, convert)
@@ -209,7 +221,14 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     if params.tokenizer == "jieba":
         units, lens = word_units(units, lens)
         heads = np.full(lens.size, -1, np.int64)  # word boundaries: the rule is off
-    ngrams = ngram_hashes(units, lens, params, verifier.stop)
+    return Prepared(units, lens, heads, keys, prefix)
+
+
+def finish_batch(p: Prepared, verifier: Verifier, local: bool = True) -> Sketch:
+    """The second half of `sketch_batch`: what depends on the stop-shingles (`verifier.stop`)."""
+    params = verifier.params
+    units, lens, heads, keys = p.units, p.lens, p.heads, p.keys
+    ngrams = drop_stop(ngram_pairs(units, lens, params), verifier.stop)
     h, rec = shingle_hashes(units, lens, params, ngrams=ngrams)
     nsh = np.bincount(rec, minlength=lens.size).astype(np.int32)
     sigs32 = signatures(units, lens, params, hashes=(h, rec))
@@ -218,12 +237,17 @@ def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sk
     near = nsh > 0
     short = verifier.sets(units, lens, nsh, heads,
                           drop=False if ngrams[2] is None else ngrams[2])
-    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, short, prefix,
+    sk = Sketch(keys, sigs, bands, near, earlier_equal(keys), None, nsh, short, p.prefix,
                 verifier.cap, heads.astype(np.int32))
     sk.local = local_pairs(sk, verifier) if local else \
         (np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32),
          np.empty(0, np.int8))
     return sk
+
+
+def sketch_batch(texts: list[str], verifier: Verifier, local: bool = True) -> Sketch:
+    """Everything about a batch that does not need the index (so -j workers can do it)."""
+    return finish_batch(prepare_batch(texts, verifier.params), verifier, local)
 
 
 # -- for map_batches: the verifier travels once per worker, not with every batch ---------------
