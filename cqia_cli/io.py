@@ -1270,6 +1270,7 @@ class Job:
         numbered: bool = False,
         lazy: bool = False,
         workers: "Workers | None" = None,
+        schedule: dict | None = None,
     ) -> Iterator[Any]:
         """Apply `func` to the input records in `jobs` workers; yield its results in input order.
 
@@ -1298,7 +1299,8 @@ class Job:
         yielded, for work that reports where a record was (clean's --changes log).
 
         workers: the processes `line_workers` started earlier for the same func, jobs and
-        lazy (not with threads).
+        lazy (not with threads). schedule: `map_batches`' `queued` and `reserve`, for a
+        consumer with much work of its own per result.
 
         lazy=True calls `func(records)` with an iterator that parses each record as `func`
         takes it, for a `func` that goes through a large batch once (dedup, batch 2048):
@@ -1334,7 +1336,7 @@ class Job:
             results = thread_map(work, tasks(), jobs)
         else:
             results = map_batches(work, tasks(), jobs, initializer=initializer,
-                                  initargs=initargs, workers=workers)
+                                  initargs=initargs, workers=workers, **(schedule or {}))
         bad_line = reader.bad_line
         try:
             for runs in results:

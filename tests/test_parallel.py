@@ -148,6 +148,16 @@ def test_this_process_is_one_of_the_jobs(jobs):
     assert set(_children()) == children_before
 
 
+def test_the_schedule_keeps_the_last_batches_here_or_gives_them_out():
+    """`reserve`: that many of the input's last batches are this process's; `queued`: the
+    batches waiting at a worker. The results are the same, in order, for any schedule."""
+    for queued, reserve in ((2, 3), (1, 0), (3, 1)):
+        got = list(map_batches(_where, range(30), 2, queued=queued, reserve=reserve))
+        assert [b for b, _ in got] == list(range(30))
+        if reserve:
+            assert [p for _, p in got[-reserve:]] == [os.getpid()] * reserve
+
+
 def _slow_in_a_worker_bad_at_3(batch, parent=os.getpid()):
     if os.getpid() != parent:
         time.sleep(0.3)
