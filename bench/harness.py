@@ -182,6 +182,34 @@ def measure(name: str, cmd: list[str], *, records: int, stdin: str | None = None
     return Result(name, best, peak, records, code, best_cpu)
 
 
+def measure_rounds(commands: list[tuple[str, list[str]]], *, records: int, repeat: int = 3
+                   ) -> tuple[list[Result], list[list[float]]]:
+    """`measure` for several commands run in turn, one run of each per round, `repeat`
+    rounds: a ratio between them is taken over the same moments of a machine whose speed
+    drifts (a VM's neighbours). Returns the results (best of the rounds, as `measure`) and
+    each command's wall time per round (for the per-round ratios)."""
+    best = [float("inf")] * len(commands)
+    best_cpu = [float("inf")] * len(commands)
+    peak = [0.0] * len(commands)
+    code = [0] * len(commands)
+    times: list[list[float]] = [[] for _ in commands]
+    for _ in range(repeat):
+        for i, (_, cmd) in enumerate(commands):
+            seconds, rss, code[i], cpu = _run_once(cmd, None, None)
+            times[i].append(seconds)
+            best[i] = min(best[i], seconds)
+            best_cpu[i] = min(best_cpu[i], cpu)
+            peak[i] = max(peak[i], rss)
+    results = [Result(name, best[i], peak[i], records, code[i], best_cpu[i])
+               for i, (name, _) in enumerate(commands)]
+    return results, times
+
+
+def round_ratios(slower: list[float], faster: list[float]) -> str:
+    """The per-round ratios of two commands' wall times (`measure_rounds`), as text."""
+    return " ".join(f"{a / b:.2f}" for a, b in zip(slower, faster))
+
+
 def report(results: list[Result], baseline: Result, *, title: str = "",
            json_path: str | None = None) -> None:
     """Print records/s, peak RSS and the throughput ratios to the baseline (by wall time and by
