@@ -180,6 +180,46 @@ def test_learn_stop_counts_texts_not_occurrences(tokenizer, jobs):
     assert learn_stop(["", ""], params, share=0.5, min_count=1).size == 0
 
 
+def test_order32_is_a_stable_argsort_and_group_order_keeps_equal_values_in_input_order():
+    rng = np.random.default_rng(5)
+    for size, top in ((0, 10), (1, 10), (5000, 2 ** 32), (5000, 300), (70000, 2 ** 20)):
+        key = rng.integers(0, top, size=size, dtype=np.uint64)
+        assert M.order32(key).tolist() == np.argsort(key, kind="stable").tolist()
+    # values whose low halves collide (and do not), repeated, in a random order
+    low = rng.integers(0, 2 ** 32, size=50, dtype=np.uint64)
+    h = low[rng.integers(0, 50, size=4000)] | (rng.integers(0, 3, size=4000, dtype=np.uint64)
+                                              << np.uint64(33))
+    order = M.group_order(h)
+    assert sorted(order.tolist()) == list(range(h.size))
+    hs = h[order]
+    runs = np.flatnonzero(np.r_[True, hs[1:] != hs[:-1], True])
+    assert len(runs) - 1 == np.unique(h).size  # each value in one run
+    for a, b in zip(runs[:-1], runs[1:]):
+        assert np.all(np.diff(order[a:b]) > 0)  # in input order within it
+
+
+def test_learn_stop_groups_shingles_whose_low_32_bits_are_equal_apart():
+    """learn_stop groups shingles by two radix passes over their low 32 bits; two shingles
+    that share those bits (rare in real hashes, forced here) are still counted apart, each in
+    the texts it is in: against sorting the (shingle, text) pairs outright."""
+    from cqia_cli.dedup.templates import _grouped
+
+    rng = np.random.default_rng(3)
+    low = rng.integers(0, 2 ** 32, size=40, dtype=np.uint64)
+    high = rng.integers(0, 4, size=3000, dtype=np.uint64) << np.uint64(40)  # 4 per low value
+    h = low[rng.integers(0, low.size, size=3000)] | high
+    rec = np.sort(rng.integers(0, 500, size=3000)).astype(np.int32)
+    gh, gr = _grouped(h, rec)
+    order = np.lexsort((rec, h))  # by shingle, then text
+    want = list(zip(h[order].tolist(), rec[order].tolist()))
+    got = list(zip(gh.tolist(), gr.tolist()))
+    assert sorted(got) == want  # the same pairs
+    bounds = np.flatnonzero(np.r_[True, gh[1:] != gh[:-1], True])
+    assert len(bounds) - 1 == np.unique(h).size  # each shingle in one run
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        assert np.all(np.diff(gr[a:b]) >= 0)  # its texts in order
+
+
 def _shared_words_by_counting(heads, n):
     """shared_words' definition, the slow way: every longer string counted afresh."""
     from collections import Counter

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import Params
+from cqia_cli.dedup.minhash import Params, order32
 
 FORMAT = "cqia-dedup-index/2"
 #: what an index of an older format needs (its short texts' sets were kept otherwise)
@@ -175,7 +175,7 @@ class PackedRuns:
         if not self.runs or q.size == 0:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         q = q.astype(np.uint64) & np.uint64(0xFFFFFFFF)
-        order = np.argsort(q)
+        order = order32(q)  # the queries in order: searched run by run with locality
         lo_q = q[order] << np.uint64(32)
         hi_q = lo_q | np.uint64(0xFFFFFFFF)
         qis, vals = [], []

@@ -15,6 +15,7 @@ LSH: the first `bands * rows` bins are cut into `bands` bands; each band is hash
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -83,6 +84,32 @@ def sorted_unique(x: np.ndarray, presorted: bool = False) -> np.ndarray:
     keep[0] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
     return s[keep]
+
+
+def order32(key: np.ndarray) -> np.ndarray:
+    """np.argsort(key, kind="stable") for keys below 2**32, by two stable passes over their
+    16-bit halves: numpy sorts 16-bit keys by counting, 3-4x faster than it compares wider
+    ones (the 63k band keys of a batch: 3.1-3.9 -> 0.9 ms; measured)."""
+    key = key.astype(np.uint32, copy=False)
+    order = np.argsort((key & np.uint32(0xFFFF)).astype(np.uint16), kind="stable")
+    return order[np.argsort((key[order] >> np.uint32(16)).astype(np.uint16), kind="stable")]
+
+
+def group_order(h: np.ndarray) -> np.ndarray:
+    """An order of the uint64 values `h` in which equal values are together and keep their
+    order among them, the groups in the order of their low 32 bits (not of the values):
+    `order32` of the low halves, then the few runs of equal low halves that hold two values
+    (two well-mixed hashes share them ~once among 100k) put in order."""
+    halves = h.view(np.uint32)
+    key = halves[0::2] if sys.byteorder == "little" else halves[1::2]
+    order = order32(key)
+    hs, ks = h[order], key[order]
+    mixed = (ks[1:] == ks[:-1]) & (hs[1:] != hs[:-1])
+    if mixed.any():
+        bad = np.flatnonzero(np.isin(ks, ks[1:][mixed]))
+        # by low half (each run stays where it is), value, then input position
+        order[bad] = order[bad][np.lexsort((order[bad], hs[bad], ks[bad]))]
+    return order
 
 
 def _valid(lens: np.ndarray, n: int, count: int) -> tuple[np.ndarray | None, np.ndarray]:

