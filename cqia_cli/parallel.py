@@ -167,7 +167,7 @@ def map_batches(
         except BaseException:
             pool.close(False)
             raise
-    # batches read and not yet handed out; a worker gets a batch only when LOOKAHEAD more
+    # batches read and not yet handed out; a worker gets a batch only when `reserve` more
     # are known to follow it, so the last ones of the input are this process's: it does not
     # wait alone at the end for batches queued at a worker
     ahead: deque = deque()

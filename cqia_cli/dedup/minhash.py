@@ -100,6 +100,7 @@ def group_order(h: np.ndarray) -> np.ndarray:
     order among them, the groups in the order of their low 32 bits (not of the values):
     `order32` of the low halves, then the few runs of equal low halves that hold two values
     (two well-mixed hashes share them ~once among 100k) put in order."""
+    h = np.ascontiguousarray(h, dtype=np.uint64)
     halves = h.view(np.uint32)
     key = halves[0::2] if sys.byteorder == "little" else halves[1::2]
     order = order32(key)
