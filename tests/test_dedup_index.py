@@ -46,6 +46,38 @@ def test_packed_and_sorted_runs_find_every_item_after_many_merges():
     assert exact.first(q).tolist() == [0, int(np.flatnonzero(keys == keys[12345])[0]), -1]
 
 
+def test_packed_runs_skip_the_queries_no_key_can_match_and_find_the_others():
+    """The presence bits (a key's top 24 bits) only leave out queries that match nothing:
+    against a brute-force multimap, with and without a limit, for keys spread over 32 bits,
+    queries that share a key's top bits without being it, and 64-bit band hashes (their low
+    32 bits are the key)."""
+    from cqia_cli.dedup.index import PackedRuns
+
+    rng = np.random.default_rng(4)
+    runs = PackedRuns()
+    keys = rng.integers(0, 2 ** 32, 3000, dtype=np.uint64)
+    keys[2500:] = keys[:500]  # keys with several values
+    keys[10:40] = keys[5]  # and one with 31 in one run
+    high = rng.integers(0, 2 ** 32, keys.size, dtype=np.uint64) << np.uint64(32)
+    for i in range(0, keys.size, 250):
+        runs.add(keys[i:i + 250] | high[i:i + 250], np.arange(i, i + 250))
+    near = keys[:300] ^ np.uint64(1)  # the same top bits, another key
+    absent = rng.integers(0, 2 ** 32, 3000, dtype=np.uint64)
+    q = np.concatenate([absent, keys[2400:2700], near, keys[:50]])
+    rng.shuffle(q)
+    qi, vals = runs.lookup(q | (np.uint64(7) << np.uint64(40)))
+    want = [(j, v) for j, k in enumerate(q.tolist()) for v in np.flatnonzero(keys == k).tolist()]
+    assert sorted(zip(qi.tolist(), vals.tolist())) == sorted(want)
+    every = PackedRuns()  # the same runs, every presence bit set: nothing left out
+    every.runs, every.present = runs.runs, np.full_like(runs.present, 0xFF)
+    for limit in (1, 16):  # the limit is per run: as searched without the bits
+        got = sorted(zip(*[a.tolist() for a in runs.lookup(q, limit)]))
+        assert got == sorted(zip(*[a.tolist() for a in every.lookup(q, limit)]))
+        assert len(got) < len(want)
+    assert runs.lookup(absent[:0])[0].size == 0
+    assert runs.lookup(absent)[0].size == 0
+
+
 BASE = ["请问天为什么是蓝的", "如何评价这部电影的结局", "帮我写一篇关于长城的详细介绍",
         "𠀋𠀌字怎么读音是什么", "今天的天气怎么样呢"]
 SUBJECTS = ["长城", "故宫", "黄河", "泰山", "西湖", "长江", "苏州园林", "敦煌", "兵马俑", "布达拉宫",
