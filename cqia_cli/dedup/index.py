@@ -453,8 +453,7 @@ class MemoryIndex:
             vlens[kept] = vl
         inv = inv.reshape(-1)
         v, vl = Ragged(vals, _offsets(vlens)).take(inv)
-        u, ul = Ragged(units, _offsets(lens)).take(inv)
-        return Sides((kept & (vlens > 0))[inv], v, vl, u, ul)
+        return Sides((kept & (vlens > 0))[inv], v, vl, Ragged(units, _offsets(lens)), inv)
 
     def add_rows(self, sigs: np.ndarray, texts) -> np.ndarray:
         """Store signatures (and texts: `Sketch.texts`) that are not (yet) entries; returns their

@@ -151,8 +151,8 @@ class Verifier:
             ta, tb = A.ulens[sel], B.ulens[sel]
             tiny = np.flatnonzero((np.minimum(ta, tb) <= self.guard) & (ta > 0) & (tb > 0))
             if tiny.size:
-                ua, la = _subset(A.units, A.ulens, sel[tiny])
-                ub, lb = _subset(B.units, B.ulens, sel[tiny])
+                ua, la = A.units(sel[tiny])
+                ub, lb = B.units(sel[tiny])
                 sub = self.substituted(ua, la, ub, lb)
                 kind[rows[tiny[sub]]] = REJECTED
 
@@ -249,7 +249,6 @@ class ShortTexts:
         """The `Sides` of texts idx (positions in the batch): each kept text's set is made
         once however often it comes, in this call or an earlier one."""
         idx = np.asarray(idx, dtype=np.int64)
-        u, ul = self.units.take(idx)
         kept = self.kept[idx]
         if self.made_at is None:
             self.made_at = np.full(self.kept.size, -1, np.int64)
@@ -269,7 +268,8 @@ class ShortTexts:
             self.made = np.concatenate([self.made, v])
         vlens = np.where(kept, self.made_len[idx], 0)
         has = vlens > 0
-        return Sides(kept, gather(self.made, self.made_at[idx][has], vlens[has]), vlens, u, ul)
+        return Sides(kept, gather(self.made, self.made_at[idx][has], vlens[has]), vlens,
+                     self.units, idx)
 
 
 _NO_STOP = np.empty(0, np.uint64)
@@ -277,13 +277,24 @@ _NO_STOP = np.empty(0, np.uint64)
 
 @dataclass
 class Sides:
-    """One side of a list of pairs: its records' shingle sets and very short units."""
+    """One side of a list of pairs: its records' shingle sets, and where their units are (only
+    the very short records' are looked at: gathered when asked for)."""
 
     kept: np.ndarray   # bool[m]: the record's set is at hand
     vals: np.ndarray   # uint64: the distinct shingle values, sorted, record after record
     vlens: np.ndarray  # int64[m]
-    units: np.ndarray  # uint32: the units of the very short records
-    ulens: np.ndarray  # int64[m]: 0 where not kept
+    source: Ragged     # the units of these records (and others)
+    at: np.ndarray     # int64[m]: each record's sequence in `source` (length 0: not kept)
+
+    @property
+    def ulens(self) -> np.ndarray:
+        """int64[m]: each record's units, 0 where not kept."""
+        return self.source.off[self.at + 1] - self.source.off[self.at]
+
+    def units(self, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The units of records `pos` (positions in the pairs), one after the other, and
+        how many each has."""
+        return self.source.take(self.at[pos])
 
 
 _PAD = np.uint64(0xFFFFFFFFFFFFFFFF)
