@@ -198,28 +198,6 @@ def test_order32_is_a_stable_argsort_and_group_order_keeps_equal_values_in_input
         assert np.all(np.diff(order[a:b]) > 0)  # in input order within it
 
 
-def test_learn_stop_groups_shingles_whose_low_32_bits_are_equal_apart():
-    """learn_stop groups shingles by two radix passes over their low 32 bits; two shingles
-    that share those bits (rare in real hashes, forced here) are still counted apart, each in
-    the texts it is in: against sorting the (shingle, text) pairs outright."""
-    from cqia_cli.dedup.templates import _grouped
-
-    rng = np.random.default_rng(3)
-    low = rng.integers(0, 2 ** 32, size=40, dtype=np.uint64)
-    high = rng.integers(0, 4, size=3000, dtype=np.uint64) << np.uint64(40)  # 4 per low value
-    h = low[rng.integers(0, low.size, size=3000)] | high
-    rec = np.sort(rng.integers(0, 500, size=3000)).astype(np.int32)
-    gh, gr = _grouped(h, rec)
-    order = np.lexsort((rec, h))  # by shingle, then text
-    want = list(zip(h[order].tolist(), rec[order].tolist()))
-    got = list(zip(gh.tolist(), gr.tolist()))
-    assert sorted(got) == want  # the same pairs
-    bounds = np.flatnonzero(np.r_[True, gh[1:] != gh[:-1], True])
-    assert len(bounds) - 1 == np.unique(h).size  # each shingle in one run
-    for a, b in zip(bounds[:-1], bounds[1:]):
-        assert np.all(np.diff(gr[a:b]) >= 0)  # its texts in order
-
-
 def _shared_words_by_counting(heads, n):
     """shared_words' definition, the slow way: every longer string counted afresh."""
     from collections import Counter

@@ -95,14 +95,19 @@ def order32(key: np.ndarray) -> np.ndarray:
     return order[np.argsort((key[order] >> np.uint32(16)).astype(np.uint16), kind="stable")]
 
 
+def low_halves(h: np.ndarray) -> np.ndarray:
+    """The low 32 bits of each value of a contiguous uint64 array, as a uint32 view (no copy)."""
+    halves = h.view(np.uint32)
+    return halves[0::2] if sys.byteorder == "little" else halves[1::2]
+
+
 def group_order(h: np.ndarray) -> np.ndarray:
     """An order of the uint64 values `h` in which equal values are together and keep their
     order among them, the groups in the order of their low 32 bits (not of the values):
     `order32` of the low halves, then the few runs of equal low halves that hold two values
     (two well-mixed hashes share them ~once among 100k) put in order."""
     h = np.ascontiguousarray(h, dtype=np.uint64)
-    halves = h.view(np.uint32)
-    key = halves[0::2] if sys.byteorder == "little" else halves[1::2]
+    key = low_halves(h)
     order = order32(key)
     hs, ks = h[order], key[order]
     mixed = (ks[1:] == ks[:-1]) & (hs[1:] != hs[:-1])
