@@ -13,9 +13,10 @@ needs next is not ready (so `-j 2` on two cores is two busy processes, not three
 An exception raised by `func` is raised in the consumer when that batch's turn comes, after
 the results of the batches before it.
 
-The process pool is cqia's own, not multiprocessing.Pool: each worker has its own task queue
-and its own result channel (with fork a plain pipe written by a thread of the worker, large
-buffers out of band: see `_Sender`; elsewhere a queue), and nothing is shared between workers,
+The process pool is cqia's own, not multiprocessing.Pool: each worker has its own task channel
+and its own result channel (with fork plain pipes, each written by a thread of the writing
+process: batches of lines in one buffer, results with large buffers out of band, see
+`_pack_task` and `_Sender`; elsewhere queues), and nothing is shared between workers,
 so a worker killed at any moment (Ctrl-C and
 `timeout` signal the whole process group) can never leave a lock held that the parent or
 another worker waits on. Workers die at once on SIGINT and SIGTERM; when the consumer stops
@@ -329,6 +330,8 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             pass
     sender = _Sender(results) if isinstance(results, int) else None
     send = results.put if sender is None else sender.send
+    if isinstance(tasks, int):
+        tasks = _TaskReader(tasks)
     try:
         if initializer is not None:
             initializer(*initargs)
@@ -353,6 +356,8 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
             if os.getppid() != parent:  # the parent is gone: nobody will read the results
                 os._exit(1)
             continue
+        except (EOFError, OSError):  # the parent's end of the task pipe is closed: it is gone
+            os._exit(1)
         if item is None:
             break
         kind = type(item)
@@ -430,22 +435,34 @@ def _widen(fd: int) -> None:
 
 
 class _Sender:
-    """A worker's results go out through its pipe from a thread, so that the worker goes on
-    with its next batch while the parent has not read the last result yet (the parent may be
-    busy with a batch of its own: a result of a few MB does not fit in the pipe). No more
-    results wait than the parent has batches out (map_batches' window)."""
+    """What goes out through a pipe goes from a thread, so that the sender goes on with its
+    work while the reader is busy (a batch of a few MB does not fit in the pipe): a worker's
+    results (no more wait than the parent has batches out: map_batches' window), the parent's
+    tasks for a worker (no more than `queued`). The thread starts at the first message (the
+    parent starts its workers before: no fork while it runs)."""
 
-    def __init__(self, fd: int) -> None:
-        import threading
-
+    def __init__(self, fd: int, pack: Callable = None, *, parent: bool = False) -> None:
         self.fd = fd
+        self.pack = pack or _pack
+        self.parent = parent
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name="cqia-send", daemon=True)
-        self.thread.start()
+        self.thread = None
+        self.broken = False
 
     def send(self, obj) -> None:
-        """Pickle `obj` here (an error is raised here, with nothing written), write it there."""
-        self.queue.put(_pack(obj))
+        """Pack `obj` here (what cannot be pickled is raised here, with nothing written),
+        write it there."""
+        self.send_packed(self.pack(obj))
+
+    def send_packed(self, parts: list) -> None:
+        if self.thread is None:
+            import threading
+
+            self.thread = threading.Thread(target=self._run, name="cqia-send", daemon=True)
+            self.thread.start()
+        self.queue.put(parts)
+
+    put = send
 
     def _run(self) -> None:
         while True:
@@ -454,14 +471,21 @@ class _Sender:
                 return
             try:
                 _write_all_v(self.fd, parts)
-            except OSError:  # the parent is gone (a closed pipe)
-                os._exit(1)
+            except OSError:  # the reader is gone (a closed pipe)
+                if not self.parent:
+                    os._exit(1)  # a worker: nobody reads its results
+                self.broken = True  # the parent: the worker's end is reported by receive
+                return
             del parts
 
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        os.close(self.fd)
+    def close(self, wait: bool = True) -> None:
+        """Write what was sent (wait), or give up on it (the reader is stopped), and close."""
+        if self.thread is not None:
+            self.queue.put(None)
+            self.thread.join(None if wait else _GRACE)
+        if self.thread is None or not self.thread.is_alive():
+            os.close(self.fd)
+        # else: stuck writing to a reader that never ends; the fd goes with the process
 
 
 def _pack(obj) -> list:
@@ -488,16 +512,16 @@ def _pack(obj) -> list:
 
 def _write_all_v(fd: int, parts: list) -> None:
     """Write every part, in order, with as few calls (each without the GIL) as the pipe
-    allows: one writev when the reader keeps up."""
-    views = [memoryview(p).cast("B") for p in parts]
-    views = [v for v in views if v.nbytes]
-    while views:
-        n = os.writev(fd, views[:_IOV_MAX])
-        while views and n >= views[0].nbytes:
-            n -= views[0].nbytes
-            views.pop(0)
+    allows: one writev when the reader keeps up (and has few parts)."""
+    views = [v for v in (memoryview(p).cast("B") for p in parts) if v.nbytes]
+    i = 0
+    while i < len(views):
+        n = os.writev(fd, views[i:i + _IOV_MAX])
+        while i < len(views) and n >= views[i].nbytes:
+            n -= views[i].nbytes
+            i += 1
         if n:
-            views[0] = views[0][n:]
+            views[i] = views[i][n:]
 
 
 _IOV_MAX = 512
@@ -533,6 +557,89 @@ def _recv_raw(fd: int):
     return pickle.loads(data, buffers=[_read_exact(fd, n, np.empty(n, np.uint8)) for n in lens])
 
 
+# -- tasks through a plain pipe (fork) ---------------------------------------------------------
+#
+# A batch of `Job.map_lines` is (first line's number, [line, ...]): a few MB in ~2,000 bytes
+# objects. It crosses as a header, the lines' lengths and the lines joined; the worker reads them
+# into one buffer and slices it. Through a
+# multiprocessing.Queue this process's feeder thread pickled it (a copy, holding the GIL) and
+# the worker read it in pieces, joined them and unpickled it: 3-8 ms a batch (measured). Any
+# other task is pickled, as results are.
+
+_TASK = struct.Struct("<Bq")  # kind; for lines, the first line's number
+_LINE_COUNT = struct.Struct("<QQ")  # lines, bytes; then one <Q per line
+_PICKLED, _LINES, _EARLY_LINES = 0, 1, 2
+#: a worker keeps its buffer for the next batch up to this size
+_KEEP_BUFFER = 64 << 20
+
+
+def _batch_lines(batch) -> list | None:
+    """The lines of a batch that is (first line's number, [bytes, ...]), else None."""
+    if (type(batch) is tuple and len(batch) == 2 and type(batch[0]) is int
+            and type(batch[1]) is list and -(1 << 63) <= batch[0] < (1 << 63)):
+        lines = batch[1]
+        if all(type(x) is bytes for x in lines):
+            return lines
+    return None
+
+
+def _pack_task(obj) -> list:
+    """What the parent writes for a task (`_TaskReader.get` reads it)."""
+    from array import array
+
+    early = type(obj) is _Early
+    batch = obj.batch if early else obj
+    lines = _batch_lines(batch)
+    if lines is None:
+        return [_TASK.pack(_PICKLED, 0)] + _pack(obj)
+    lens = array("Q", map(len, lines))
+    head = _TASK.pack(_EARLY_LINES if early else _LINES, batch[0]) + \
+        _LINE_COUNT.pack(len(lines), sum(lens)) + lens.tobytes()
+    # one buffer, not a part per line: the pipe takes a batch in one writev, which waits for
+    # the reader without the GIL; between the calls that 2,000 parts need, the writing thread
+    # waits for the GIL, and the worker for it (measured: a batch's read 3 -> 4 ms)
+    return [head, b"".join(lines)]
+
+
+class _TaskReader:
+    """A worker's end of its task pipe."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+        self.buf = bytearray()
+
+    def get(self, timeout: float):
+        """The next task; queue.Empty after `timeout` seconds without one; EOFError when the
+        parent's end is closed."""
+        from array import array
+
+        fd = self.fd
+        if not self.poller.poll(timeout * 1000):
+            raise queue.Empty
+        kind, first = _TASK.unpack(_read_exact(fd, _TASK.size))
+        if kind == _PICKLED:
+            return _recv_raw(fd)
+        count, size = _LINE_COUNT.unpack(_read_exact(fd, _LINE_COUNT.size))
+        lens = array("Q")
+        lens.frombytes(_read_exact(fd, 8 * count))
+        buf = self.buf if len(self.buf) >= size else bytearray(size)
+        if size <= _KEEP_BUFFER:
+            self.buf = buf
+        view = memoryview(buf)[:size]
+        _read_exact(fd, size, view)
+        data = bytes(view)
+        del view
+        lines = []
+        pos = 0
+        for n in lens:
+            lines.append(data[pos:pos + n])
+            pos += n
+        batch = (first, lines)
+        return _Early(batch) if kind == _EARLY_LINES else batch
+
+
 def _portable(e: BaseException) -> BaseException:
     """`e`, or a stand-in that survives pickling with the same message."""
     import pickle
@@ -547,8 +654,8 @@ def _portable(e: BaseException) -> BaseException:
 
 
 class _ProcessPool:
-    """`jobs` processes; batch k goes to worker k % jobs, whose results come back in order on
-    its own queue, so the parent reads result k from there."""
+    """`jobs` processes, each with its own task and result channels; a worker's results come
+    back in the order it was sent its batches."""
 
     def __init__(self, func, jobs: int, initializer, initargs):
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
@@ -564,20 +671,24 @@ class _ProcessPool:
         self.started = ctx.RawArray("q", jobs)
         try:
             for index in range(jobs):
-                tasks = ctx.Queue()
-                self.tasks.append(tasks)
-                writer = getattr(tasks, "_writer", None)  # a batch of lines is a few MB: it
-                if writer is not None:  # crosses in a few reads, not one per 64 KB
-                    _widen(writer.fileno())
                 if self.raw:
+                    # tasks (_pack_task) in one pipe, results in another; of each, the worker
+                    # keeps only its own end: a dead worker is an EOF here, a dead parent there
+                    take, give = os.pipe()
+                    _widen(give)
+                    self.tasks.append(_Sender(give, _pack_task, parent=True))
                     read, write = os.pipe()
                     _widen(write)
                     self.results.append(read)
-                    # the worker keeps only its own pipe's write end: a dead worker is an EOF
-                    others = tuple(self.results)
-                    args = (tasks, write, func, initializer, initargs, os.getpid(), others,
+                    others = tuple(self.results) + tuple(t.fd for t in self.tasks)
+                    args = (take, write, func, initializer, initargs, os.getpid(), others,
                             self.started, index)
                 else:
+                    tasks = ctx.Queue()
+                    self.tasks.append(tasks)
+                    writer = getattr(tasks, "_writer", None)  # a batch of lines is a few MB: it
+                    if writer is not None:  # crosses in a few reads, not one per 64 KB
+                        _widen(writer.fileno())
                     results = ctx.Queue()
                     self.results.append(results)
                     args = (tasks, results, func, initializer, initargs, os.getpid(), (),
@@ -594,6 +705,7 @@ class _ProcessPool:
                     signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
                     if self.raw:
                         os.close(write)
+                        os.close(take)
         except BaseException:
             self.close(False)
             raise
@@ -604,13 +716,18 @@ class _ProcessPool:
         import pickle
 
         init = _Init(initializer, initargs)
+        if self.raw:
+            parts = _pack_task(init)  # once, for every worker
+            for sender in self.tasks:
+                sender.send_packed(parts)
+            return
         pickle.dumps(init)
         for tasks in self.tasks:
             tasks.put(init)
 
     def send(self, i: int, batch) -> None:
         """Batch to worker i (its results come back in the order it was sent them)."""
-        self.tasks[i].put(batch)  # never blocks: the queue's thread writes it
+        self.tasks[i].put(batch)  # never blocks: a thread writes it
 
     def ready(self, i: int) -> bool:
         """Whether worker i's next result has started to arrive (receive will not wait long)."""
@@ -679,12 +796,16 @@ class _ProcessPool:
         for proc in self.procs:
             if not proc.is_alive():
                 LIVE_WORKERS.discard(proc.pid)
-        for q in self.tasks + ([] if self.raw else self.results):
-            q.cancel_join_thread()  # never wait at exit on data nobody will read
-            q.close()
         if self.raw:
+            for sender in self.tasks:
+                sender.close(wait=False)  # all read (ok), or nobody will read it
             for fd in self.results:
                 os.close(fd)
+        else:
+            for q in self.tasks + self.results:
+                q.cancel_join_thread()  # never wait at exit on data nobody will read
+                q.close()
+        self.tasks = []
         self.results = []
         self.procs = []
 

@@ -196,6 +196,66 @@ def test_large_array_results_cross_intact_and_writable():
         r["a"][0] = -1  # the main process may change what it got
 
 
+def _echo_lines(batch):
+    return batch, os.getpid()
+
+
+def test_batches_of_lines_cross_intact_and_anything_else_pickled():
+    """A batch of lines (first line's number, [bytes]) crosses to a worker as one buffer and
+    is cut back into the same lines; any other batch is pickled. Both in order."""
+    big = "文".encode() * 1_000_000  # 3 MB: larger than the pipe
+    batches = [
+        (1, [b'{"a": 1}\n', b"", b"\n", b"\xff\xfe not utf-8\r\n", big + b"\n", b"x"]),
+        (-5, []),
+        (2 ** 62, [b"last"]),
+        (2 ** 70, [b"too large a number: pickled"]),
+        (3, ["str lines: pickled"]),
+        (4, (b"a tuple", b"pickled")),
+        [b"a list"],
+        "anything",
+    ]
+    got = list(map_batches(_echo_lines, batches, 2, local=False))
+    assert [g[0] for g in got] == batches
+    assert all(type(line) is bytes for line in got[0][0][1])
+    assert {g[1] for g in got} != {os.getpid()}
+
+
+def test_workers_end_when_the_parent_is_killed(tmp_path):
+    """A parent killed with SIGKILL (no clean-up) leaves no worker behind: a waiting worker
+    sees its task pipe closed, a busy one its result pipe."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import sys, time\n"
+        "from cqia_cli import parallel\n"
+        "it = parallel.map_batches(time.sleep, [0.3] * 100, 3, local=False)\n"
+        "next(it)\n"
+        "print(*parallel.LIVE_WORKERS, flush=True)\n"
+        "time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in proc.stdout.readline().split()]
+        assert len(workers) == 3 and all(_alive(p) for p in workers)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in workers)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
 def test_map_batches_uses_a_closure_without_pickling_it():
     """Forked workers inherit the function: a closure over a lock (not picklable) works."""
     lock = threading.Lock()
