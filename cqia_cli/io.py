@@ -1178,8 +1178,8 @@ class Job:
             self._other_readers.append(reader)
         return reader
 
-    def peek(self, n: int, *, batch: int = 64,
-             workers: "Workers | None" = None) -> list[dict]:
+    def peek(self, n: int, *, batch: int = 64, workers: "Workers | None" = None,
+             extra: int = 0) -> list[dict]:
         """The first `n` records (fewer when the input has fewer), read ahead of the pass that
         follows: learn something from them (dedup's template phrases) before `map_lines` (or
         `raw_batches`) starts, and that pass still gets every line from the first, without
@@ -1190,7 +1190,9 @@ class Job:
 
         workers: the `line_workers` of that `map_lines`, for a `parallel.Staged` func: each
         batch read here goes to them at once (`Workers.send_early`), so that they prepare
-        those batches while this process works on the records peeked."""
+        those batches while this process works on the records peeked. extra: with workers,
+        that many more batches per worker are read (not parsed) and sent, for a worker that
+        would otherwise wait before this process is done with the records."""
         if self._ahead is not None:
             raise RuntimeError("Job.peek: the input was already peeked at")
         self._ahead_size = batch
@@ -1209,6 +1211,12 @@ class Job:
                     send = None  # no workers (-j 1)
                 for records, _bad in parse_lines(item[2], item[1], encoding):
                     out.extend(records)
+            for _ in range(extra * workers.count if send is not None else 0):
+                item = next(rest, None)
+                if item is None:
+                    break
+                ahead.append(item)
+                send((item[1], item[2]))
         except CqiaError as e:
             self._ahead_error = e
         self._ahead = ahead

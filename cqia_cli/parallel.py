@@ -276,6 +276,11 @@ class Workers:
         pool.early.append(w)
         return True
 
+    @property
+    def count(self) -> int:
+        """Worker processes (0 for jobs == 1)."""
+        return self._pool.jobs if self._pool is not None else 0
+
     def take(self) -> "_ProcessPool | None":
         pool, self._pool = self._pool, None
         return pool

@@ -484,18 +484,22 @@ def test_peek_with_line_workers_sends_its_batches_early_with_the_same_results(tm
     lines[151] = b"\n"
     path.write_bytes(b"".join(lines))
     got = {}
-    for early in (False, True):
-        errors = tmp_path / f"errors{early}.jsonl"
+    for early, extra in ((False, 0), (True, 0), (True, 3), (True, 100)):
+        errors = tmp_path / f"errors{early}{extra}.jsonl"
         with Job([str(path)], on_error="skip", errors=str(errors), quiet=True) as job:
             with job.line_workers(_STAGED_WRITE, jobs, lazy=True) as workers:
-                sample = job.peek(500, batch=64, workers=workers if early else None)
+                sample = job.peek(500, batch=64, workers=workers if early else None,
+                                  extra=extra)
                 sent = len(workers._pool.early)
                 data = list(job.map_lines(_STAGED_WRITE, jobs, batch=64, lazy=True,
                                           workers=workers))
-        got[early] = ([r["i"] for r in sample], data, errors.read_bytes(), job.skipped)
-        assert sent == (8 if early else 0)  # 8 batches of 64 lines hold the first 500 records
-    assert got[True] == got[False]
-    assert got[True][2].startswith(b"{not json\n" * 1 + lines[150]) and got[True][3] == 29 + 1
+        got[early, extra] = ([r["i"] for r in sample], data, errors.read_bytes(), job.skipped)
+        # 8 batches of 64 lines hold the first 500 records; `extra` more per worker, as many
+        # as the input has (3000 lines: 47 batches)
+        assert sent == (min(47, 8 + extra * (jobs - 1)) if early else 0)
+    assert got[True, 0] == got[False, 0] == got[True, 3] == got[True, 100]
+    assert got[True, 0][2].startswith(b"{not json\n" * 1 + lines[150])
+    assert got[True, 0][3] == 29 + 1
 
 
 def _children() -> list[int]:
