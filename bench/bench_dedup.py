@@ -37,7 +37,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from harness import (arg_parser, BARE_ORJSON_LOOP, CACHE, big_input, compile_tree, cqia_command, measure,  # noqa: E402
-                     measure_rounds, report, round_ratios, shared_records)
+                     measure_rounds, report, round_ratios, shared_records,
+                     together_ceiling)
 
 import dedup_peers  # noqa: E402
 
@@ -162,16 +163,25 @@ def jobs_only(n: int, repeat: int) -> list:
     data = big_input(n)
     cqia = cqia_command()
     cap_before = parallel_capacity()
-    (one, two), (t1, t2) = measure_rounds(
+    (one, two), (t1, t2, tt) = measure_rounds(
         [("cqia dedup -j 1", cqia + ["dedup", "-q", data]),
          ("cqia dedup -j 2", cqia + ["dedup", "-q", "-j", "2", data])],
-        records=n, repeat=repeat)
+        records=n, repeat=repeat, together=0)
     cap_after = parallel_capacity()
     report([one, two], one, title=f"dedup -j, {n:,} records (ratio: to -j 1)")
-    print(f"cqia -j 2 / -j 1: {two.records_per_s / one.records_per_s:.2f}x (target >= 1.7; "
-          f"per round {round_ratios(t1, t2)}); the machine's parallel capacity around it: "
-          f"{cap_before:.2f}x before, {cap_after:.2f}x after (2.00 on two idle cores)")
+    _jobs_lines(one, two, t1, t2, tt, cap_before, cap_after)
     return [one, two]
+
+
+def _jobs_lines(one, two, t1, t2, tt, cap_before, cap_after) -> None:
+    ratio = two.records_per_s / one.records_per_s
+    ceiling, per = together_ceiling(t1, tt)
+    print(f"cqia -j 2 / -j 1: {ratio:.2f}x (target >= 1.7; per round {round_ratios(t1, t2)}); "
+          f"the machine's parallel capacity around it: {cap_before:.2f}x before, "
+          f"{cap_after:.2f}x after (2.00 on two idle cores)")
+    print(f"two cqia dedup -j 1 at once did {ceiling:.2f}x the work of one in the same time "
+          f"(per round {per}): the most -j 2 could gain on this machine then; -j 2 reached "
+          f"{ratio / ceiling:.0%} of it")
 
 
 def speed(n: int, repeat: int) -> list:
@@ -186,20 +196,18 @@ def speed(n: int, repeat: int) -> list:
     dsk = measure("datasketch 5-grams 0.8 (update_batch)", peers + ["datasketch", data],
                   records=n, repeat=1)
     cap_before = parallel_capacity()
-    (rensa, one, two), (tr, t1, t2) = measure_rounds(
+    (rensa, one, two), (tr, t1, t2, tt) = measure_rounds(
         [("rensa 5-grams 0.8 (bulk API)", peers + ["rensa", data]),
          ("cqia dedup -j 1", cqia + ["dedup", "-q", data]),
          ("cqia dedup -j 2", cqia + ["dedup", "-q", "-j", "2", data])],
-        records=n, repeat=repeat)
+        records=n, repeat=repeat, together=1)
     cap_after = parallel_capacity()
     results = [base, rensa, dsk, one, two]
     report(results, rensa, title=f"dedup speed, {n:,} records (ratio: to rensa)")
     print(f"\ncqia -j 1 / rensa: {one.records_per_s / rensa.records_per_s:.2f}x (target >= 2, "
           f"issue 14; per round {round_ratios(tr, t1)})")
     print(f"cqia -j 1 / datasketch: {one.records_per_s / dsk.records_per_s:.2f}x (target >= 5)")
-    print(f"cqia -j 2 / -j 1: {two.records_per_s / one.records_per_s:.2f}x (target >= 1.7; "
-          f"per round {round_ratios(t1, t2)}); the machine's parallel capacity around it: "
-          f"{cap_before:.2f}x before, {cap_after:.2f}x after (2.00 on two idle cores)")
+    _jobs_lines(one, two, t1, t2, tt, cap_before, cap_after)
     return results
 
 

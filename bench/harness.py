@@ -182,12 +182,28 @@ def measure(name: str, cmd: list[str], *, records: int, stdin: str | None = None
     return Result(name, best, peak, records, code, best_cpu)
 
 
-def measure_rounds(commands: list[tuple[str, list[str]]], *, records: int, repeat: int = 3
-                   ) -> tuple[list[Result], list[list[float]]]:
+def _run_two_at_once(cmd: list[str]) -> float:
+    """Two copies of `cmd` started together: the wall time until both have ended."""
+    start = time.perf_counter()
+    procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for _ in range(2)]
+    for proc in procs:
+        proc.wait()
+    return time.perf_counter() - start
+
+
+def measure_rounds(commands: list[tuple[str, list[str]]], *, records: int, repeat: int = 3,
+                   together: int | None = None) -> tuple[list[Result], list[list[float]]]:
     """`measure` for several commands run in turn, one run of each per round, `repeat`
     rounds: a ratio between them is taken over the same moments of a machine whose speed
     drifts (a VM's neighbours). Returns the results (best of the rounds, as `measure`) and
-    each command's wall time per round (for the per-round ratios)."""
+    each command's wall time per round (for the per-round ratios).
+
+    together: the index of a command also run as two copies at once in each round (after the
+    others); their wall time per round comes last in the times. 2 x (one alone) / (two at
+    once) is how much of that command's work two cores did at once right then: the ceiling
+    of what running it in two processes can gain (below 2.0 when the cores share caches,
+    memory bandwidth or a host's other work)."""
     best = [float("inf")] * len(commands)
     best_cpu = [float("inf")] * len(commands)
     peak = [0.0] * len(commands)
@@ -200,9 +216,21 @@ def measure_rounds(commands: list[tuple[str, list[str]]], *, records: int, repea
             best[i] = min(best[i], seconds)
             best_cpu[i] = min(best_cpu[i], cpu)
             peak[i] = max(peak[i], rss)
+        if together is not None:
+            if len(times) == len(commands):
+                times.append([])
+            times[-1].append(_run_two_at_once(commands[together][1]))
     results = [Result(name, best[i], peak[i], records, code[i], best_cpu[i])
                for i, (name, _) in enumerate(commands)]
     return results, times
+
+
+def together_ceiling(alone: list[float], two: list[float]) -> tuple[float, str]:
+    """`measure_rounds(together=...)`: 2 x the best time alone / the best time of two at once
+    (best of rounds, as the ratios of `measure` results), and each round's, as text (a round
+    above 2.0 is a slow moment of the run alone)."""
+    per = [2 * a / b for a, b in zip(alone, two)]
+    return 2 * min(alone) / min(two), " ".join(f"{x:.2f}" for x in per)
 
 
 def round_ratios(slower: list[float], faster: list[float]) -> str:
