@@ -463,8 +463,11 @@ class _Sender:
         if self.thread is None:
             import threading
 
-            self.thread = threading.Thread(target=self._run, name="cqia-send", daemon=True)
-            self.thread.start()
+            thread = threading.Thread(target=self._run, name="cqia-send", daemon=True)
+            thread.start()
+            # known only once started: a signal in between (KeyboardInterrupt) leaves close()
+            # a thread it can join, or none (then waiting on an empty queue: it writes nothing)
+            self.thread = thread
         self.queue.put(parts)
 
     put = send

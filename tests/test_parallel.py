@@ -248,6 +248,35 @@ def test_workers_end_when_the_parent_is_killed(tmp_path):
     assert not any(_alive(p) for p in workers)
 
 
+@pytest.mark.parametrize("started", [False, True])
+def test_a_signal_while_the_sending_thread_starts_leaves_a_sender_that_closes(monkeypatch,
+                                                                             started):
+    """Ctrl-C (KeyboardInterrupt) as the first task's writing thread starts, before or after
+    it runs: closing the sender afterwards (the pool's clean-up) neither fails nor hangs."""
+    from cqia_cli import parallel
+
+    real_start = threading.Thread.start
+
+    def interrupted_start(self):
+        if started:
+            real_start(self)
+        raise KeyboardInterrupt
+
+    read, write = os.pipe()
+    try:
+        sender = parallel._Sender(write, parallel._pack_task, parent=True)
+        monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+        with pytest.raises(KeyboardInterrupt):
+            sender.send((1, [b"a line\n"]))
+        monkeypatch.setattr(threading.Thread, "start", real_start)
+        begin = time.monotonic()
+        sender.close(wait=False)
+        assert time.monotonic() - begin < 0.5
+        assert os.read(read, 100) == b""  # nothing was written; the write end is closed
+    finally:
+        os.close(read)
+
+
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
