@@ -452,7 +452,6 @@ class _Sender:
         self.parent = parent
         self.queue: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = None
-        self.broken = False
 
     def send(self, obj) -> None:
         """Pack `obj` here (what cannot be pickled is raised here, with nothing written),
@@ -482,8 +481,7 @@ class _Sender:
             except OSError:  # the reader is gone (a closed pipe)
                 if not self.parent:
                     os._exit(1)  # a worker: nobody reads its results
-                self.broken = True  # the parent: the worker's end is reported by receive
-                return
+                return  # the parent: the worker's end is reported when its result is due
             del parts
 
     def close(self, wait: bool = True) -> None:
@@ -568,11 +566,11 @@ def _recv_raw(fd: int):
 # -- tasks through a plain pipe (fork) ---------------------------------------------------------
 #
 # A batch of `Job.map_lines` is (first line's number, [line, ...]): a few MB in ~2,000 bytes
-# objects. It crosses as a header, the lines' lengths and the lines joined; the worker reads them
-# into one buffer and slices it. Through a
-# multiprocessing.Queue this process's feeder thread pickled it (a copy, holding the GIL) and
-# the worker read it in pieces, joined them and unpickled it: 3-8 ms a batch (measured). Any
-# other task is pickled, as results are.
+# objects. It crosses as a header, the lines' lengths and the lines joined; the worker reads
+# them into a buffer it keeps and cuts it into the same lines. Through a multiprocessing.Queue,
+# this process's feeder thread pickled it (a copy, holding the GIL: -j 2's main process is busy
+# the whole run) and the worker read it in pieces, joined them and unpickled it. Any other task
+# is pickled, as results are.
 
 _TASK = struct.Struct("<Bq")  # kind; for lines, the first line's number
 _LINE_COUNT = struct.Struct("<QQ")  # lines, bytes; then one <Q per line
