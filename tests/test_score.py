@@ -156,10 +156,14 @@ def test_retry_after_is_honoured_and_slows_the_run(server, tmp_path):
 @pytest.mark.slow  # two seconds by design; the limiter's arithmetic is in test_llm_core
 def test_rpm_limits_the_rate(server, tmp_path):
     path = write_jsonl(tmp_path / "in.jsonl", [rec(i) for i in range(12)])
+    start = time.time()
     res = score(server, "--rpm", "60", path)  # 10 at once, then one a second
     assert res.exit_code == 0, res
-    times = sorted(e["t"] for e in server.log)
-    assert times[10] - times[0] >= 0.9 and times[11] - times[0] >= 1.9
+    times = sorted(e["t"] - start for e in server.log)
+    # measured from before the command (its bucket starts full, after that): the server's
+    # arrival times of the first requests are late by whatever a loaded machine adds, so the
+    # gap between the first and the 11th can be shorter than the second the bucket gives
+    assert times[10] >= 0.98 and times[11] >= 1.98
 
 
 def test_unparseable_answers_under_both_on_error_modes(server, tmp_path):
