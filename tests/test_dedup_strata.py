@@ -363,3 +363,38 @@ def test_minhash_estimates_agree_with_datasketch():
     exact, theirs = np.array(exact), np.array(theirs)
     assert abs(float((ours - exact).mean())) < 0.03
     assert float(np.abs(ours - exact).mean()) <= float(np.abs(theirs - exact).mean()) + 0.02
+
+
+def test_a_short_pair_the_signatures_rule_out_is_rejected_without_its_sets():
+    """Verifier.similarity: a short pair whose texts both have SKIP_MIN shingles or more and
+    whose signatures agree in fewer than threshold / SKIP_DIVISOR of the bins is rejected
+    without its sets being gathered; a pair with fewer shingles, or more agreement, is checked
+    exactly; a long pair keeps its estimate."""
+    from types import SimpleNamespace
+
+    from cqia_cli.dedup import defaults
+    from cqia_cli.dedup.minhash import Params
+    from cqia_cli.dedup.verify import MINHASH, REJECTED, Verifier
+
+    v = Verifier(Params(), 0.4)
+    k = v.params.num_perm
+    rng = np.random.default_rng(0)
+    sig_a = rng.integers(0, 1 << 16, (4, k)).astype(np.uint16)
+    sig_b = sig_a + np.uint16(1)  # no bin agrees
+    sig_b[0, :2] = sig_a[0, :2]  # 2 of 128 agree: 0.016, under 0.4 / 8
+    sig_b[1, :2] = sig_a[1, :2]
+    sig_b[2, :64] = sig_a[2, :64]  # half agree
+    lo = defaults.SKIP_MIN
+    nsh_a = np.array([lo, lo - 1, lo, 10 * k])
+    nsh_b = np.array([40, 40, 40, 10 * k])
+    asked = []
+
+    def sets(pos):
+        asked.append(pos.tolist())
+        return SimpleNamespace(kept=np.zeros(pos.size, dtype=bool))
+
+    sim, kind = v.similarity(sig_a, sig_b, nsh_a, nsh_b, sets, sets)
+    assert asked == [[1, 2], [1, 2]]  # a side, b side: pair 0 was not looked at
+    assert kind[0] == REJECTED and sim[0] < 0.05
+    assert kind[1] == kind[2] == REJECTED  # checked (here: no sets kept on either side)
+    assert kind[3] == MINHASH and sim[3] == 0.0

@@ -125,7 +125,9 @@ def cli(io: IOOptions, threshold: float, ngram: int | None, tokenizer: str, num_
     leaving out the shingles that a large share of the records have (templates, shared
     prompts: --template-share). Every LSH candidate is verified before a record is called a
     duplicate: by the exact Jaccard similarity when either text is short (at most --num-perm
-    shingles), by the MinHash estimate otherwise; very short texts (32 characters or fewer)
+    shingles; a short pair of 16 shingles or more whose signatures agree in under an eighth
+    of the threshold is rejected unchecked), by the MinHash estimate otherwise; very short
+    texts (32 characters or fewer)
     that each have content the other lacks (another subject in one template) are never
     duplicates; two short records that both have an input must also be similar without their
     instruction (--answer-threshold): one prompt with other inputs and answers is not a

@@ -16,6 +16,11 @@ TEMPLATE_RUN = 8
 #: (exact Jaccard) without the first field (the prompt), in input and answer; the command's
 #: default is --threshold's value
 ANSWER_THRESHOLD = THRESHOLD
+#: verify.py: a short pair whose texts both have at least SKIP_MIN shingles and whose
+#: signatures agree in fewer than threshold / SKIP_DIVISOR of their bins is rejected without
+#: its exact Jaccard (the signatures all but rule it out)
+SKIP_MIN = 16
+SKIP_DIVISOR = 8
 #: engine.py: an LSH bucket gives at most its oldest BUCKET_LIMIT entries as candidates
 BUCKET_LIMIT = 16
 #: run.py: records per batch (what a -j worker sketches at once)

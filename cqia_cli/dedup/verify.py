@@ -126,7 +126,18 @@ class Verifier:
         sim = (sig_a == sig_b).mean(axis=1).astype(np.float32) if m else \
             np.zeros(0, np.float32)
         kind = np.full(m, MINHASH, dtype=np.int8)
-        short = np.flatnonzero(np.minimum(nsh_a, nsh_b) <= self.short)
+        least = np.minimum(nsh_a, nsh_b)
+        short = np.flatnonzero(least <= self.short)
+        # a short pair the signatures all but rule out is rejected without gathering its sets:
+        # both texts have SKIP_MIN shingles or more, and fewer than threshold / SKIP_DIVISOR of
+        # the bins agree (0.05 at 0.4). Never a removal: only a pair not checked. Measured:
+        # on 100k different records 80% of 241k short pairs, none of them at an exact Jaccard
+        # of 0.3 or more; on the quality ground truth 14.5k of 62.5k, none either.
+        far = (least[short] >= defaults.SKIP_MIN) & \
+            (sim[short] < self.threshold / defaults.SKIP_DIVISOR)
+        if far.any():
+            kind[short[far]] = REJECTED
+            short = short[~far]
         # in chunks: the sets of an index's side are made again from its units (index.py),
         # and a batch can have tens of thousands of short candidates: bounded scratch
         for a in range(0, short.size, _PAIRS):
