@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cqia_cli.dedup.minhash import Params, order32, sorted_unique
+from cqia_cli.dedup.verify import Ragged, Sides, gather, offsets, set_values
 
 FORMAT = "cqia-dedup-index/2"
 #: what an index of an older format needs (its short texts' sets were kept otherwise)
@@ -43,10 +44,6 @@ OLD_FORMAT = ("saved by an earlier cqia ({old}): this version keeps the units of
               "to verify them (and checks the input of records that share a prompt); build it "
               "again with this version: cqia dedup --save-index NEW.npz over the records it "
               "was made from")
-
-
-def _offsets(lens: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
 
 def _expand(queries, lo, counts):
@@ -405,13 +402,11 @@ class MemoryIndex:
         n = np.abs(kl)
         lens[kept] = n
         out = np.empty(int(n.sum()), np.uint32)
-        at = _offsets(n)[:-1]
+        at = offsets(n)[:-1]
         for wide, pool, dt in ((False, self.pool16, np.uint16), (True, self.pool32, np.uint32)):
             sel = (kl < 0) if wide else (kl > 0)
             if not sel.any():
                 continue
-            from cqia_cli.dedup.verify import gather
-
             ln = n[sel]
             got = gather(np.frombuffer(pool, dtype=dt), ko[sel], ln)
             dest = np.repeat(at[sel] - (np.cumsum(ln) - ln), ln) + np.arange(got.size)
@@ -422,8 +417,6 @@ class MemoryIndex:
         """The stop bits of kept texts `pos` (with `n` units each), text after text."""
         if self.stop.size == 0:
             return None
-        from cqia_cli.dedup.verify import gather
-
         sh = np.maximum(n - self.params.ngram + 1, 0)  # shingles of each text
         out = np.zeros(int(sh.sum()), dtype=bool)
         kb = np.frombuffer(self.kbits, dtype=np.int64)[pos]
@@ -435,7 +428,7 @@ class MemoryIndex:
             # text j's bits start at 8 x its byte offset in `raw`, and go to it in `out`
             src = np.repeat(8 * (np.cumsum(nbytes) - nbytes) - (np.cumsum(sh[has]) - sh[has]),
                             sh[has]) + np.arange(int(sh[has].sum()))
-            at = _offsets(sh)[:-1][has]
+            at = offsets(sh)[:-1][has]
             dst = np.repeat(at - (np.cumsum(sh[has]) - sh[has]), sh[has]) + \
                 np.arange(int(sh[has].sum()))
             out[dst] = bits[src]
@@ -444,8 +437,6 @@ class MemoryIndex:
     def row_units(self, rows: np.ndarray):
         """The `verify.Sides` of signature rows: their units, and their shingle values made
         again from them (what short pairs are verified with)."""
-        from cqia_cli.dedup.verify import Ragged, Sides, set_values
-
         uniq, inv = np.unique(np.asarray(rows, dtype=np.int64), return_inverse=True)
         kept, units, lens, heads, stopped = self.row_texts(uniq)  # each row's set made once
         vals = np.empty(0, np.uint64)
@@ -455,8 +446,8 @@ class MemoryIndex:
                                   stopped)
             vlens[kept] = vl
         inv = inv.reshape(-1)
-        v, vl = Ragged(vals, _offsets(vlens)).take(inv)
-        return Sides((kept & (vlens > 0))[inv], v, vl, Ragged(units, _offsets(lens)), inv)
+        v, vl = Ragged(vals, offsets(vlens)).take(inv)
+        return Sides((kept & (vlens > 0))[inv], v, vl, Ragged(units, offsets(lens)), inv)
 
     def add_rows(self, sigs: np.ndarray, texts) -> np.ndarray:
         """Store signatures (and texts: `Sketch.texts`) that are not (yet) entries; returns their
@@ -505,7 +496,7 @@ class MemoryIndex:
             if has.size:
                 sh = np.bincount(rec, minlength=k)[has]
                 nbytes = (sh + 7) // 8
-                starts = _offsets(np.bincount(rec, minlength=k))[:-1][has]
+                starts = offsets(np.bincount(rec, minlength=k))[:-1][has]
                 src = np.repeat(starts - (np.cumsum(sh) - sh), sh) + np.arange(int(sh.sum()))
                 padded = np.zeros(int(8 * nbytes.sum()), dtype=bool)
                 dst = np.repeat(8 * (np.cumsum(nbytes) - nbytes) - (np.cumsum(sh) - sh), sh) + \

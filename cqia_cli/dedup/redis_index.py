@@ -178,7 +178,7 @@ class RedisIndex:
     def short_units(self, entries: np.ndarray):
         """The `verify.Sides` of entries: the units of their short texts, and the shingle
         values made again from them (as the in-memory index does)."""
-        from cqia_cli.dedup.verify import Ragged, Sides, _offsets, set_values
+        from cqia_cli.dedup.verify import Ragged, Sides, offsets, set_values
 
         us, heads = [], []
         for v in self._texts(entries):
@@ -193,7 +193,7 @@ class RedisIndex:
             vals, vk = set_values(units, ul[kept], np.asarray(heads, np.int64)[kept],
                                   self.params, self._stop)
             vl[kept] = vk
-        return Sides(kept & (vl > 0), vals, vl, Ragged(units, _offsets(ul)),
+        return Sides(kept & (vl > 0), vals, vl, Ragged(units, offsets(ul)),
                      np.arange(ul.size, dtype=np.int64))
 
     def origins(self, entries) -> None:

@@ -199,9 +199,9 @@ class Verifier:
         stopped = None
         if drop is not None and drop is not False and drop.any():
             stopped = Ragged(drop[np.repeat(kept, ngram_counts(lens, self.params.ngram))],
-                             _offsets(counts))
+                             offsets(counts))
         ul = np.where(kept, lens, 0)
-        return ShortTexts(kept, Ragged(ku.astype(np.uint32, copy=False), _offsets(ul)),
+        return ShortTexts(kept, Ragged(ku.astype(np.uint32, copy=False), offsets(ul)),
                           None if heads is None else np.asarray(heads, np.int64), stopped,
                           self.params)
 
@@ -274,7 +274,7 @@ class ShortTexts:
                 st = self.stopped.take(todo)[0]
             v, vl = set_values(ku, kl, None if self.heads is None else self.heads[todo],
                                self.params, _NO_STOP, st)
-            self.made_at[todo] = self.made.size + _offsets(vl)[:-1]
+            self.made_at[todo] = self.made.size + offsets(vl)[:-1]
             self.made_len[todo] = vl
             self.made = np.concatenate([self.made, v])
         vlens = np.where(kept, self.made_len[idx], 0)
@@ -331,7 +331,7 @@ def jaccard(va, la, vb, lb) -> np.ndarray:
     lb[i] of vb, one pair after the other)."""
     n = la.size
     inter = np.zeros(n, np.int64)
-    oa, ob = _offsets(la), _offsets(lb)
+    oa, ob = offsets(la), offsets(lb)
     for a in range(0, n, _ROWS):
         b = min(n, a + _ROWS)
         m = _pair_rows(va[oa[a]:oa[b]], la[a:b], vb[ob[a]:ob[b]], lb[a:b])
@@ -412,12 +412,14 @@ def _pair_rows(va, la, vb, lb) -> np.ndarray:
     return m
 
 
-def _offsets(lens: np.ndarray) -> np.ndarray:
+def offsets(lens: np.ndarray) -> np.ndarray:
+    """Where each run of a ragged array starts, and where the last ends (int64, len(lens) + 1):
+    run i is flat[off[i]:off[i + 1]]."""
     return np.concatenate([[0], np.cumsum(lens)]).astype(np.int64)
 
 
 def _subset(flat, lens, sel):
-    off = np.concatenate([[0], np.cumsum(lens)])
+    off = offsets(lens)
     return gather(flat, off[sel], lens[sel]), lens[sel]
 
 
@@ -429,7 +431,7 @@ def _distinct(v: np.ndarray, rec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n = int(rec[-1]) + 1
     lens = np.bincount(rec, minlength=n)
     vals, recs = [], []
-    off = _offsets(lens)
+    off = offsets(lens)
     for a in range(0, n, _ROWS):
         b = min(n, a + _ROWS)
         m = _padded(v[off[a]:off[b]], lens[a:b])
