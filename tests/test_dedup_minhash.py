@@ -3,6 +3,8 @@ them: the stop-shingle lookup, the runs of stop-shingles, the n-gram starts, den
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -199,13 +201,14 @@ def test_order32_is_a_stable_argsort_and_group_order_keeps_equal_values_in_input
 
 
 def _shared_words_by_counting(heads, n):
-    """shared_words' definition, the slow way: every longer string counted afresh."""
+    """shared_words' definition, the slow way: every longer string counted afresh (the first
+    n-gram met among the most common: a Counter keeps the order it met them in)."""
     from collections import Counter
 
     def df(size):
         c = Counter()
         for h in heads:
-            c.update({h[i:i + size] for i in range(len(h) - size + 1)})
+            c.update(list(dict.fromkeys(h[i:i + size] for i in range(len(h) - size + 1))))
         return c
 
     counts = df(n)
@@ -234,6 +237,34 @@ def test_shared_words_grows_the_common_string_as_counting_afresh_would():
         assert shared_words(heads, n) == _shared_words_by_counting(heads, n), (heads, n)
     posts = [f"请写一段简短且吸引人的小红书文案：{t}" for t in ("猫", "狗", "春天的早晨")]
     assert shared_words(posts) == ("请写一段简短且吸引人的小红书文案：", 3)
+
+
+def test_shared_words_counts_strings_when_two_ngrams_share_a_hash(monkeypatch):
+    """The n-grams are counted by hash; the count of the one found is checked against the
+    heads, and on a mismatch they are counted as strings. A multiplier of 0 hashes an n-gram
+    by its last character only: the n-grams ending in 好 share a hash found in four heads,
+    and the first of them, 我又好, is in one; the answer is still 又好又, in two."""
+    from cqia_cli.dedup import templates
+
+    heads = ["我又好又快", "他又好又慢", "来了好又到", "去了好又走"]
+    assert templates.shared_words(heads, 3) == _shared_words_by_counting(heads, 3)
+    monkeypatch.setattr(templates, "_GRAM_MULT", 0)
+    assert templates._most_common_gram(heads, 3) == ("又好又", 2)
+    assert templates.shared_words(heads, 3) == _shared_words_by_counting(heads, 3)
+
+
+def test_shared_words_is_the_same_whatever_the_string_hash_seed():
+    """Among n-grams in as many heads, the first met is chosen: not the first of a set, whose
+    order changes from run to run with PYTHONHASHSEED."""
+    import subprocess
+    import sys
+
+    code = ("from cqia_cli.dedup.templates import shared_words\n"
+            "print(shared_words(['甲乙丙丁戊', '丙丁戊己庚', '甲乙丙辛壬'], 2))")
+    seen = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**os.environ, "PYTHONHASHSEED": str(seed)}).stdout
+            for seed in range(8)}
+    assert seen == {"('甲乙丙', 2)\n"}
 
 
 def test_short_texts_make_each_set_when_asked_as_the_eager_sets_were():

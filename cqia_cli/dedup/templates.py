@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from cqia_cli.dedup import defaults
-from cqia_cli.dedup.minhash import Params, group_order, low_halves, shingle_hashes
+from cqia_cli.dedup.minhash import Params, group_order, low_halves, mix64, shingle_hashes
 
 SHARE = defaults.TEMPLATE_SHARE
 MIN_COUNT = defaults.TEMPLATE_MIN
@@ -114,15 +114,9 @@ class _ChunkHashes:
 
 def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
     """The character n-gram found in the most of `heads` (the starts of removed records'
-    normalised texts), grown while as many heads share the longer string: the warning's
-    likeliest cause. ("", 0) when there is none."""
+    normalised texts; among as common ones, the one met first), grown while as many heads
+    share the longer string: the warning's likeliest cause. ("", 0) when there is none."""
     from collections import Counter
-
-    def df(size: int) -> Counter:
-        grams: list[str] = []
-        for h in heads:
-            grams.extend({h[i:i + size] for i in range(len(h) - size + 1)})
-        return Counter(grams)
 
     def grown(best: str) -> Counter:
         """In how many heads each string one character longer than `best` (around it) is:
@@ -143,12 +137,60 @@ def shared_words(heads: list[str], n: int = 8) -> tuple[str, int]:
             c.update(found)
         return c
 
-    counts = df(n)
-    if not counts:
+    best, count = _most_common_gram(heads, n)
+    if not best:
         return "", 0
-    best, count = counts.most_common(1)[0]
     while True:
         longer = [w for w in grown(best).items() if w[1] >= count]
         if not longer:
             return best, count
         best = max(longer, key=lambda w: (w[1], w[0]))[0]
+
+
+#: _most_common_gram's rolling hash: an odd 64-bit multiplier
+_GRAM_MULT = 0x9E3779B97F4A7C15
+
+
+def _most_common_gram(heads: list[str], n: int) -> tuple[str, int]:
+    """The n-gram in the most of `heads`, the one met first (head by head, left to right)
+    among as common ones, and in how many heads it is; ("", 0) when no head has n characters.
+
+    Counted over 64-bit hashes of the n-grams, in numpy: a Counter of every head's n-grams
+    took 60-70 ms for the warning's 4,096 heads of 32 characters, at the end of the run. The
+    count of the n-gram found is checked against the heads themselves; on a mismatch (two
+    n-grams with one hash) the n-grams are counted as strings instead."""
+    import numpy as np
+
+    lens = np.fromiter(map(len, heads), np.int64, len(heads))
+    if not heads or int(lens.max()) < n:
+        return "", 0
+    cps = np.frombuffer("".join(heads).encode("utf-32-le", "surrogatepass"), np.uint32)
+    width = int(lens.max())
+    mat = np.zeros((len(heads), width), np.uint64)
+    mat[np.repeat(np.arange(len(heads)), lens),
+        np.arange(cps.size) - np.repeat(np.cumsum(lens) - lens, lens)] = cps
+    span = width - n + 1
+    acc = np.zeros((len(heads), span), np.uint64)
+    mult = np.uint64(_GRAM_MULT)
+    with np.errstate(over="ignore"):
+        for k in range(n):
+            acc = acc * mult + mat[:, k:k + span] + np.uint64(1)
+    valid = np.arange(span)[None, :] <= (lens - n)[:, None]
+    rows, cols = np.nonzero(valid)  # head by head, left to right
+    gram = mix64(acc[rows, cols])
+    order = group_order(gram)  # equal hashes together, in the order met
+    g, r = gram[order], rows[order]
+    new = np.r_[True, g[1:] != g[:-1]]
+    in_heads = np.add.reduceat((new | np.r_[True, r[1:] != r[:-1]]).astype(np.int64),
+                               np.flatnonzero(new))  # distinct heads with each hash
+    first = order[new]  # where each distinct hash is met first
+    at = int(first[in_heads == in_heads.max()].min())
+    best = heads[int(rows[at])][int(cols[at]):int(cols[at]) + n]
+    count = sum(best in h for h in heads)
+    if count == int(in_heads.max()):
+        return best, count
+    grams: dict[str, int] = {}  # two n-grams with one hash: as strings, the slow way
+    for h in heads:
+        for w in dict.fromkeys(h[i:i + n] for i in range(len(h) - n + 1)):
+            grams[w] = grams.get(w, 0) + 1
+    return max(grams.items(), key=lambda w: w[1])
