@@ -29,8 +29,8 @@ SCHEDULE = {"queued": 1, "reserve": 0}
 #: learns the stop-shingles (it would wait 0.10-0.19 s for them otherwise, measured: 0-0.05 s
 #: with 2). 30 paired runs of -j 2 on 100k shared records: faster in 20, median 3.30 -> 3.26 s.
 #: On a slower day the worker still waited 0.04-0.30 s with 2 (median 0.065-0.084 s, 14 runs);
-#: with 4: 0 in 11 of 14 runs, the worker's idle time over the run 0.27-0.38 -> 0.20-0.22 s
-#: (medians of 6-8 runs), its peak RSS 165 -> 182 MB.
+#: with 4: none in 17 runs of 25 (0.02-0.12 s in the others), the worker's idle time over the
+#: run 0.27-0.38 -> 0.20-0.22 s (medians of 6-8 runs), its peak RSS 165 -> 182 MB.
 EARLY_MORE = 4
 
 

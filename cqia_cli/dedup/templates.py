@@ -159,8 +159,6 @@ def _most_common_gram(heads: list[str], n: int) -> tuple[str, int]:
     took 60-70 ms for the warning's 4,096 heads of 32 characters, at the end of the run. The
     count of the n-gram found is checked against the heads themselves; on a mismatch (two
     n-grams with one hash) the n-grams are counted as strings instead."""
-    import numpy as np
-
     lens = np.fromiter(map(len, heads), np.int64, len(heads))
     if not heads or int(lens.max()) < n:
         return "", 0
