@@ -18,7 +18,7 @@ import time
 import click
 
 from cqia_cli import console
-from cqia_cli.status import CqiaError, ExitStatus, Interrupted, Terminated
+from cqia_cli.status import SIGNALLED, CqiaError, ExitStatus, Interrupted, Terminated
 
 #: The verbs in pipeline order: name -> (module, one-line summary). The summary is shown by
 #: `cqia --help` without importing the module (so it stays fast); it is a copy of the command's
@@ -95,7 +95,7 @@ class CqiaGroup(click.Group):
         return status
 
 
-_signalled: list[int] = []
+_signalled = SIGNALLED  # status.SIGNALLED, the one record (a -j worker's end adds to it too)
 
 
 def _on_signal(signum, frame):

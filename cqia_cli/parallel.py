@@ -57,7 +57,7 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from cqia_cli.status import CqiaError, Interrupted, Terminated
+from cqia_cli.status import SIGNALLED, CqiaError, Interrupted, Terminated
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -817,10 +817,12 @@ class _ProcessPool:
 
 
 def _died(exitcode: int | None) -> BaseException:
-    """What a worker's unexpected end means in the parent."""
-    if exitcode == -signal.SIGINT:
-        return Interrupted()
-    if exitcode == -signal.SIGTERM:
-        return Terminated()
+    """What a worker's unexpected end means in the parent. A worker ended by SIGINT or
+    SIGTERM: this process is ending for that signal too (status.SIGNALLED), and its own copy
+    of it (the group's), when it comes, is not raised again."""
+    if exitcode in (-signal.SIGINT, -signal.SIGTERM):
+        if not SIGNALLED:
+            SIGNALLED.append(-exitcode)
+        return Interrupted() if exitcode == -signal.SIGINT else Terminated()
     how = f"signal {-exitcode}" if exitcode is not None and exitcode < 0 else f"status {exitcode}"
     return CqiaError(f"a worker process ended unexpectedly ({how}; out of memory?)")

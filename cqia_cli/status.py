@@ -32,6 +32,14 @@ DESCRIPTIONS = {
 }
 
 
+#: The signal (SIGINT, SIGTERM) this process is ending for, once it is known: from its own
+#: handler (cli._on_signal) or from a -j worker that the signal ended first (parallel._died).
+#: The handler ignores any signal after it, so that none is raised again during the way out:
+#: in a generator's `finally` run as the generator is freed, Python would print "Exception
+#: ignored" and a traceback. cli._run empties it as a command starts.
+SIGNALLED: list[int] = []
+
+
 class Terminated(BaseException):
     """SIGTERM, turned into an exception so that outputs are cleaned up on the way out."""
 
