@@ -234,7 +234,26 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _unraisable(hook_args) -> None:
+    """sys.unraisablehook while a command runs. The exception `_on_signal` raised can land
+    where Python cannot propagate it: in a generator's `finally` run as the generator is freed,
+    or in a __del__. Python would print "Exception ignored" and a traceback, and the command
+    would go on as if no signal had come. The signal is sent again instead, to be raised where
+    it can be (the watchdog, armed already, still bounds the way out)."""
+    exc = hook_args.exc_value
+    if isinstance(exc, (Terminated, Interrupted)) and _signalled:
+        signum = _signalled[0]
+        _signalled.clear()
+        _redeliver(signum)
+        return
+    _previous_unraisable(hook_args)
+
+
+_previous_unraisable = sys.unraisablehook
+
+
 def _run(fn) -> int:
+    global _previous_unraisable
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         _signalled.clear()
@@ -242,6 +261,8 @@ def _run(fn) -> int:
         old_int = signal.getsignal(signal.SIGINT)
         if old_int is not signal.SIG_IGN:  # a background job of a shell ignores it
             signal.signal(signal.SIGINT, _on_signal)
+        _previous_unraisable = old_unraisable = sys.unraisablehook
+        sys.unraisablehook = _unraisable
     try:
         rv = fn()
         try:
@@ -304,6 +325,7 @@ def _run(fn) -> int:
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)
+            sys.unraisablehook = old_unraisable
 
 
 def _set_debug(ctx, param, value):

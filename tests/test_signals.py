@@ -338,6 +338,47 @@ def test_a_signal_after_a_worker_died_of_it_is_not_raised_in_a_clean_up(tmp_path
     assert proc.stdout.split() == ["terminated", "done"], proc.stdout
 
 
+FREED_SCRIPT = r"""
+import os, signal, sys, time
+from cqia_cli import cli
+from cqia_cli.status import Terminated
+
+
+def reading():
+    try:
+        yield 1
+    finally:                                    # run as the generator is freed, mid-run
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100):
+            time.sleep(0.001)
+
+
+def command():
+    lines = reading()
+    next(lines)
+    del lines                                   # abandoned: closed as it is freed
+    for _ in range(2000):                       # the run goes on
+        time.sleep(0.001)
+    print("not terminated")
+
+
+sys.exit(cli._run(command))
+"""
+
+
+def test_a_signal_raised_where_python_cannot_propagate_it_is_raised_again(tmp_path):
+    """A signal's handler that runs in a generator's `finally` as the generator is freed
+    raises where Python only prints "Exception ignored" and a traceback, and goes on. The
+    exception is sent again instead, and the command ends as for any signal."""
+    proc = subprocess.run([sys.executable, "-c", FREED_SCRIPT], capture_output=True,
+                          text=True, timeout=30, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, \
+        proc.stderr
+    assert proc.stdout == ""
+    assert proc.returncode == 143
+    assert proc.stderr.strip().endswith("terminated"), proc.stderr
+
+
 IMPORT_SCRIPT = r"""
 import os, signal, sys, time
 from cqia_cli import cli
