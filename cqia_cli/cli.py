@@ -235,16 +235,16 @@ def _quiet_stdout() -> None:
 
 
 def _unraisable(hook_args) -> None:
-    """sys.unraisablehook while a command runs. The exception `_on_signal` raised can land
+    """sys.unraisablehook while a command runs. The exception a signal's handler raises
+    (`_on_signal`'s, or the KeyboardInterrupt of score's and generate's event loop) can land
     where Python cannot propagate it: in a generator's `finally` run as the generator is freed,
-    or in a __del__. Python would print "Exception ignored" and a traceback, and the command
-    would go on as if no signal had come. The signal is sent again instead, to be raised where
-    it can be (the watchdog, armed already, still bounds the way out)."""
+    in a weakref callback (asyncio's set of tasks), in a __del__. Python would print "Exception
+    ignored" and a traceback, and the command would go on as if no signal had come. The signal
+    is sent again instead, to be raised where it can be."""
     exc = hook_args.exc_value
-    if isinstance(exc, (Terminated, Interrupted)) and _signalled:
-        signum = _signalled[0]
+    if isinstance(exc, (Terminated, Interrupted, KeyboardInterrupt)):
         _signalled.clear()
-        _redeliver(signum)
+        _redeliver(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
         return
     _previous_unraisable(hook_args)
 
