@@ -96,13 +96,18 @@ class CqiaGroup(click.Group):
 
 
 _signalled = SIGNALLED  # status.SIGNALLED, the one record (a -j worker's end adds to it too)
+#: set once the command's function has returned or raised: what is left is the way out (its
+#: message, the clean-up), where a signal's exception would escape `_run` with a traceback
+_leaving: list[bool] = []
 
 
 def _on_signal(signum, frame):
     """The first SIGTERM or SIGINT becomes an exception (outputs are removed on the way out);
     a second one, while that cleanup runs, is ignored so that it cannot leave a temporary file
-    (Ctrl-C and `timeout` signal the whole group, and a shell may signal twice)."""
-    if _signalled:
+    (Ctrl-C and `timeout` signal the whole group, and a shell may signal twice). One that
+    comes once the command is on its way out (`_leaving`) is ignored too: the watchdog, armed
+    by the signal watcher, still bounds what is left."""
+    if _signalled or _leaving:
         return
     if _watchdog_enabled:
         _arm_watchdog(128 + signum)
@@ -243,8 +248,9 @@ def _unraisable(hook_args) -> None:
     is sent again instead, to be raised where it can be."""
     exc = hook_args.exc_value
     if isinstance(exc, (Terminated, Interrupted, KeyboardInterrupt)):
-        _signalled.clear()
-        _redeliver(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
+        if not _leaving:  # else the command is ending already
+            _signalled.clear()
+            _redeliver(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
         return
     _previous_unraisable(hook_args)
 
@@ -257,6 +263,7 @@ def _run(fn) -> int:
     in_main = threading.current_thread() is threading.main_thread()
     if in_main:
         _signalled.clear()
+        _leaving.clear()
         old_term = signal.signal(signal.SIGTERM, _on_signal)
         old_int = signal.getsignal(signal.SIGINT)
         if old_int is not signal.SIG_IGN:  # a background job of a shell ignores it
@@ -264,12 +271,19 @@ def _run(fn) -> int:
         _previous_unraisable = old_unraisable = sys.unraisablehook
         sys.unraisablehook = _unraisable
     try:
-        rv = fn()
         try:
-            sys.stdout.flush()
-        except BrokenPipeError:
-            _quiet_stdout()
-            return ExitStatus.PIPE
+            rv = fn()
+            try:
+                sys.stdout.flush()  # a signal still ends a flush blocked on a slow reader
+            except BrokenPipeError:
+                _quiet_stdout()
+                rv = ExitStatus.PIPE
+        except BaseException:
+            if in_main:
+                _leaving.append(True)
+            raise
+        if in_main:
+            _leaving.append(True)
         return rv if isinstance(rv, int) else ExitStatus.OK
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -326,6 +340,7 @@ def _run(fn) -> int:
             signal.signal(signal.SIGTERM, old_term)
             signal.signal(signal.SIGINT, old_int)
             sys.unraisablehook = old_unraisable
+            _leaving.clear()
 
 
 def _set_debug(ctx, param, value):

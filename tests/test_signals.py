@@ -393,6 +393,41 @@ def test_a_signal_raised_where_python_cannot_propagate_it_is_raised_again(
     assert proc.stderr.strip().endswith(said), proc.stderr
 
 
+LEAVING_SCRIPT = r"""
+import os, signal, sys, time
+from cqia_cli import cli, console
+from cqia_cli.status import CqiaError
+
+said = console.message
+
+
+def message(text):                              # the signal comes as the error is reported
+    os.kill(os.getpid(), signal.SIGTERM)
+    for _ in range(50):
+        time.sleep(0.001)
+    said(text)
+
+
+def command():
+    console.message = message
+    raise CqiaError("in.jsonl:2: invalid JSON", 65)
+
+
+print("status", cli._run(command))
+"""
+
+
+def test_a_signal_while_the_command_reports_how_it_ended_is_not_raised(tmp_path):
+    """Once the command's function has returned or raised, what is left is the way out (the
+    message, the clean-up): a signal's exception raised there would escape it, with a
+    traceback. The command ends as it was ending."""
+    proc = subprocess.run([sys.executable, "-c", LEAVING_SCRIPT], capture_output=True,
+                          text=True, timeout=30, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stdout.strip() == "status 65", proc.stdout + proc.stderr
+    assert "in.jsonl:2: invalid JSON" in proc.stderr
+
+
 IMPORT_SCRIPT = r"""
 import os, signal, sys, time
 from cqia_cli import cli
