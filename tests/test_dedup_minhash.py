@@ -148,16 +148,22 @@ def _stop_by_sets(texts, params, share, min_count):
     return sorted(h for h, c in counts.items() if c >= need)
 
 
-@pytest.mark.parametrize("tokenizer,jobs", [("char", 1), ("jieba", 1), ("jieba", 2)])
-def test_learn_stop_counts_texts_not_occurrences(tokenizer, jobs):
+@pytest.mark.parametrize("tokenizer,jobs,chunk", [("char", 1, None), ("char", 1, 64),
+                                                  ("jieba", 1, None), ("jieba", 2, None)])
+def test_learn_stop_counts_texts_not_occurrences(tokenizer, jobs, chunk, monkeypatch):
     """A shingle repeated within texts (哈哈哈哈..., a forum laugh) is not a stop-shingle unless
     it is in enough texts; a template sentence in most texts is; the result is the same for
-    every jobs (jieba's words are made in jobs processes), and sorted."""
+    every jobs (jieba's words are made in jobs processes) and whether the texts are counted
+    in one chunk or in many (chunk: a stop-shingle's texts then span chunks), and sorted."""
     import random
 
+    from cqia_cli.dedup import templates
     from cqia_cli.dedup.minhash import Params, shingle_hashes
     from cqia_cli.dedup.normalize import normalize_batch
     from cqia_cli.dedup.templates import learn_stop
+
+    if chunk is not None:
+        monkeypatch.setattr(templates, "_CHUNK", chunk)
 
     rng = random.Random(7)
     words = ["数据", "分析", "模型", "训练", "问题", "答案", "中文", "指令"]
