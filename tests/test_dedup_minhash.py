@@ -336,3 +336,52 @@ def test_exact_keys_are_blake2b_of_utf32_as_saved_in_an_index():
         at += n
     assert got[1] != got[2] != got[6]  # nothing left after normalising: the raw text decides
     assert exact_keys(units[:0], lens[:0], []).size == 0
+
+
+@pytest.mark.parametrize("tokenizer", ["char", "jieba"])
+def test_sketch_is_the_same_whatever_the_hashing_chunk(tokenizer, monkeypatch):
+    """finish_batch hashes a batch's shingles HASH_CHUNK records at a time: the signatures,
+    band keys, shingle counts, stop masks (in some chunks only) and short texts' sets are those
+    of the whole batch at once; empty texts, texts shorter than an n-gram and a last, partial
+    chunk included."""
+    import random
+
+    from cqia_cli.dedup import sketch as S
+    from cqia_cli.dedup.minhash import Params
+    from cqia_cli.dedup.templates import learn_stop
+    from cqia_cli.dedup.verify import Verifier
+
+    rng = random.Random(3)
+    words = ["数据", "分析", "模型", "训练", "问题", "答案", "中文", "指令", "的", "了"]
+    template = "请根据以下标题写一篇小红书风格的帖子，要求语气活泼："
+    texts = []
+    for i in range(97):
+        body = "".join(rng.choice(words) for _ in range(rng.randint(0, 40)))
+        texts.append((template + body) if 20 <= i < 40 else body)
+    texts[5] = ""
+    texts[6] = "好"
+    params = Params(tokenizer=tokenizer, ngram=3 if tokenizer == "char" else 2)
+    stop = learn_stop(texts, params, share=0.1, min_count=5)
+    assert stop.size  # the template's shingles: dropped in the chunks that hold it only
+    verifier = Verifier(params, 0.4, stop)
+    prepared = S.prepare_batch(texts, params)
+
+    def sketch(chunk):
+        monkeypatch.setattr(S, "HASH_CHUNK", chunk)
+        return S.finish_batch(prepared, verifier)
+
+    whole = sketch(4096)
+    assert whole.short.stopped is not None
+    for chunk in (1, 7, 32, 96):
+        sk = sketch(chunk)
+        assert np.array_equal(sk.sigs, whole.sigs) and np.array_equal(sk.bands, whole.bands)
+        assert np.array_equal(sk.nsh, whole.nsh) and np.array_equal(sk.near, whole.near)
+        for a, b in zip(sk.local, whole.local):
+            assert np.array_equal(a, b)
+        idx = np.arange(len(texts))
+        assert np.array_equal(sk.short.kept, whole.short.kept)
+        assert np.array_equal(sk.short.stopped.flat, whole.short.stopped.flat)
+        assert np.array_equal(sk.short.stopped.off, whole.short.stopped.off)
+        got, want = sk.short_units(idx), whole.short_units(idx)
+        for name in ("kept", "vals", "vlens", "at"):
+            assert np.array_equal(getattr(got, name), getattr(want, name))
