@@ -249,8 +249,10 @@ def _hashed(units: np.ndarray, lens: np.ndarray, params, stop) -> tuple:
         nsh.append(np.bincount(rec, minlength=ln.size).astype(np.int32))
         sigs.append(signatures(u, ln, params, hashes=(h, rec)))
         dropped = dropped or ngrams[2] is not None
-        drops.append(ngrams[2] if ngrams[2] is not None else np.zeros(ngrams[0].size, bool))
+        drops.append(ngrams[2] if ngrams[2] is not None else ngrams[0].size)
         del h, rec, ngrams
+    if dropped:  # a chunk without stop-shingles: a mask of its n-grams, none marked
+        drops = [np.zeros(d, bool) if isinstance(d, int) else d for d in drops]
     if len(sigs) == 1:
         return nsh[0], sigs[0], drops[0] if dropped else False
     return (np.concatenate(nsh), np.concatenate(sigs),
