@@ -1001,6 +1001,13 @@ class Output:
         files = (self._raw_file,) if self.in_place else (self._file, self._raw_file)
         if not self._close_raw:
             files = ()
+            # standard output keeps what was written before the error (the records before a
+            # bad line), flushed here, not left to the buffer's end with the interpreter's
+            if self._file is not None:
+                try:
+                    self._file.flush()
+                except Exception:  # noqa: BLE001 - best effort on the error path
+                    pass
         for f in files:
             if f is not None:
                 try:
