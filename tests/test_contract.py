@@ -256,6 +256,30 @@ def test_unknown_command_and_option_are_usage_errors():
     assert res.exit_code == 2 and "No such option" in res.stderr
 
 
+def test_the_way_out_freezes_what_is_left_and_still_writes_everything(tmp_path):
+    """The interpreter's end skips its garbage collector's walks (cli._freeze_for_exit), and
+    the output, the status and an atexit handler's work are as before."""
+    import subprocess
+    import sys
+
+    src = write_jsonl(tmp_path / "in.jsonl", [cqia_record(i) for i in range(300)])
+    out = tmp_path / "out.jsonl"
+    code = ("import atexit, gc, sys\n"
+            "from cqia_cli.cli import main\n"
+            "atexit.register(lambda: print('frozen', gc.get_freeze_count() > 0, file=sys.stderr))\n"
+            f"sys.argv = ['cqia', 'validate', '-q', '-o', {str(out)!r}, {str(src)!r}]\n"
+            "main()\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
+    assert proc.returncode == 0, proc.stderr
+    assert b"frozen True" in proc.stderr
+    assert len(out.read_bytes().splitlines()) == 300
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"{nope\n")
+    proc = subprocess.run([sys.executable, "-c", code.replace(repr(str(src)), repr(str(bad)))],
+                          capture_output=True)
+    assert proc.returncode == 65 and b"bad.jsonl:1" in proc.stderr, proc.stderr
+
+
 def test_options_from_the_environment(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_bytes(b'{"instruction": "x"}\n{bad\n')
