@@ -665,6 +665,15 @@ class _ProcessPool:
 
     def __init__(self, func, jobs: int, initializer, initargs):
         method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+        if method == "fork":
+            # what exists now is frozen out of the cyclic collector's way (the recipe of the
+            # gc module's documentation): its walks would write to every object shared with the
+            # workers, and each page written costs a copy in the process that writes it.
+            # Measured on dedup -j 2 (perf, minor faults by symbol): the collector's faults
+            # 1,794 -> 37 in this process, 337 -> 21 in the worker.
+            import gc
+
+            gc.freeze()
         ctx = mp.get_context(method)
         self.jobs = jobs
         self.procs: list = []

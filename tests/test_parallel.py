@@ -773,3 +773,61 @@ def test_dedup_two_pass_counts_a_bad_line_once(tmp_path, stdin):
     assert [r["output"] for r in res.records()] == ["x", "z"]
     assert res.stderr.count("skipped") == 1 and "skipped 1 bad lines" in res.stderr, res
     assert errors.read_bytes() == b"{oops\n"
+
+
+@pytest.fixture
+def unfrozen():
+    """A test that freezes objects (gc.freeze) gives them back to the collector after."""
+    import gc
+
+    gc.unfreeze()
+    yield gc
+    gc.unfreeze()
+
+
+@pytest.mark.parametrize("gc_on", [True, False])
+def test_peek_parses_without_the_collector_and_freezes_the_records(tmp_path, unfrozen, gc_on):
+    """The records peeked at are frozen out of the cyclic collector's way (it would walk them
+    again and again while they are parsed and learned from); the collector is left as it was."""
+    gc = unfrozen
+    path = _write(tmp_path, 300, bad_every=50)
+    seen: list = []
+
+    def count(phase, info):
+        if phase == "start":
+            seen.append(info["generation"])
+
+    was = gc.isenabled()
+    if not gc_on:
+        gc.disable()
+    gc.collect()
+    gc.callbacks.append(count)
+    try:
+        with Job([str(path)], on_error="skip", quiet=True) as job:
+            head = job.peek(200, batch=64)
+            assert seen == []  # no collection while parsing
+            assert gc.isenabled() is gc_on
+            frozen = gc.get_freeze_count()
+            assert (frozen >= len(head)) is gc_on
+            got = [i for ids in job.map_lines(_first_of, 1, batch=64) for i in ids]
+    finally:
+        gc.callbacks.remove(count)
+        if was:
+            gc.enable()
+    assert [r["i"] for r in head] == got[:200] and len(got) == 300 - 300 // 50
+
+
+def test_workers_are_forked_with_the_objects_before_them_frozen(unfrozen):
+    """What exists when -j workers are forked is frozen (no collector walk writes to the pages
+    both processes share); the work is the same."""
+    gc = unfrozen
+    before = [{"n": i} for i in range(1000)]
+    assert gc.get_freeze_count() == 0
+    out = list(map_batches(_double, [[1, 2], [3]], 2))
+    assert out == [[2, 4], [6]]
+    if "fork" in __import__("multiprocessing").get_all_start_methods():
+        assert gc.get_freeze_count() >= len(before)
+
+
+def _double(batch):
+    return [x * 2 for x in batch]
