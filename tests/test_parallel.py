@@ -831,3 +831,26 @@ def test_workers_are_forked_with_the_objects_before_them_frozen(unfrozen):
 
 def _double(batch):
     return [x * 2 for x in batch]
+
+
+def test_a_task_of_lines_is_joined_only_as_it_is_written():
+    """A batch of lines queued for a worker holds the lines themselves, not a joined copy
+    (dedup queues its first batches for a busy worker); the worker reads the same lines."""
+    from cqia_cli.parallel import _Early, _Joined, _pack_task, _Sender, _TaskReader
+
+    lines = [orjson.dumps({"i": i, "t": "文" * i}) + b"\n" for i in range(300)]
+    parts = _pack_task((7, lines))
+    assert type(parts[-1]) is _Joined and parts[-1].lines is lines
+    assert sum(len(p) for p in parts[:-1]) < 8 * len(lines) + 64  # a header and the lengths
+    take, give = os.pipe()
+    sender = _Sender(give, _pack_task, parent=True)
+    reader = _TaskReader(take)
+    try:
+        sender.put((7, lines))
+        sender.put(_Early((307, lines[:5])))
+        assert reader.get(5) == (7, lines)
+        early = reader.get(5)
+        assert type(early) is _Early and early.batch == (307, lines[:5])
+    finally:
+        sender.close()
+        os.close(take)
