@@ -224,7 +224,13 @@ def map_batches(
                 continue
             if not slots:
                 break
-            yield pool.receive(slots.popleft()[0])
+            w = slots.popleft()[0]
+            result = pool.receive(w)
+            if not more and not ahead and all(s[0] != w for s in slots):
+                # its last result: it is stopped now, and ends while this process works on
+                # what is left (dedup -j 2 waited 12 ms for it at the end, measured)
+                pool.finish(w)
+            yield result
         ok = True
     finally:
         pool.close(ok)
@@ -696,6 +702,8 @@ class _ProcessPool:
         self.raw = method == "fork"
         #: the worker each batch sent early went to (`Workers.send_early`), in order
         self.early: list[int] = []
+        #: workers sent their end (`finish`)
+        self.finished: set[int] = set()
         #: batches each worker has taken up (written by that worker only: no lock)
         self.started = ctx.RawArray("q", jobs)
         try:
@@ -803,11 +811,17 @@ class _ProcessPool:
             raise value
         return value
 
+    def finish(self, i: int) -> None:
+        """Worker i will get no more batches (and its results are all taken): it ends now."""
+        if i not in self.finished:
+            self.finished.add(i)
+            self.tasks[i].put(None)
+
     def close(self, ok: bool) -> None:
         """Stop the workers: let them finish (all results taken) or terminate them."""
         if ok:
-            for tasks in self.tasks:
-                tasks.put(None)
+            for i in range(len(self.tasks)):
+                self.finish(i)
         else:
             for proc in self.procs:
                 if proc.is_alive():

@@ -854,3 +854,33 @@ def test_a_task_of_lines_is_joined_only_as_it_is_written():
     finally:
         sender.close()
         os.close(take)
+
+
+def _pid(batch):
+    time.sleep(0.01)
+    return os.getpid()
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "gone"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs /proc")
+def test_a_worker_ends_once_its_last_result_is_taken():
+    """A worker that will get no more batches is told to end as its last result is taken,
+    not when the consumer is done: it ends while the consumer works on what is left."""
+    it = map_batches(_pid, ([i] for i in range(12)), 2)
+    pids = [next(it) for _ in range(12)]  # the last result held: the generator is suspended
+    workers = set(pids) - {os.getpid()}
+    assert len(workers) == 1
+    worker = workers.pop()
+    deadline = time.monotonic() + 5
+    while _state(worker) not in ("Z", "gone") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _state(worker) in ("Z", "gone")
+    assert next(it, None) is None  # and the pool is closed as before
+    assert _state(worker) == "gone"
