@@ -607,3 +607,25 @@ def test_every_test_module_holds_tests():
         text = path.read_text(encoding="utf-8")
         assert "\ndef test_" in text or "\nclass Test" in text or "\nasync def test_" in text, \
             f"{path.name} holds no test: name it as a helper"
+
+
+@pytest.mark.parametrize("preset", [None, "3"])
+def test_the_entry_point_keeps_openblas_to_one_thread_unless_told(preset, tmp_path):
+    """numpy's OpenBLAS would start (and spin) a thread per CPU; cqia does no linear algebra.
+    A value the user set is kept."""
+    import subprocess
+    import sys
+
+    src = write_jsonl(tmp_path / "in.jsonl", [cqia_record(i) for i in range(20)])
+    code = ("import atexit, os, sys\n"
+            "from cqia_cli.__main__ import main\n"
+            "atexit.register(lambda: print('blas', os.environ.get('OPENBLAS_NUM_THREADS'),"
+            " file=sys.stderr))\n"
+            f"sys.argv = ['cqia', 'stats', {str(src)!r}]\n"
+            "main()\n")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if preset is not None:
+        env["OPENBLAS_NUM_THREADS"] = preset
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"blas {preset or '1'}".encode() in proc.stderr
