@@ -180,6 +180,10 @@ def main_page() -> str:
         "Default for an option of a command, e.g. \\fBCQIA_FILTER_ON_ERROR=skip\\fR.",
         ".TP", "\\fBCQIA_DEBUG\\fR",
         "When set (not 0), errors show a Python traceback.",
+        ".TP", "\\fBOPENBLAS_NUM_THREADS\\fR",
+        "Set to 1 by \\fBcqia\\fR when unset: cqia does no linear algebra, and numpy's "
+        "OpenBLAS would otherwise start a thread per CPU that spins for a while after every "
+        "start. A value you set is kept.",
         ".SH SHELL COMPLETION",
         ".PP",
         "Tab completion of commands and options for bash, zsh and fish comes from click:",
