@@ -42,6 +42,47 @@ def test_in_sorted_badly_mixed_tables():
         assert (M.in_sorted(q, t) == np.isin(q, t)).all()
 
 
+@pytest.mark.parametrize("dtype", [np.uint32, np.uint64, np.int64])
+def test_sorted_member_and_sorted_unique_agree_with_numpy(dtype):
+    rng = np.random.default_rng(5)
+    top = 1000 if dtype is not np.uint64 else 2**64 - 1
+    for size in (0, 1, 2, 50, 3000):
+        table = np.sort(rng.integers(0, top, size, dtype=dtype, endpoint=True))
+        table = np.r_[table, table[: size // 3]].astype(dtype)  # repeats too
+        table.sort()
+        q = np.r_[rng.integers(0, top, 2000, dtype=dtype, endpoint=True), table,
+                  np.array([0, top], dtype)].astype(dtype)
+        assert (M.sorted_member(q, table) == np.isin(q, table)).all()
+        assert M.sorted_member(q, table).shape == q.shape
+        assert (M.sorted_unique(table, presorted=True) == np.unique(table)).all()
+        assert (M.sorted_unique(q) == np.unique(q)).all()
+
+
+def test_dedup_does_not_load_numpy_ma(tmp_path):
+    """np.isin and np.unique without its optional outputs import numpy.ma at their first call
+    (8-10 ms, in each -j worker again): dedup uses sorted_member and sorted_unique instead."""
+    import subprocess
+    import sys
+
+    from conftest import write_jsonl
+
+    recs = [{"instruction": f"问题{i}：什么是{'ǅ' if i % 7 == 0 else '水'}的第{i}种用法？",
+             "output": "答案" * (i % 5 + 1)} for i in range(300)]
+    data = write_jsonl(tmp_path / "in.jsonl", recs + recs[:40])
+    code = ("import sys; from cqia_cli.cli import main\n"
+            "try:\n main()\nexcept SystemExit as e:\n code = e.code\n"
+            "print('numpy.ma' in sys.modules, code)")
+    kept = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"out{jobs}.jsonl"
+        proc = subprocess.run([sys.executable, "-c", code, "dedup", "-q", "-j", jobs,
+                               "--template-sample", "100", "-o", str(out), str(data)],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.stdout.split() == ["False", "0"], proc.stderr
+        kept.append(out.read_bytes())
+    assert kept[0] == kept[1] and 0 < kept[0].count(b"\n") < 300
+
+
 def test_stop_mask_is_runs_of_stop_shingles_within_a_record():
     rng = np.random.default_rng(3)
     for _ in range(200):

@@ -293,7 +293,7 @@ class Rows:
         out = np.empty((ids.size, self.width), dtype=self.dtype)
         blk = ids // self.BLOCK
         off = ids % self.BLOCK
-        for b in np.unique(blk).tolist():
+        for b in sorted_unique(blk).tolist():
             m = blk == b
             out[m] = self.blocks[b][off[m]]
         return out

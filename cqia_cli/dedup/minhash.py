@@ -86,6 +86,16 @@ def sorted_unique(x: np.ndarray, presorted: bool = False) -> np.ndarray:
     return s[keep]
 
 
+def sorted_member(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """np.isin(values, table) for a sorted 1-d table (repeats allowed), by binary search.
+    np.isin (and np.unique without its optional outputs) import numpy.ma on their first call,
+    8-10 ms in every process (and in each -j worker again); see also sorted_unique."""
+    if table.size == 0:
+        return np.zeros(np.shape(values), dtype=bool)
+    pos = np.minimum(np.searchsorted(table, values), table.size - 1)
+    return table[pos] == values
+
+
 def order32(key: np.ndarray) -> np.ndarray:
     """np.argsort(key, kind="stable") for keys below 2**32, by two stable passes over their
     16-bit halves: numpy sorts 16-bit keys by counting, 3-4x faster than it compares wider
@@ -112,7 +122,7 @@ def group_order(h: np.ndarray) -> np.ndarray:
     hs, ks = h[order], key[order]
     mixed = (ks[1:] == ks[:-1]) & (hs[1:] != hs[:-1])
     if mixed.any():
-        bad = np.flatnonzero(np.isin(ks, ks[1:][mixed]))
+        bad = np.flatnonzero(sorted_member(ks, ks[1:][mixed]))  # ks is sorted
         # by low half (each run stays where it is), value, then input position
         order[bad] = order[bad][np.lexsort((order[bad], hs[bad], ks[bad]))]
     return order

@@ -21,7 +21,7 @@ from cqia_cli import fields as F
 from cqia_cli.dedup import defaults, templates
 from cqia_cli.dedup.engine import Deduper
 from cqia_cli.dedup.index import MemoryIndex
-from cqia_cli.dedup.minhash import Params
+from cqia_cli.dedup.minhash import Params, sorted_unique
 from cqia_cli.dedup.sketch import init_worker, sketch_in_worker
 from cqia_cli.dedup.verify import IDENTICAL, MEASURE, MINHASH, REJECTED, Verifier
 from cqia_cli.io import RecordReader, dumps
@@ -442,7 +442,7 @@ def _cross_shard(index, sk, todo: list[int], batch, base: int, shard: str, use_i
     if near_rows.size:
         qi, ent = index.band_lookup(sk.bands[near_rows], limit=BUCKET_LIMIT)
         if qi.size:
-            uniq = np.unique((near_rows[qi] << 32) | ent)
+            uniq = sorted_unique((near_rows[qi] << 32) | ent)
             rr, ee = uniq >> 32, uniq & 0xFFFFFFFF
             sims, kinds = runner.verifier.similarity(
                 sk.sigs[rr], index.signatures(ee), sk.nsh[rr], index.nsh(ee),

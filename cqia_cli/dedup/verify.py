@@ -35,7 +35,8 @@ import numpy as np
 
 from cqia_cli.dedup import defaults
 from cqia_cli.dedup.minhash import (Params, ngram_counts, ngram_hashes, shingle_hashes,
-                                    shingle_values, stop_mask)
+                                    shingle_values, sorted_member, sorted_unique,
+                                    stop_mask)
 
 REJECTED, MINHASH, JACCARD, IDENTICAL = 0, 1, 2, 3
 MEASURE = {MINHASH: "minhash", JACCARD: "jaccard", IDENTICAL: "identical"}
@@ -214,8 +215,10 @@ class Verifier:
         kb, cb = _counted(ub, lb)
         more_a = ca > _count_in(ka, kb, cb)
         more_b = cb > _count_in(kb, ka, ca)
-        content_a = ~np.isin((ka & np.uint64(0xFFFFFFFF)).astype(np.uint32), self.particles)
-        content_b = ~np.isin((kb & np.uint64(0xFFFFFFFF)).astype(np.uint32), self.particles)
+        content_a = ~sorted_member((ka & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                                    self.particles)
+        content_b = ~sorted_member((kb & np.uint64(0xFFFFFFFF)).astype(np.uint32),
+                                    self.particles)
         has_a = np.bincount((ka[more_a & content_a] >> np.uint64(32)).astype(np.int64),
                             minlength=n) > 0
         has_b = np.bincount((kb[more_b & content_b] >> np.uint64(32)).astype(np.int64),
@@ -265,7 +268,7 @@ class ShortTexts:
             self.made_at = np.full(self.kept.size, -1, np.int64)
             self.made_len = np.zeros(self.kept.size, np.int64)
             self.made = np.empty(0, np.uint64)
-        todo = np.unique(idx[kept])
+        todo = sorted_unique(idx[kept])
         todo = todo[self.made_at[todo] < 0]
         if todo.size:
             ku, kl = self.units.take(todo)
