@@ -60,15 +60,19 @@ def test_sorted_member_and_sorted_unique_agree_with_numpy(dtype):
 
 def test_dedup_does_not_load_numpy_ma(tmp_path):
     """np.isin and np.unique without its optional outputs import numpy.ma at their first call
-    (8-10 ms, in each -j worker again): dedup uses sorted_member and sorted_unique instead."""
+    (7-10 ms, in each -j worker again): dedup uses sorted_member and sorted_unique instead."""
     import subprocess
     import sys
 
     from conftest import write_jsonl
 
-    recs = [{"instruction": f"问题{i}：什么是{'ǅ' if i % 7 == 0 else '水'}的第{i}种用法？",
+    # a combining mark (the reference path of normalize_batch), and short near duplicates
+    # that differ by a particle (Verifier.substituted)
+    mark = "e\u0301"
+    recs = [{"instruction": f"问题{i}：什么是{mark if i % 7 == 0 else '水'}的第{i}种用法？",
              "output": "答案" * (i % 5 + 1)} for i in range(300)]
-    data = write_jsonl(tmp_path / "in.jsonl", recs + recs[:40])
+    near = [dict(r, instruction=r["instruction"] + "呢") for r in recs[:40]]
+    data = write_jsonl(tmp_path / "in.jsonl", recs + recs[:40] + near)
     code = ("import sys; from cqia_cli.cli import main\n"
             "try:\n main()\nexcept SystemExit as e:\n code = e.code\n"
             "print('numpy.ma' in sys.modules, code)")

@@ -89,7 +89,7 @@ def sorted_unique(x: np.ndarray, presorted: bool = False) -> np.ndarray:
 def sorted_member(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     """np.isin(values, table) for a sorted 1-d table (repeats allowed), by binary search.
     np.isin (and np.unique without its optional outputs) import numpy.ma on their first call,
-    8-10 ms in every process (and in each -j worker again); see also sorted_unique."""
+    7-10 ms in every process (and in each -j worker again); see also sorted_unique."""
     if table.size == 0:
         return np.zeros(np.shape(values), dtype=bool)
     pos = np.minimum(np.searchsorted(table, values), table.size - 1)
