@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import regex
 
+from cqia_cli.dedup.minhash import sorted_unique
+
 _STRIP = regex.compile(r"[\p{P}\p{Z}\p{C}\s]+")
 
 
@@ -112,8 +114,8 @@ def normalize_batch(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if slow.size:
         # the few texts that need the reference path: normalised on their own below and
         # spliced in; here their characters only stand in (one unit each)
-        slow_recs = np.searchsorted(np.cumsum(lens), slow, side="right")  # ascending
-        slow_recs = slow_recs[np.r_[True, slow_recs[1:] != slow_recs[:-1]]]
+        slow_recs = sorted_unique(np.searchsorted(np.cumsum(lens), slow, side="right"),
+                                  presorted=True)  # slow is ascending, and so are these
         n[slow] = 1
     out = first[idx]
     ends = np.cumsum(lens)
