@@ -164,6 +164,36 @@ def check_inputs(paths: Sequence[str]) -> None:
             raise InputError(f"{path}: permission denied")
 
 
+class FileLines(list):
+    """The lines of a batch read from a regular file, and where they are in it: `where` is
+    (absolute path, device, inode, offset, bytes), or None. A -j worker is sent only that and
+    reads the lines from the file itself (parallel.py's `_TaskReader`), instead of this process
+    joining them and both copying them through a pipe (~3 MB a dedup batch). Measured on dedup
+    -j 2, 100k shared records, twelve interleaved rounds of -j 1 then -j 2, three times (the
+    prototype twice, this code once): -j 2 2.68 -> 2.63 s, 2.68 -> 2.66 s, 2.65 -> 2.64 s; its
+    CPU 4.97 -> 4.89 s, 4.96 -> 4.92 s, 4.94 -> 4.90 s; the ratio to -j 1 +1 to +2%."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, *args) -> None:
+        super().__init__(*args)
+        self.where = None
+
+
+def _regular_file(path: str, stream, raw) -> tuple | None:
+    """(absolute path, device, inode) of an input that is a regular file read without
+    decompression, else None (standard input, a pipe, a compressed file)."""
+    if stream is not raw or is_stdio(path):
+        return None
+    try:
+        st = os.fstat(raw.fileno())
+    except (OSError, ValueError, AttributeError):
+        return None
+    if not stat.S_ISREG(st.st_mode):
+        return None
+    return os.path.abspath(path), st.st_dev, st.st_ino
+
+
 def open_input(path: str) -> tuple[BinaryIO, BinaryIO]:
     """Open one input for binary reading, decompressing by suffix.
 
@@ -387,15 +417,25 @@ class RecordReader:
             self._raw = raw
             done = 0  # lines of this input given
             batch: list[bytes] = []
+            # a regular file read as it is: each batch also says where its lines are in it
+            # (parallel.FileLines), so that a -j worker reads them there itself
+            known = _regular_file(path, stream, raw)
+            end = None  # where the last batch ended in it
             try:
                 lines = self._lines(stream)
                 while True:
                     # the lines of a batch are taken in one C loop, not one generator step
                     # each; a reading error keeps the lines taken before it in `batch`
-                    batch = []
+                    batch = [] if known is None else FileLines()
                     batch.extend(itertools.islice(lines, size))
                     if not batch:
                         break
+                    if known is not None:
+                        start = end
+                        end = stream.tell()
+                        if start is None:  # the first: after a BOM, if there was one
+                            start = end - sum(map(len, batch))
+                        batch.where = known + (start, end - start)
                     yield name, done + 1, batch
                     done += len(batch)
                     if len(batch) < size:

@@ -57,7 +57,8 @@ import time
 from collections import deque
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
-from cqia_cli.status import SIGNALLED, CqiaError, Interrupted, Terminated
+from cqia_cli.io import FileLines
+from cqia_cli.status import SIGNALLED, CqiaError, InputError, Interrupted, Terminated
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -372,6 +373,14 @@ def _worker_main(tasks, results, func, initializer, initargs, parent: int,
         if item is None:
             break
         kind = type(item)
+        if kind is _Failed:  # a batch it could not read: its error, in its turn
+            if started is not None:
+                started[index] += 1
+            if item.early:
+                held.append((False, item.error))
+            else:
+                reply((False, item.error))
+            continue
         if kind is _Init:  # started early: its initializer comes now
             if ready and item.initializer is not None:  # (after the warm-up's, if that failed)
                 try:
@@ -574,14 +583,28 @@ def _recv_raw(fd: int):
 #
 # A batch of `Job.map_lines` is (first line's number, [line, ...]): a few MB in ~2,000 bytes
 # objects. It crosses as a header, the lines' lengths and the lines joined; the worker reads
-# them into a buffer it keeps and cuts it into the same lines. Through a multiprocessing.Queue,
+# them into a buffer it keeps and cuts it into the same lines; lines read from a regular file
+# (io.FileLines) cross as where they are in it, and the worker reads them there (a file changed
+# meanwhile is an InputError for that batch). Through a multiprocessing.Queue,
 # this process's feeder thread pickled it (a copy, holding the GIL: -j 2's main process is busy
 # the whole run) and the worker read it in pieces, joined them and unpickled it. Any other task
 # is pickled, as results are.
 
 _TASK = struct.Struct("<Bq")  # kind; for lines, the first line's number
 _LINE_COUNT = struct.Struct("<QQ")  # lines, bytes; then one <Q per line
-_PICKLED, _LINES, _EARLY_LINES = 0, 1, 2
+_PICKLED, _LINES, _EARLY_LINES, _FILE, _EARLY_FILE = 0, 1, 2, 3, 4
+#: lines of a regular file: device, inode, offset, bytes, lines, length of the path; the path
+_FILE_AT = struct.Struct("<QQQQQQ")
+
+
+class _Failed:
+    """A task a worker could not read (its file changed): raised in the parent in its turn."""
+
+    __slots__ = ("error", "early")
+
+    def __init__(self, error: BaseException, early: bool) -> None:
+        self.error = error
+        self.early = early
 #: a worker keeps its buffer for the next batch up to this size
 _KEEP_BUFFER = 64 << 20
 
@@ -589,7 +612,7 @@ _KEEP_BUFFER = 64 << 20
 def _batch_lines(batch) -> list | None:
     """The lines of a batch that is (first line's number, [bytes, ...]), else None."""
     if (type(batch) is tuple and len(batch) == 2 and type(batch[0]) is int
-            and type(batch[1]) is list and -(1 << 63) <= batch[0] < (1 << 63)):
+            and type(batch[1]) in (list, FileLines) and -(1 << 63) <= batch[0] < (1 << 63)):
         lines = batch[1]
         if all(type(x) is bytes for x in lines):
             return lines
@@ -605,6 +628,12 @@ def _pack_task(obj) -> list:
     lines = _batch_lines(batch)
     if lines is None:
         return [_TASK.pack(_PICKLED, 0)] + _pack(obj)
+    where = lines.where if type(lines) is FileLines else None
+    if where is not None:  # the worker reads them from the file
+        path, dev, ino, offset, size = where
+        name = os.fsencode(path)
+        return [_TASK.pack(_EARLY_FILE if early else _FILE, batch[0])
+                + _FILE_AT.pack(dev, ino, offset, size, len(lines), len(name)) + name]
     lens = array("Q", map(len, lines))
     head = _TASK.pack(_EARLY_LINES if early else _LINES, batch[0]) + \
         _LINE_COUNT.pack(len(lines), sum(lens)) + lens.tobytes()
@@ -635,6 +664,7 @@ class _TaskReader:
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
         self.buf = bytearray()
+        self.file: tuple | None = None  # (path, fd, device, inode) of the input read last
 
     def get(self, timeout: float):
         """The next task; queue.Empty after `timeout` seconds without one; EOFError when the
@@ -647,6 +677,15 @@ class _TaskReader:
         kind, first = _TASK.unpack(_read_exact(fd, _TASK.size))
         if kind == _PICKLED:
             return _recv_raw(fd)
+        if kind in (_FILE, _EARLY_FILE):
+            dev, ino, offset, size, count, plen = _FILE_AT.unpack(_read_exact(fd, _FILE_AT.size))
+            path = os.fsdecode(bytes(_read_exact(fd, plen)))
+            early = kind == _EARLY_FILE
+            try:
+                lines = self._read_lines(path, dev, ino, offset, size, count)
+            except CqiaError as e:
+                return _Failed(e, early)
+            return _Early((first, lines)) if early else (first, lines)
         count, size = _LINE_COUNT.unpack(_read_exact(fd, _LINE_COUNT.size))
         lens = array("Q")
         lens.frombytes(_read_exact(fd, 8 * count))
@@ -664,6 +703,49 @@ class _TaskReader:
             pos += n
         batch = (first, lines)
         return _Early(batch) if kind == _EARLY_LINES else batch
+
+    def _read_lines(self, path: str, dev: int, ino: int, offset: int, size: int,
+                    count: int) -> list[bytes]:
+        """The `count` lines in `size` bytes at `offset` of the file the parent read them from
+        (`FileLines`), split as reading the file splits them (after each b"\n")."""
+        changed = InputError(f"{path}: changed while it was being read")
+        if self.file is None or self.file[0] != path:
+            # the inputs come one after the other: one open at a time
+            if self.file is not None:
+                os.close(self.file[1])
+                self.file = None
+            try:
+                rfd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            except OSError as e:
+                raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
+            st = os.fstat(rfd)
+            self.file = (path, rfd, st.st_dev, st.st_ino)
+        _, rfd, fdev, fino = self.file
+        if (fdev, fino) != (dev, ino):  # another file now has that name
+            raise changed
+        parts = []
+        got = 0
+        try:
+            while got < size:
+                part = os.pread(rfd, size - got, offset + got)
+                if not part:
+                    raise changed  # shorter than when it was read
+                parts.append(part)
+                got += len(part)
+        except OSError as e:
+            raise InputError(f"{path}: read error: {e.strerror or e}") from None
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        lines = []
+        append = lines.append
+        find = data.find
+        a = 0
+        while a < size:
+            b = find(b"\n", a) + 1 or size
+            append(data[a:b])
+            a = b
+        if len(lines) != count:
+            raise changed
+        return lines
 
 
 def _portable(e: BaseException) -> BaseException:

@@ -540,6 +540,33 @@ def test_worker_builds_its_own_filter_when_not_inherited():
     assert len(b"".join(side for _, side, _ in results).splitlines()) == 8 - counts[1]
 
 
+def test_parallel_reads_a_file_as_serial_does_whatever_its_line_ends(tmp_path):
+    """-j workers read a regular file's lines themselves: with a BOM, CRLF, carriage returns
+    inside lines, blank and bad lines and no last newline, -j 2 writes, keeps aside and says
+    what -j 1 does."""
+    recs = [json.loads(line) for line in (FIX / "clean.jsonl").read_text().splitlines()]
+    lines = []
+    for i in range(600):
+        rec = dict(recs[i % len(recs)], n=i)
+        line = orjson.dumps(rec)
+        if i % 7 == 0:
+            line = line.replace(b'","', b'",\r"', 1)  # whitespace JSON allows
+        lines.append(line + (b"\r\n" if i % 5 == 0 else b"\n"))
+        if i % 97 == 0:
+            lines.append(b"\n" if i % 2 else b'{"broken": \n')
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"".join(lines).rstrip(b"\n"))
+    runs = {}
+    for j in ("1", "2"):
+        res = invoke(["filter", "-j", j, "--on-error", "skip", "--errors", tmp_path / f"e{j}",
+                      path])
+        assert res.exit_code == 0, res.stderr
+        runs[j] = (res.stdout_bytes, res.stderr.replace(f"/e{j}", "/E"),
+                   (tmp_path / f"e{j}").read_bytes())
+    assert runs["1"] == runs["2"]
+    assert runs["1"][0] and runs["1"][2].count(b"broken") == 4
+
+
 def test_parallel_corrupt_input_writes_what_serial_writes_before_failing(tmp_path):
     import gzip
 

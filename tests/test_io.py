@@ -177,6 +177,45 @@ def codecs_bom() -> bytes:
     return b"\xef\xbb\xbf"
 
 
+def test_raw_batches_of_a_regular_file_say_where_their_lines_are(tmp_path):
+    """A regular file's batches also say where their lines are in it (a -j worker reads them
+    there): the bytes at that place are the lines, after the BOM, with carriage returns kept and
+    a last line without its newline. A compressed file's batches and a FIFO's do not."""
+    import os
+    import threading
+
+    from cqia_cli.io import FileLines
+
+    data = codecs_bom() + b'{"a": 1}\r\n\n{"b": "x"}\r{"c": 3}\n[1]\n{"d": 4}'
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(data)
+    batches = list(RecordReader([str(path)]).raw_batches(2))
+    assert [lines for _, _, lines in batches] == [
+        [b'{"a": 1}\r\n', b"\n"], [b'{"b": "x"}\r{"c": 3}\n', b"[1]\n"], [b'{"d": 4}']]
+    st = os.stat(path)
+    for _, _, lines in batches:
+        assert type(lines) is FileLines
+        name, dev, ino, offset, size = lines.where
+        assert (name, dev, ino) == (os.path.abspath(path), st.st_dev, st.st_ino)
+        assert data[offset:offset + size] == b"".join(lines)
+    assert batches[0][2].where[3] == len(codecs_bom())
+    packed = tmp_path / "a.jsonl.gz"
+    packed.write_bytes(gzip.compress(data))
+    gz = list(RecordReader([str(packed)]).raw_batches(2))
+    assert [lines for _, _, lines in gz] == [lines for _, _, lines in batches]
+    assert all(type(lines) is list for _, _, lines in gz)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_bytes, args=(data,))
+    writer.start()
+    try:
+        piped = list(RecordReader([str(fifo)]).raw_batches(2))
+    finally:
+        writer.join()
+    assert [lines for _, _, lines in piped] == [lines for _, _, lines in batches]
+    assert all(type(lines) is list for _, _, lines in piped)
+
+
 def test_raw_batches_give_the_lines_before_a_reading_error_first(tmp_path):
     path = tmp_path / "t.jsonl.gz"
     data = gzip.compress(_lines(RECS * 2000))

@@ -13,7 +13,7 @@ import pytest
 
 from cqia_cli.io import Job, Output, dumps, parse_lines
 from cqia_cli.parallel import LOOKAHEAD, Staged, Workers, map_batches
-from cqia_cli.status import CqiaError, DataError
+from cqia_cli.status import CqiaError, DataError, InputError
 
 from conftest import invoke
 
@@ -854,6 +854,72 @@ def test_a_task_of_lines_is_joined_only_as_it_is_written():
     finally:
         sender.close()
         os.close(take)
+
+
+def test_a_task_of_file_lines_crosses_as_where_they_are(tmp_path):
+    """Lines read from a regular file cross to a worker as where they are (a few dozen bytes,
+    whatever the batch's size); the worker reads them there, split as reading splits them
+    (after each newline only). A file cut short or replaced meanwhile makes that batch an
+    InputError for the parent to raise in its turn, not the worker's death."""
+    from cqia_cli.io import RecordReader
+    from cqia_cli.parallel import _Early, _Failed, _pack_task, _Sender, _TaskReader
+
+    path = tmp_path / "in.jsonl"
+    body = b"".join(b'{"i": %d,\r"t": "%s"}\n' % (i, "文".encode() * i) for i in range(50))
+    path.write_bytes(body + b'{"last": 1}')
+    batches = [(first, lines) for _, first, lines in RecordReader([str(path)]).raw_batches(20)]
+    assert [len(lines) for _, lines in batches] == [20, 20, 11]
+    take, give = os.pipe()
+    sender = _Sender(give, _pack_task, parent=True)
+    reader = _TaskReader(take)
+    try:
+        for first, lines in batches:
+            parts = _pack_task((first, lines))
+            assert len(parts) == 1 and len(parts[0]) < 64 + len(str(path).encode())
+            sender.put((first, lines))
+            got = reader.get(5)
+            assert got == (first, lines) and type(got[1]) is list
+        sender.put(_Early(batches[2]))
+        early = reader.get(5)
+        assert type(early) is _Early and early.batch == batches[2]
+        # cut short in place: the worker's open file is shorter than the lines it is sent
+        with open(path, "r+b") as f:
+            f.truncate(len(body) // 2)
+        sender.put(batches[2])
+        failed = reader.get(5)
+        assert type(failed) is _Failed and not failed.early
+        assert isinstance(failed.error, InputError)
+        assert str(failed.error) == f"{path}: changed while it was being read"
+        # replaced: a worker opening the name now finds another file there
+        other = tmp_path / "other.jsonl"
+        other.write_bytes(body)
+        os.replace(other, path)
+        sender.put(_Early(batches[0]))
+        failed = _TaskReader(take).get(5)
+        assert type(failed) is _Failed and failed.early
+        assert str(failed.error) == f"{path}: changed while it was being read"
+    finally:
+        sender.close()
+        os.close(take)
+
+
+def _lines_in(batch):
+    return len(batch[1])
+
+
+def test_a_batch_a_worker_cannot_read_is_raised_in_the_parent(tmp_path):
+    from cqia_cli.io import RecordReader
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"a": 1}\n' * 10)
+    batches = [(first, lines) for _, first, lines in RecordReader([str(path)]).raw_batches(4)]
+    assert list(map_batches(_lines_in, iter(batches), 2, local=False)) == [4, 4, 2]
+    other = tmp_path / "other.jsonl"
+    other.write_bytes(b'{"a": 1}\n' * 10)
+    os.replace(other, path)
+    with pytest.raises(InputError) as e:
+        list(map_batches(_lines_in, iter(batches), 2, local=False))
+    assert str(e.value) == f"{path}: changed while it was being read"
 
 
 def _pid(batch):
