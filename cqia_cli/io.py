@@ -418,7 +418,7 @@ class RecordReader:
             done = 0  # lines of this input given
             batch: list[bytes] = []
             # a regular file read as it is: each batch also says where its lines are in it
-            # (parallel.FileLines), so that a -j worker reads them there itself
+            # (FileLines), so that a -j worker reads them there itself
             known = _regular_file(path, stream, raw)
             end = None  # where the last batch ended in it
             try:

@@ -595,6 +595,8 @@ _LINE_COUNT = struct.Struct("<QQ")  # lines, bytes; then one <Q per line
 _PICKLED, _LINES, _EARLY_LINES, _FILE, _EARLY_FILE = 0, 1, 2, 3, 4
 #: lines of a regular file: device, inode, offset, bytes, lines, length of the path; the path
 _FILE_AT = struct.Struct("<QQQQQQ")
+#: a worker keeps its buffer for the next batch up to this size
+_KEEP_BUFFER = 64 << 20
 
 
 class _Failed:
@@ -605,8 +607,6 @@ class _Failed:
     def __init__(self, error: BaseException, early: bool) -> None:
         self.error = error
         self.early = early
-#: a worker keeps its buffer for the next batch up to this size
-_KEEP_BUFFER = 64 << 20
 
 
 def _batch_lines(batch) -> list | None:
@@ -716,9 +716,9 @@ class _TaskReader:
                 self.file = None
             try:
                 rfd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+                st = os.fstat(rfd)
             except OSError as e:
                 raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
-            st = os.fstat(rfd)
             self.file = (path, rfd, st.st_dev, st.st_ino)
         _, rfd, fdev, fino = self.file
         if (fdev, fino) != (dev, ino):  # another file now has that name
