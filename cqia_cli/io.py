@@ -166,7 +166,7 @@ def check_inputs(paths: Sequence[str]) -> None:
 
 class FileLines(list):
     """The lines of a batch read from a regular file, and where they are in it: `where` is
-    (absolute path, device, inode, offset, bytes), or None. A -j worker is sent only that and
+    (absolute path, device, inode, reading process, its descriptor, offset, bytes), or None. A -j worker is sent only that and
     reads the lines from the file itself (parallel.py's `_TaskReader`), instead of this process
     joining them and both copying them through a pipe (~3 MB a dedup batch). Measured on dedup
     -j 2, 100k shared records, twelve interleaved rounds of -j 1 then -j 2, three times (the
@@ -181,17 +181,19 @@ class FileLines(list):
 
 
 def _regular_file(path: str, stream, raw) -> tuple | None:
-    """(absolute path, device, inode) of an input that is a regular file read without
-    decompression, else None (standard input, a pipe, a compressed file)."""
+    """(absolute path, device, inode, this process, the descriptor it reads with) of an input
+    that is a regular file read without decompression, else None (standard input, a pipe, a
+    compressed file)."""
     if stream is not raw or is_stdio(path):
         return None
     try:
-        st = os.fstat(raw.fileno())
+        fd = raw.fileno()
+        st = os.fstat(fd)
     except (OSError, ValueError, AttributeError):
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return os.path.abspath(path), st.st_dev, st.st_ino
+    return os.path.abspath(path), st.st_dev, st.st_ino, os.getpid(), fd
 
 
 def open_input(path: str) -> tuple[BinaryIO, BinaryIO]:

@@ -593,8 +593,9 @@ def _recv_raw(fd: int):
 _TASK = struct.Struct("<Bq")  # kind; for lines, the first line's number
 _LINE_COUNT = struct.Struct("<QQ")  # lines, bytes; then one <Q per line
 _PICKLED, _LINES, _EARLY_LINES, _FILE, _EARLY_FILE = 0, 1, 2, 3, 4
-#: lines of a regular file: device, inode, offset, bytes, lines, length of the path; the path
-_FILE_AT = struct.Struct("<QQQQQQ")
+#: lines of a regular file: device, inode, offset, bytes, lines, the reading process and its
+#: descriptor, length of the path; the path
+_FILE_AT = struct.Struct("<QQQQQqqQ")
 #: a worker keeps its buffer for the next batch up to this size
 _KEEP_BUFFER = 64 << 20
 
@@ -630,10 +631,10 @@ def _pack_task(obj) -> list:
         return [_TASK.pack(_PICKLED, 0)] + _pack(obj)
     where = lines.where if type(lines) is FileLines else None
     if where is not None:  # the worker reads them from the file
-        path, dev, ino, offset, size = where
+        path, dev, ino, pid, fd, offset, size = where
         name = os.fsencode(path)
         return [_TASK.pack(_EARLY_FILE if early else _FILE, batch[0])
-                + _FILE_AT.pack(dev, ino, offset, size, len(lines), len(name)) + name]
+                + _FILE_AT.pack(dev, ino, offset, size, len(lines), pid, fd, len(name)) + name]
     lens = array("Q", map(len, lines))
     head = _TASK.pack(_EARLY_LINES if early else _LINES, batch[0]) + \
         _LINE_COUNT.pack(len(lines), sum(lens)) + lens.tobytes()
@@ -678,11 +679,12 @@ class _TaskReader:
         if kind == _PICKLED:
             return _recv_raw(fd)
         if kind in (_FILE, _EARLY_FILE):
-            dev, ino, offset, size, count, plen = _FILE_AT.unpack(_read_exact(fd, _FILE_AT.size))
+            dev, ino, offset, size, count, pid, pfd, plen = \
+                _FILE_AT.unpack(_read_exact(fd, _FILE_AT.size))
             path = os.fsdecode(bytes(_read_exact(fd, plen)))
             early = kind == _EARLY_FILE
             try:
-                lines = self._read_lines(path, dev, ino, offset, size, count)
+                lines = self._read_lines(path, (dev, ino), (pid, pfd), offset, size, count)
             except CqiaError as e:
                 return _Failed(e, early)
             return _Early((first, lines)) if early else (first, lines)
@@ -704,25 +706,19 @@ class _TaskReader:
         batch = (first, lines)
         return _Early(batch) if kind == _EARLY_LINES else batch
 
-    def _read_lines(self, path: str, dev: int, ino: int, offset: int, size: int,
+    def _read_lines(self, path: str, ident: tuple, reader: tuple, offset: int, size: int,
                     count: int) -> list[bytes]:
         """The `count` lines in `size` bytes at `offset` of the file the parent read them from
-        (`FileLines`), split as reading the file splits them (after each b"\n")."""
+        (`FileLines`; `ident` its device and inode, `reader` the parent's process and
+        descriptor), split as reading the file splits them (after each b"\n")."""
         changed = InputError(f"{path}: changed while it was being read")
         if self.file is None or self.file[0] != path:
             # the inputs come one after the other: one open at a time
             if self.file is not None:
                 os.close(self.file[1])
                 self.file = None
-            try:
-                rfd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
-                st = os.fstat(rfd)
-            except OSError as e:
-                raise InputError(f"{path}: cannot read: {e.strerror or e}") from None
-            self.file = (path, rfd, st.st_dev, st.st_ino)
-        _, rfd, fdev, fino = self.file
-        if (fdev, fino) != (dev, ino):  # another file now has that name
-            raise changed
+            self.file = (path, _open_same(path, ident, reader, changed))
+        rfd = self.file[1]
         parts = []
         got = 0
         try:
@@ -746,6 +742,33 @@ class _TaskReader:
         if len(lines) != count:
             raise changed
         return lines
+
+
+def _open_same(path: str, ident: tuple, reader: tuple, changed: CqiaError) -> int:
+    """A descriptor of the file (device, inode) = `ident` that the parent reads as `path`: by
+    its name, else (removed or replaced since, Linux) through the parent's own descriptor."""
+    # not blocking: the descriptor may have been reused meanwhile for a FIFO with no writer
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    error = None
+    for name in (path, "/proc/%d/fd/%d" % reader):
+        try:
+            fd = os.open(name, flags)
+        except OSError as e:
+            error = error or e
+            continue
+        try:
+            st = os.fstat(fd)
+        except OSError as e:
+            os.close(fd)
+            error = error or e
+            continue
+        if (st.st_dev, st.st_ino) == ident:
+            return fd
+        os.close(fd)
+        error = error or changed
+    if isinstance(error, CqiaError):
+        raise error
+    raise InputError(f"{path}: cannot read: {error.strerror or error}")
 
 
 def _portable(e: BaseException) -> BaseException:

@@ -195,10 +195,10 @@ def test_raw_batches_of_a_regular_file_say_where_their_lines_are(tmp_path):
     st = os.stat(path)
     for _, _, lines in batches:
         assert type(lines) is FileLines
-        name, dev, ino, offset, size = lines.where
-        assert (name, dev, ino) == (os.path.abspath(path), st.st_dev, st.st_ino)
+        name, dev, ino, pid, fd, offset, size = lines.where
+        assert (name, dev, ino, pid) == (os.path.abspath(path), st.st_dev, st.st_ino, os.getpid())
         assert data[offset:offset + size] == b"".join(lines)
-    assert batches[0][2].where[3] == len(codecs_bom())
+    assert batches[0][2].where[5] == len(codecs_bom())
     packed = tmp_path / "a.jsonl.gz"
     packed.write_bytes(gzip.compress(data))
     gz = list(RecordReader([str(packed)]).raw_batches(2))

@@ -859,8 +859,9 @@ def test_a_task_of_lines_is_joined_only_as_it_is_written():
 def test_a_task_of_file_lines_crosses_as_where_they_are(tmp_path):
     """Lines read from a regular file cross to a worker as where they are (a few dozen bytes,
     whatever the batch's size); the worker reads them there, split as reading splits them
-    (after each newline only). A file cut short or replaced meanwhile makes that batch an
-    InputError for the parent to raise in its turn, not the worker's death."""
+    (after each newline only). A file cut short, or replaced once the parent is done with it,
+    makes that batch an InputError for the parent to raise in its turn, not the worker's
+    death."""
     from cqia_cli.io import RecordReader
     from cqia_cli.parallel import _Early, _Failed, _pack_task, _Sender, _TaskReader
 
@@ -875,7 +876,7 @@ def test_a_task_of_file_lines_crosses_as_where_they_are(tmp_path):
     try:
         for first, lines in batches:
             parts = _pack_task((first, lines))
-            assert len(parts) == 1 and len(parts[0]) < 64 + len(str(path).encode())
+            assert len(parts) == 1 and len(parts[0]) < 80 + len(str(path).encode())
             sender.put((first, lines))
             got = reader.get(5)
             assert got == (first, lines) and type(got[1]) is list
@@ -920,6 +921,39 @@ def test_a_batch_a_worker_cannot_read_is_raised_in_the_parent(tmp_path):
     with pytest.raises(InputError) as e:
         list(map_batches(_lines_in, iter(batches), 2, local=False))
     assert str(e.value) == f"{path}: changed while it was being read"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+def test_a_worker_reads_the_file_the_parent_reads_even_once_renamed_over_or_removed(tmp_path):
+    """A name replaced or removed while the parent still reads the file: the worker reads the
+    parent's file through the parent's own descriptor; once the parent has closed it, the
+    batch is an InputError that says so."""
+    from cqia_cli.io import RecordReader
+    from cqia_cli.parallel import _Failed, _pack_task, _Sender, _TaskReader
+
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"".join(b'{"i": %d}\n' % i for i in range(30)))
+    reading = RecordReader([str(path)]).raw_batches(10)
+    _, first, lines = next(reading)  # the parent is reading the file
+    take, give = os.pipe()
+    sender = _Sender(give, _pack_task, parent=True)
+    try:
+        other = tmp_path / "other.jsonl"
+        other.write_bytes(b'{"other": 1}\n' * 30)
+        os.replace(other, path)
+        sender.put((first, lines))
+        assert _TaskReader(take).get(5) == (first, lines)
+        path.unlink()
+        sender.put((first, lines))
+        assert _TaskReader(take).get(5) == (first, lines)
+        reading.close()  # the parent is done with it
+        sender.put((first, lines))
+        failed = _TaskReader(take).get(5)
+        assert type(failed) is _Failed
+        assert str(failed.error) == f"{path}: cannot read: No such file or directory"
+    finally:
+        sender.close()
+        os.close(take)
 
 
 def _pid(batch):
