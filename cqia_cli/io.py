@@ -166,12 +166,13 @@ def check_inputs(paths: Sequence[str]) -> None:
 
 class FileLines(list):
     """The lines of a batch read from a regular file, and where they are in it: `where` is
-    (absolute path, device, inode, reading process, its descriptor, offset, bytes), or None. A -j worker is sent only that and
-    reads the lines from the file itself (parallel.py's `_TaskReader`), instead of this process
-    joining them and both copying them through a pipe (~3 MB a dedup batch). Measured on dedup
-    -j 2, 100k shared records, twelve interleaved rounds of -j 1 then -j 2, three times (the
-    prototype twice, this code once): -j 2 2.68 -> 2.63 s, 2.68 -> 2.66 s, 2.65 -> 2.64 s; its
-    CPU 4.97 -> 4.89 s, 4.96 -> 4.92 s, 4.94 -> 4.90 s; the ratio to -j 1 +1 to +2%."""
+    (absolute path, device, inode, the reading process, its descriptor, offset, bytes), or
+    None. A -j worker is sent only that and reads the lines from the file itself (parallel.py's
+    `_TaskReader`), instead of this process joining them and both copying them through a pipe
+    (~3 MB a dedup batch). Measured on dedup -j 2, 100k shared records, twelve interleaved
+    rounds of -j 1 then -j 2, three times (the prototype twice, this code once): -j 2 2.68 ->
+    2.63 s, 2.68 -> 2.66 s, 2.65 -> 2.64 s; its CPU 4.97 -> 4.89 s, 4.96 -> 4.92 s, 4.94 ->
+    4.90 s; the ratio to -j 1 +1 to +2%."""
 
     __slots__ = ("where",)
 

@@ -665,7 +665,7 @@ class _TaskReader:
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
         self.buf = bytearray()
-        self.file: tuple | None = None  # (path, fd, device, inode) of the input read last
+        self.file: tuple | None = None  # ((path, (device, inode)), fd) of the input read last
 
     def get(self, timeout: float):
         """The next task; queue.Empty after `timeout` seconds without one; EOFError when the
@@ -712,12 +712,12 @@ class _TaskReader:
         (`FileLines`; `ident` its device and inode, `reader` the parent's process and
         descriptor), split as reading the file splits them (after each b"\n")."""
         changed = InputError(f"{path}: changed while it was being read")
-        if self.file is None or self.file[0] != path:
+        if self.file is None or self.file[0] != (path, ident):
             # the inputs come one after the other: one open at a time
             if self.file is not None:
                 os.close(self.file[1])
                 self.file = None
-            self.file = (path, _open_same(path, ident, reader, changed))
+            self.file = ((path, ident), _open_same(path, ident, reader, changed))
         rfd = self.file[1]
         parts = []
         got = 0

@@ -904,6 +904,11 @@ def test_a_task_of_file_lines_crosses_as_where_they_are(tmp_path):
         os.close(take)
 
 
+def _written(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
 def _lines_in(batch):
     return len(batch[1])
 
@@ -951,6 +956,13 @@ def test_a_worker_reads_the_file_the_parent_reads_even_once_renamed_over_or_remo
         failed = _TaskReader(take).get(5)
         assert type(failed) is _Failed
         assert str(failed.error) == f"{path}: cannot read: No such file or directory"
+        # one name given twice, another file under it the second time: each read as it was
+        reader = _TaskReader(take)
+        for body in (b'{"one": 1}\n' * 3, b'{"two": 2}\n' * 3):
+            os.replace(_written(tmp_path / "next.jsonl", body), path)
+            _, first, lines = next(RecordReader([str(path)]).raw_batches(10))
+            sender.put((first, lines))
+            assert reader.get(5) == (1, [body[:11]] * 3)
     finally:
         sender.close()
         os.close(take)
