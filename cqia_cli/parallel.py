@@ -746,29 +746,23 @@ class _TaskReader:
 
 def _open_same(path: str, ident: tuple, reader: tuple, changed: CqiaError) -> int:
     """A descriptor of the file (device, inode) = `ident` that the parent reads as `path`: by
-    its name, else (removed or replaced since, Linux) through the parent's own descriptor."""
+    its name, else (removed or replaced since, Linux) through the parent's own descriptor;
+    `changed` when neither is that file any more."""
     # not blocking: the descriptor may have been reused meanwhile for a FIFO with no writer
     flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-    error = None
     for name in (path, "/proc/%d/fd/%d" % reader):
         try:
             fd = os.open(name, flags)
-        except OSError as e:
-            error = error or e
+        except OSError:
             continue
         try:
             st = os.fstat(fd)
-        except OSError as e:
-            os.close(fd)
-            error = error or e
-            continue
-        if (st.st_dev, st.st_ino) == ident:
+        except OSError:
+            st = None
+        if st is not None and (st.st_dev, st.st_ino) == ident:
             return fd
         os.close(fd)
-        error = error or changed
-    if isinstance(error, CqiaError):
-        raise error
-    raise InputError(f"{path}: cannot read: {error.strerror or error}")
+    raise changed
 
 
 def _portable(e: BaseException) -> BaseException:

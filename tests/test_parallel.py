@@ -955,7 +955,7 @@ def test_a_worker_reads_the_file_the_parent_reads_even_once_renamed_over_or_remo
         sender.put((first, lines))
         failed = _TaskReader(take).get(5)
         assert type(failed) is _Failed
-        assert str(failed.error) == f"{path}: cannot read: No such file or directory"
+        assert str(failed.error) == f"{path}: changed while it was being read"
         # one name given twice, another file under it the second time: each read as it was
         reader = _TaskReader(take)
         for body in (b'{"one": 1}\n' * 3, b'{"two": 2}\n' * 3):
